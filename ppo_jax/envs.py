@@ -1,0 +1,90 @@
+"""gymnax environments: construction, checks, and vmapped reset/step with episode bookkeeping.
+
+Uses the gymnax >= 1.0 contract: ``env.step`` returns
+``(obs, state, reward, terminated, truncated, info)``, resets automatically where
+``terminated | truncated``, and keeps the pre-reset observation in ``info["final_observation"]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ppo_jax.config import PPOConfig
+from ppo_jax.types import Array, EnvCarry, EpisodeStats, PRNGKey
+
+
+def make_env(config: PPOConfig) -> tuple[Any, Any]:
+    """``(env, env_params)`` for ``config.env_name`` via ``gymnax.make``."""
+    import gymnax
+
+    env, env_params = gymnax.make(config.env_name, **dict(config.env_kwargs))
+    return env, env_params
+
+
+def env_spec(env: Any, env_params: Any) -> tuple[tuple[int, ...], int]:
+    """``(obs_shape, num_actions)`` of a discrete-action gymnax environment.
+
+    Raises ``TypeError`` if the object is not a gymnax environment, ``ValueError`` if its action
+    space is not discrete.
+    """
+    from gymnax.environments import spaces
+
+    for attr in ("reset", "step", "action_space", "observation_space"):
+        if not hasattr(env, attr):
+            raise TypeError(f"env must be a gymnax Environment (missing .{attr}), got {env!r}")
+    space = env.action_space(env_params)
+    if not isinstance(space, spaces.Discrete):
+        raise ValueError(
+            f"env {getattr(env, 'name', env)!r} has action space {space!r}; ppo_jax handles "
+            "discrete (gymnax spaces.Discrete) action spaces"
+        )
+    obs_shape = tuple(int(d) for d in env.observation_space(env_params).shape)
+    return obs_shape, int(space.n)
+
+
+def reset_envs(env: Any, env_params: Any, key: PRNGKey, num_envs: int) -> EnvCarry:
+    """Reset ``num_envs`` independent environments; returns the rollout carry (leading ``[N]``)."""
+    keys = jax.random.split(key, num_envs)
+    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(keys, env_params)
+    zeros = jnp.zeros((num_envs,), jnp.float32)
+    stats = EpisodeStats(episode_return=zeros, episode_length=jnp.zeros((num_envs,), jnp.int32))
+    return EnvCarry(env_state=env_state, obs=obs, stats=stats)
+
+
+
+
+def step_envs(
+    env: Any, env_params: Any, key: PRNGKey, carry: EnvCarry, action: Array
+) -> tuple[EnvCarry, dict[str, Array]]:
+    """Step every environment once with ``action [N]``.
+
+    Returns the new carry and a dict of ``[N]`` arrays: ``reward``, ``terminated``, ``truncated``,
+    ``final_obs`` ``[N, *obs_shape]``, ``completed_return`` and ``completed_length`` (the return
+    and length of the episode that ended at this step, 0 where none ended).
+    """
+    keys = jax.random.split(key, action.shape[0])
+    obs, env_state, reward, terminated, truncated, info = jax.vmap(
+        env.step, in_axes=(0, 0, 0, None)
+    )(keys, carry.env_state, action, env_params)
+    reward = reward.astype(jnp.float32)
+    terminated = jnp.asarray(terminated, bool)
+    truncated = jnp.asarray(truncated, bool) & ~terminated
+    done = terminated | truncated
+    ep_return = carry.stats.episode_return + reward
+    ep_length = carry.stats.episode_length + 1
+    out = {
+        "reward": reward,
+        "terminated": terminated,
+        "truncated": truncated,
+        "final_obs": info["final_observation"],
+        "completed_return": jnp.where(done, ep_return, 0.0),
+        "completed_length": jnp.where(done, ep_length, 0),
+    }
+    stats = EpisodeStats(
+        episode_return=jnp.where(done, 0.0, ep_return),
+        episode_length=jnp.where(done, 0, ep_length),
+    )
+    return EnvCarry(env_state=env_state, obs=obs, stats=stats), out

@@ -1,0 +1,107 @@
+"""PPO losses (Schulman et al. 2017, https://arxiv.org/abs/1707.06347) and diagnostics.
+
+All functions are pure; batch arrays are ``[B]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ppo_jax.config import Hyperparams, PPOConfig
+from ppo_jax.networks import entropy, log_prob, policy_logits, state_value
+from ppo_jax.types import Array, Batch, LossInfo, Params
+
+ADV_NORM_EPS = 1e-8
+"""Added to the advantage std when normalising."""
+
+
+def clipped_surrogate_loss(
+    log_probs: Array, old_log_probs: Array, advantages: Array, clip_eps: jax.typing.ArrayLike
+) -> Array:
+    """``-mean(min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A))``, ``ratio = exp(logp - logp_old)``.
+
+    Args:
+      log_probs: ``[B]`` log-probabilities under the current policy (differentiated).
+      old_log_probs: ``[B]`` log-probabilities under the behaviour policy.
+      advantages: ``[B]`` advantage estimates.
+      clip_eps: clipping epsilon.
+
+    Returns:
+      Scalar loss (to be minimised).
+    """
+    ratio = jnp.exp(log_probs - old_log_probs)
+    unclipped = ratio * advantages
+    clipped = jnp.clip(ratio, 1.0 - clip_eps, 1.0 + clip_eps) * advantages
+    return -jnp.mean(jnp.minimum(unclipped, clipped))
+
+
+def value_loss(
+    values: Array,
+    old_values: Array,
+    targets: Array,
+    vf_clip_eps: jax.typing.ArrayLike | None = None,
+) -> Array:
+    """``0.5 * mean((V - target)^2)``; with ``vf_clip_eps``, the PPO2 pessimistic clipped form
+    ``0.5 * mean(max((V - t)^2, (V_old + clip(V - V_old, -c, c) - t)^2))``. Inputs ``[B]``."""
+    err = jnp.square(values - targets)
+    if vf_clip_eps is not None:
+        clipped = old_values + jnp.clip(values - old_values, -vf_clip_eps, vf_clip_eps)
+        err = jnp.maximum(err, jnp.square(clipped - targets))
+    return 0.5 * jnp.mean(err)
+
+
+def explained_variance(predictions: Array, targets: Array) -> Array:
+    """``1 - Var(targets - predictions) / Var(targets)``; NaN if ``Var(targets) == 0``."""
+    var_t = jnp.var(targets)
+    return jnp.where(var_t > 0, 1.0 - jnp.var(targets - predictions) / var_t, jnp.nan)
+
+
+def normalize(advantages: Array) -> Array:
+    """Zero-mean, unit-std advantages ``[B]``."""
+    return (advantages - advantages.mean()) / (advantages.std() + ADV_NORM_EPS)
+
+
+def ppo_loss(
+    params: Params, config: PPOConfig, hp: Hyperparams, batch: Batch
+) -> tuple[Array, LossInfo]:
+    """Total PPO loss ``policy + vf_coef * value - ent_coef * entropy`` on one minibatch.
+
+    Args:
+      params: ``{"actor", "critic"}`` parameters (differentiated).
+      config: static settings (value clipping, advantage normalisation).
+      hp: traced hyperparameters (``clip_eps``, ``vf_coef``, ``ent_coef``).
+      batch: minibatch with leading axis ``[B]``.
+
+    Returns:
+      ``(scalar loss, LossInfo)``.
+    """
+    logits = policy_logits(config, params, batch.obs)
+    new_log_probs = log_prob(logits, batch.action)
+    values = state_value(config, params, batch.obs)
+    adv = normalize(batch.advantage) if config.normalize_advantages else batch.advantage
+    pg_loss = clipped_surrogate_loss(new_log_probs, batch.log_prob, adv, hp.clip_eps)
+    v_loss = value_loss(values, batch.value, batch.target, config.vf_clip_eps)
+    ent = jnp.mean(entropy(logits))
+    total = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * ent
+    log_ratio = jax.lax.stop_gradient(new_log_probs - batch.log_prob)
+    ratio = jnp.exp(log_ratio)
+    info = LossInfo(
+        total_loss=total,
+        policy_loss=pg_loss,
+        value_loss=v_loss,
+        entropy=ent,
+        # Schulman's low-variance estimator of KL(old || new): E[(r - 1) - log r].
+        approx_kl=jnp.mean((ratio - 1.0) - log_ratio),
+        clip_fraction=jnp.mean((jnp.abs(ratio - 1.0) > hp.clip_eps).astype(jnp.float32)),
+    )
+    return total, info
+
+
+def loss_and_grad(
+    params: Params, config: PPOConfig, hp: Hyperparams, batch: Batch
+) -> tuple[tuple[Array, LossInfo], Any]:
+    """``((loss, LossInfo), grads)`` of :func:`ppo_loss` with respect to ``params``."""
+    return jax.value_and_grad(ppo_loss, has_aux=True)(params, config, hp, batch)

@@ -1,0 +1,229 @@
+"""Composition of the pure stages into one jittable training function, and its public drivers.
+
+``make_train(config, env)`` returns ``train_fn(key, hp, env_params) -> (TrainState, Metrics)``:
+init -> ``lax.scan`` over updates of (rollout -> GAE -> epochs of minibatch updates). The whole run,
+initialisation included, is one compiled program; seeds are a ``vmap`` of it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ppo_jax.config import Hyperparams, PPOConfig
+from ppo_jax.envs import env_spec, make_env, reset_envs
+from ppo_jax.gae import compute_gae, compute_reward_to_go
+from ppo_jax.loss import explained_variance
+from ppo_jax.networks import init_params
+from ppo_jax.rollout import collect_rollout, rollout_values
+from ppo_jax.types import Array, Batch, Metrics, Params, PRNGKey, RunnerState, TrainState
+from ppo_jax.update import init_opt_state, learning_rate_at, update_epochs
+
+TrainFn = Callable[[PRNGKey, Hyperparams, Any], tuple[TrainState, Metrics]]
+
+
+class TrainResult(NamedTuple):
+    """Result of :func:`train` / :func:`train_seeds`.
+
+    ``params``: final ``{"actor", "critic"}`` parameters (leading ``[S]`` seed axis from
+    :func:`train_seeds`). ``metrics``: ``name -> array`` of shape ``[num_updates]`` (or
+    ``[S, num_updates]``), see :class:`ppo_jax.types.Metrics` for the names.
+    ``train_state``: the full final learner state (params, optimiser state, step).
+    """
+
+    params: Params
+    metrics: dict[str, Array]
+    train_state: TrainState
+
+
+def _mean_where(values: Array, mask: Array) -> Array:
+    count = jnp.sum(mask)
+    return jnp.where(count > 0, jnp.sum(jnp.where(mask, values, 0.0)) / jnp.maximum(count, 1), jnp.nan)
+
+
+def update_step(
+    config: PPOConfig,
+    env: Any,
+    env_params: Any,
+    hp: Hyperparams,
+    runner: RunnerState,
+) -> tuple[RunnerState, Metrics]:
+    """One PPO iteration: collect a rollout, compute targets, run the epochs of updates."""
+    key, rollout_key, epoch_key = jax.random.split(runner.key, 3)
+    params = runner.train_state.params
+    env_carry, traj = collect_rollout(config, env, env_params, params, runner.env, rollout_key)
+    values, next_values = rollout_values(config, params, traj)
+    advantages, targets = compute_gae(
+        traj.reward, values, next_values, traj.terminated, traj.truncated, hp.gamma, hp.gae_lambda
+    )
+    if config.value_target == "reward_to_go":
+        targets = compute_reward_to_go(
+            traj.reward, next_values, traj.terminated, traj.truncated, hp.gamma
+        )
+    batch = Batch(
+        obs=traj.obs,
+        action=traj.action,
+        log_prob=traj.log_prob,
+        value=values,
+        advantage=advantages,
+        target=targets,
+    )
+    batch = jax.tree.map(lambda x: x.reshape(config.batch_size, *x.shape[2:]), batch)
+    train_state, (info, grad_norms) = update_epochs(
+        config, hp, runner.train_state, batch, epoch_key
+    )
+    done = traj.terminated | traj.truncated
+    metrics = Metrics(
+        episode_return=_mean_where(traj.completed_return, done),
+        episode_length=_mean_where(traj.completed_length.astype(jnp.float32), done),
+        episodes_completed=jnp.sum(done).astype(jnp.int32),
+        policy_loss=info.policy_loss.mean(),
+        value_loss=info.value_loss.mean(),
+        entropy=info.entropy.mean(),
+        approx_kl=info.approx_kl.mean(),
+        clip_fraction=info.clip_fraction.mean(),
+        explained_variance=explained_variance(batch.value, batch.target),
+        learning_rate=learning_rate_at(config, hp, train_state.step - 1),
+        grad_norm=grad_norms.mean(),
+        env_steps=(train_state.step // (config.update_epochs * config.num_minibatches))
+        * config.batch_size,
+    )
+    return RunnerState(train_state=train_state, env=env_carry, key=key), metrics
+
+
+def init_runner(
+    config: PPOConfig, env: Any, env_params: Any, hp: Hyperparams, key: PRNGKey
+) -> RunnerState:
+    """Fresh parameters, optimiser state and reset environments for one run."""
+    obs_shape, num_actions = env_spec(env, env_params)
+    init_key, reset_key, key = jax.random.split(key, 3)
+    params = init_params(config, init_key, obs_shape, num_actions)
+    train_state = TrainState(
+        params=params, opt_state=init_opt_state(config, hp, params), step=jnp.int32(0)
+    )
+    env_carry = reset_envs(env, env_params, reset_key, config.num_envs)
+    return RunnerState(train_state=train_state, env=env_carry, key=key)
+
+
+def make_train(config: PPOConfig, env: Any = None) -> TrainFn:
+    """The pure training function for ``config``: ``train_fn(key, hp, env_params)``.
+
+    ``env`` defaults to ``gymnax.make(config.env_name)``. The returned function is jittable and
+    vmappable over ``key`` (seeds), ``hp`` (sweeps) and ``env_params``; it returns the final
+    :class:`TrainState` and :class:`Metrics` stacked over ``[num_updates]``.
+    """
+    if env is None:
+        env, _ = make_env(config)
+
+    def train_fn(key: PRNGKey, hp: Hyperparams, env_params: Any) -> tuple[TrainState, Metrics]:
+        runner = init_runner(config, env, env_params, hp, key)
+
+        def body(r: RunnerState, _: None) -> tuple[RunnerState, Metrics]:
+            return update_step(config, env, env_params, hp, r)
+
+        runner, metrics = jax.lax.scan(body, runner, None, length=config.num_updates)
+        return runner.train_state, metrics
+
+    return train_fn
+
+
+# --------------------------------------------------------------------- cached compiled drivers
+@functools.lru_cache(maxsize=32)
+def _jitted(config: PPOConfig, env: Any, batched: bool) -> Callable[..., Any]:
+    fn = make_train(config, env)
+    if batched:
+        fn = jax.vmap(fn, in_axes=(0, None, None))
+    return jax.jit(fn)
+
+
+def _resolve_env(config: PPOConfig, env: Any, env_params: Any) -> tuple[Any, Any, Any]:
+    """``(env_for_cache_key, env, env_params)``; the cache key is ``None`` for ``config.env_name``."""
+    if env is None:
+        env_obj, default_params = make_env(config)
+        params = default_params if env_params is None else env_params
+        env_spec(env_obj, params)
+        return None, env_obj, params
+    if not hasattr(env, "default_params"):
+        raise TypeError(f"env must be a gymnax Environment (missing .default_params), got {env!r}")
+    params = env.default_params if env_params is None else env_params
+    env_spec(env, params)
+    return env, env, params
+
+
+def _result(state: TrainState, metrics: Metrics) -> TrainResult:
+    return TrainResult(params=state.params, metrics=dict(metrics._asdict()), train_state=state)
+
+
+def _check_config(config: Any) -> PPOConfig:
+    if not isinstance(config, PPOConfig):
+        raise TypeError(f"config must be a ppo_jax.PPOConfig, got {type(config).__name__}")
+    return config
+
+
+def _check_key(key: Any) -> Array:
+    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return jax.random.key_data(key)
+    if key.shape != (2,) or key.dtype != jnp.uint32:
+        raise ValueError(
+            f"key must be a jax.random.PRNGKey (uint32[2]) or a typed key, got {key.dtype}{list(key.shape)}"
+        )
+    return key
+
+
+def train(
+    config: PPOConfig, key: Any, *, env: Any = None, env_params: Any = None
+) -> TrainResult:
+    """Train one PPO agent; the whole run is one compiled call (cached per config and env).
+
+    Args:
+      config: static settings and default hyperparameters.
+      key: ``jax.random.PRNGKey(seed)``.
+      env, env_params: optional gymnax environment (and params) overriding ``config.env_name``.
+    """
+    config = _check_config(config)
+    key = _check_key(key)
+    cache_env, _, params = _resolve_env(config, env, env_params)
+    fn = _jitted(config, cache_env, False)
+    state, metrics = fn(key, config.hyperparams(), params)
+    return _result(state, metrics)
+
+
+def seed_keys(seeds: int | Sequence[int]) -> Array:
+    """``[S, 2]`` keys ``PRNGKey(s)`` for a list of int seeds, or for ``range(seeds)``."""
+    if isinstance(seeds, bool) or not isinstance(seeds, int | Sequence):
+        raise TypeError(f"seeds must be an int count or a list of ints, got {seeds!r}")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    if isinstance(seeds, int) and seeds < 1:
+        raise ValueError(f"seeds must be >= 1 when given as a count, got {seeds}")
+    if not seed_list:
+        raise ValueError("seeds must not be empty")
+    for s in seed_list:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ValueError(f"seeds must be non-negative ints, got {s!r}")
+    return jnp.stack([jax.random.PRNGKey(s) for s in seed_list])
+
+
+def train_seeds(
+    config: PPOConfig,
+    seeds: int | Sequence[int],
+    *,
+    env: Any = None,
+    env_params: Any = None,
+) -> TrainResult:
+    """Train one agent per seed in ONE compiled call (``vmap`` over keys).
+
+    ``seeds`` is a list of ints or an int count (``range(seeds)``). Every leaf of the result has
+    a leading ``[S]`` seed axis; entry ``i`` equals ``train(config, PRNGKey(seeds[i]))`` up to
+    float tolerance.
+    """
+    config = _check_config(config)
+    keys = seed_keys(seeds)
+    cache_env, _, params = _resolve_env(config, env, env_params)
+    fn = _jitted(config, cache_env, True)
+    state, metrics = fn(keys, config.hyperparams(), params)
+    return _result(state, metrics)

@@ -1,0 +1,89 @@
+"""The PPO update: optimiser, minibatch shuffling, epochs; everything in ``lax.scan``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from ppo_jax.config import Hyperparams, PPOConfig
+from ppo_jax.loss import loss_and_grad
+from ppo_jax.types import Array, Batch, LossInfo, PRNGKey, TrainState
+
+
+def learning_rate_at(config: PPOConfig, hp: Hyperparams, step: Array) -> Array:
+    """Learning rate for gradient step ``step`` (0-based): constant, or linearly annealed from
+    ``hp.learning_rate`` by one ``1 / num_updates`` decrement per update (reaching 0 after the
+    last update)."""
+    lr = jnp.asarray(hp.learning_rate, jnp.float32)
+    if not config.anneal_lr:
+        return lr
+    steps_per_update = config.update_epochs * config.num_minibatches
+    update_index = (step // steps_per_update).astype(jnp.float32)
+    return lr * (1.0 - update_index / config.num_updates)
+
+
+def make_optimizer(config: PPOConfig, hp: Hyperparams) -> optax.GradientTransformation:
+    """``clip_by_global_norm(max_grad_norm)`` -> Adam -> (annealed) learning rate.
+
+    Built inside the trace so that ``hp`` may be traced (vmapped over for sweeps).
+    """
+    return optax.chain(
+        optax.clip_by_global_norm(hp.max_grad_norm),
+        optax.scale_by_adam(eps=config.adam_eps),
+        optax.scale_by_learning_rate(lambda count: learning_rate_at(config, hp, count)),
+    )
+
+
+def shuffle_and_split(key: PRNGKey, batch: Batch, num_minibatches: int) -> Batch:
+    """Shuffle ``[B, ...]`` leaves with one permutation and split them to ``[M, B/M, ...]``."""
+    size = batch.obs.shape[0]
+    perm = jax.random.permutation(key, size)
+    return jax.tree.map(
+        lambda x: jnp.take(x, perm, axis=0).reshape(num_minibatches, -1, *x.shape[1:]), batch
+    )
+
+
+def update_minibatch(
+    config: PPOConfig, hp: Hyperparams, state: TrainState, minibatch: Batch
+) -> tuple[TrainState, tuple[LossInfo, Array]]:
+    """One gradient step on one minibatch; returns ``(state, (LossInfo, grad_norm))``."""
+    (_, info), grads = loss_and_grad(state.params, config, hp, minibatch)
+    tx = make_optimizer(config, hp)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    new_state = TrainState(params=params, opt_state=opt_state, step=state.step + 1)
+    return new_state, (info, optax.tree.norm(grads))
+
+
+def update_epoch(
+    config: PPOConfig, hp: Hyperparams, state: TrainState, batch: Batch, key: PRNGKey
+) -> tuple[TrainState, tuple[LossInfo, Array]]:
+    """One pass over ``batch [B]`` in ``num_minibatches`` shuffled minibatches.
+
+    Returns the state and per-minibatch ``(LossInfo, grad_norm)`` stacked to ``[M]``.
+    """
+    minibatches = shuffle_and_split(key, batch, config.num_minibatches)
+
+    def body(s: TrainState, mb: Batch) -> tuple[TrainState, tuple[LossInfo, Array]]:
+        return update_minibatch(config, hp, s, mb)
+
+    return jax.lax.scan(body, state, minibatches)
+
+
+def update_epochs(
+    config: PPOConfig, hp: Hyperparams, state: TrainState, batch: Batch, key: PRNGKey
+) -> tuple[TrainState, tuple[LossInfo, Array]]:
+    """``update_epochs`` passes over ``batch``; diagnostics stacked to ``[E, M]``."""
+
+    def body(s: TrainState, k: PRNGKey) -> tuple[TrainState, tuple[LossInfo, Array]]:
+        return update_epoch(config, hp, s, batch, k)
+
+    return jax.lax.scan(body, state, jax.random.split(key, config.update_epochs))
+
+
+def init_opt_state(config: PPOConfig, hp: Hyperparams, params: Any) -> Any:
+    """Initial optimiser state for ``params``."""
+    return make_optimizer(config, hp).init(params)

@@ -1,0 +1,32 @@
+"""Shared fixtures. Tests run JAX on the CPU; every test has a timeout (pyproject: 300 s)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+sys.path.insert(0, os.path.dirname(__file__))
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+from ppo_jax import PPOConfig  # noqa: E402
+
+
+@pytest.fixture
+def tiny_config() -> PPOConfig:
+    """A config that compiles and runs in seconds: 4 envs x 8 steps, 3 updates."""
+    return PPOConfig(
+        num_envs=4,
+        num_steps=8,
+        total_timesteps=4 * 8 * 3,
+        update_epochs=2,
+        num_minibatches=2,
+        hidden_sizes=(16, 16),
+    )
+
+
+@pytest.fixture
+def key() -> jax.Array:
+    return jax.random.PRNGKey(0)

@@ -1,0 +1,74 @@
+"""Tiny gymnax environments with known values, for tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+from flax import struct
+from gymnax.environments import environment, spaces
+
+
+@struct.dataclass
+class CounterState(environment.EnvState):
+    time: int
+
+
+@struct.dataclass
+class CounterParams(environment.EnvParams):
+    max_steps_in_episode: int = 10
+    terminate: bool = False
+    show_time: bool = False
+
+
+class ConstantRewardEnv(environment.Environment):
+    """Reward 1 every step, 2 actions that do nothing.
+
+    With ``terminate=False`` the episode never terminates and is truncated after
+    ``max_steps_in_episode`` steps: the true (untruncated) value of every state is
+    ``1 / (1 - gamma)``. With ``terminate=True`` every episode terminates after one step: the
+    value is 1. The observation is the constant ``[1.0]`` (or, with ``show_time``, the step count).
+    """
+
+    @property
+    def default_params(self) -> CounterParams:
+        return CounterParams()
+
+    def step_env(self, key: Any, state: CounterState, action: Any, params: CounterParams):
+        new_state = CounterState(time=state.time + 1)
+        terminated = jnp.asarray(params.terminate, bool)
+        obs = self.get_obs(new_state, params)
+        return obs, new_state, jnp.float32(1.0), terminated, {}
+
+    def reset_env(self, key: Any, params: CounterParams):
+        state = CounterState(time=0)
+        return self.get_obs(state, params), state
+
+    def get_obs(self, state: CounterState, params: CounterParams | None = None, key=None):
+        show = False if params is None else params.show_time
+        return jnp.where(show, jnp.float32(state.time), jnp.float32(1.0))[None]
+
+    @property
+    def num_actions(self) -> int:
+        return 2
+
+    def action_space(self, params=None) -> spaces.Discrete:
+        return spaces.Discrete(2)
+
+    def observation_space(self, params) -> spaces.Box:
+        return spaces.Box(0.0, 1e6, (1,), jnp.float32)
+
+
+class ContinuousActionEnv(ConstantRewardEnv):
+    """Same as :class:`ConstantRewardEnv` but with a Box action space (unsupported by ppo_jax)."""
+
+    def action_space(self, params=None) -> spaces.Box:
+        return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
+
+
+def constant_obs_value(env_params: CounterParams, gamma: float) -> float:
+    """The true value of the constant observation."""
+    return 1.0 if env_params.terminate else 1.0 / (1.0 - gamma)
+
+
+__all__ = ["ConstantRewardEnv", "ContinuousActionEnv", "CounterParams", "constant_obs_value"]
