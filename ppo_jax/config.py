@@ -5,8 +5,8 @@ Two objects split what can be traced from what cannot:
 * :class:`PPOConfig` is frozen and hashable. It holds everything that sets an array shape or a loop
   length (``num_envs``, ``num_steps``, ``update_epochs`` ...) plus the environment id. It is closed
   over by :func:`ppo_jax.train.make_train`, so changing it recompiles.
-* :class:`Hyperparams` is a NamedTuple of floats. It is an *argument* of the compiled train function,
-  so it can be batched with ``vmap`` (hyperparameter sweeps) without recompiling.
+* :class:`Hyperparams` is a NamedTuple of floats. It is an *argument* of the compiled train
+  function, so it can be batched with ``vmap`` (hyperparameter sweeps) without recompiling.
 
 Every field is validated in ``__post_init__``; an invalid value raises ``ValueError`` (or
 ``TypeError`` for a wrong type) whose message names the field and what is allowed, before anything
@@ -260,6 +260,5 @@ def _validate(c: PPOConfig) -> None:
         isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in c.env_kwargs
     ):
         raise TypeError(
-            "PPOConfig.env_kwargs must be a tuple of (name, value) pairs, "
-            f"got {c.env_kwargs!r}"
+            f"PPOConfig.env_kwargs must be a tuple of (name, value) pairs, got {c.env_kwargs!r}"
         )

@@ -54,8 +54,6 @@ def reset_envs(env: Any, env_params: Any, key: PRNGKey, num_envs: int) -> EnvCar
     return EnvCarry(env_state=env_state, obs=obs, stats=stats)
 
 
-
-
 def step_envs(
     env: Any, env_params: Any, key: PRNGKey, carry: EnvCarry, action: Array
 ) -> tuple[EnvCarry, dict[str, Array]]:

@@ -55,9 +55,7 @@ def compute_gae(
         adv = delta + gamma * gae_lambda * cont * next_adv
         return adv, adv
 
-    _, advantages = jax.lax.scan(
-        step, jnp.zeros_like(deltas[0]), (deltas, not_done), reverse=True
-    )
+    _, advantages = jax.lax.scan(step, jnp.zeros_like(deltas[0]), (deltas, not_done), reverse=True)
     advantages = jax.lax.stop_gradient(advantages)
     return advantages, jax.lax.stop_gradient(advantages + values)
 

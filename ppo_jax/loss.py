@@ -21,7 +21,9 @@ ADV_NORM_EPS = 1e-8
 def clipped_surrogate_loss(
     log_probs: Array, old_log_probs: Array, advantages: Array, clip_eps: jax.typing.ArrayLike
 ) -> Array:
-    """``-mean(min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A))``, ``ratio = exp(logp - logp_old)``.
+    """Clipped surrogate ``-mean(min(ratio * A, clip(ratio, 1 - eps, 1 + eps) * A))``.
+
+    ``ratio = exp(log_probs - old_log_probs)``.
 
     Args:
       log_probs: ``[B]`` log-probabilities under the current policy (differentiated).
@@ -48,7 +50,7 @@ def value_loss(
     ``0.5 * mean(max((V - t)^2, (V_old + clip(V - V_old, -c, c) - t)^2))``. Inputs ``[B]``."""
     err = jnp.square(values - targets)
     if vf_clip_eps is not None:
-        clipped = old_values + jnp.clip(values - old_values, -vf_clip_eps, vf_clip_eps)
+        clipped = old_values + jnp.clip(values - old_values, -vf_clip_eps, vf_clip_eps)  # type: ignore[operator]
         err = jnp.maximum(err, jnp.square(clipped - targets))
     return 0.5 * jnp.mean(err)
 

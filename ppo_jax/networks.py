@@ -5,8 +5,8 @@ Both accept one observation ``[*obs_shape]`` or any batch ``[..., *obs_shape]`` 
 flattened to their last axis, so image-like observations work too).
 
 Initialisation is orthogonal (Saxe et al. 2014, as in the PPO "implementation details"), computed
-with a matmul-only polar-factor iteration rather than LAPACK QR, so initialising many seeds under ``vmap``
-on a CPU never deadlocks the XLA thread pool (see KNOWN_PITFALLS).
+with a matmul-only polar-factor iteration rather than LAPACK QR, so initialising many seeds under
+``vmap`` on a CPU never deadlocks the XLA thread pool (see KNOWN_PITFALLS).
 """
 
 from __future__ import annotations
@@ -135,13 +135,15 @@ def policy_logits(config: PPOConfig, params: Params, obs: Array) -> Array:
     """Action logits ``[..., A]`` for one observation ``[*obs_shape]`` or a batch of them."""
     num_actions = params["actor"][f"Dense_{len(config.hidden_sizes)}"]["kernel"].shape[-1]
     x = _flat(obs, _infer_obs_ndim(params, obs))
-    return actor_module(config, num_actions).apply({"params": params["actor"]}, x)
+    logits: Array = actor_module(config, num_actions).apply({"params": params["actor"]}, x)  # type: ignore[assignment]
+    return logits
 
 
 def state_value(config: PPOConfig, params: Params, obs: Array) -> Array:
     """State values ``[...]`` for one observation ``[*obs_shape]`` or a batch of them."""
     x = _flat(obs, _infer_obs_ndim(params, obs))
-    return critic_module(config).apply({"params": params["critic"]}, x)[..., 0]
+    value: Array = critic_module(config).apply({"params": params["critic"]}, x)  # type: ignore[assignment]
+    return value[..., 0]
 
 
 # ------------------------------------------------------------------ categorical distribution

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ppo_jax import progress
 from ppo_jax.config import Hyperparams, PPOConfig
 from ppo_jax.envs import env_spec, make_env, reset_envs
 from ppo_jax.gae import compute_gae, compute_reward_to_go
@@ -42,7 +43,9 @@ class TrainResult(NamedTuple):
 
 def _mean_where(values: Array, mask: Array) -> Array:
     count = jnp.sum(mask)
-    return jnp.where(count > 0, jnp.sum(jnp.where(mask, values, 0.0)) / jnp.maximum(count, 1), jnp.nan)
+    return jnp.where(
+        count > 0, jnp.sum(jnp.where(mask, values, 0.0)) / jnp.maximum(count, 1), jnp.nan
+    )
 
 
 def update_step(
@@ -109,23 +112,43 @@ def init_runner(
     return RunnerState(train_state=train_state, env=env_carry, key=key)
 
 
-def make_train(config: PPOConfig, env: Any = None) -> TrainFn:
+def _report_progress(update: Array, metrics: Metrics) -> None:
+    """Hand one seed's progress to the host (see :mod:`ppo_jax.progress`)."""
+    count = metrics.episodes_completed
+    return_sum = jnp.where(count > 0, metrics.episode_return * count, 0.0)
+    jax.debug.callback(progress._dispatch, update, metrics.env_steps, return_sum, count)
+
+
+def make_train(config: PPOConfig, env: Any = None, progress_every: int = 0) -> TrainFn:
     """The pure training function for ``config``: ``train_fn(key, hp, env_params)``.
 
     ``env`` defaults to ``gymnax.make(config.env_name)``. The returned function is jittable and
     vmappable over ``key`` (seeds), ``hp`` (sweeps) and ``env_params``; it returns the final
-    :class:`TrainState` and :class:`Metrics` stacked over ``[num_updates]``.
+    :class:`TrainState` and :class:`Metrics` stacked over ``[num_updates]``. With
+    ``progress_every > 0`` it reports to :mod:`ppo_jax.progress` every that many updates and
+    after the last one.
     """
     if env is None:
         env, _ = make_env(config)
+    if (
+        isinstance(progress_every, bool)
+        or not isinstance(progress_every, int)
+        or progress_every < 0
+    ):
+        raise ValueError(f"progress_every must be an int >= 0, got {progress_every!r}")
 
     def train_fn(key: PRNGKey, hp: Hyperparams, env_params: Any) -> tuple[TrainState, Metrics]:
         runner = init_runner(config, env, env_params, hp, key)
 
-        def body(r: RunnerState, _: None) -> tuple[RunnerState, Metrics]:
-            return update_step(config, env, env_params, hp, r)
+        def body(r: RunnerState, update: Array) -> tuple[RunnerState, Metrics]:
+            r, metrics = update_step(config, env, env_params, hp, r)
+            if progress_every:
+                done = update + 1
+                due = (done % progress_every == 0) | (done == config.num_updates)
+                jax.lax.cond(due, _report_progress, lambda *_: None, done, metrics)
+            return r, metrics
 
-        runner, metrics = jax.lax.scan(body, runner, None, length=config.num_updates)
+        runner, metrics = jax.lax.scan(body, runner, jnp.arange(config.num_updates))
         return runner.train_state, metrics
 
     return train_fn
@@ -133,25 +156,26 @@ def make_train(config: PPOConfig, env: Any = None) -> TrainFn:
 
 # --------------------------------------------------------------------- cached compiled drivers
 @functools.lru_cache(maxsize=32)
-def _jitted(config: PPOConfig, env: Any, batched: bool) -> Callable[..., Any]:
-    fn = make_train(config, env)
+def _jitted(config: PPOConfig, env: Any, batched: bool, progress_every: int) -> Any:
+    fn = make_train(config, env, progress_every)
     if batched:
         fn = jax.vmap(fn, in_axes=(0, None, None))
     return jax.jit(fn)
 
 
-def _resolve_env(config: PPOConfig, env: Any, env_params: Any) -> tuple[Any, Any, Any]:
-    """``(env_for_cache_key, env, env_params)``; the cache key is ``None`` for ``config.env_name``."""
+def _resolve_env(config: PPOConfig, env: Any, env_params: Any) -> tuple[Any, Any]:
+    """``(env_or_None, env_params)``, checked; ``None`` stands for ``config.env_name`` (and is
+    the compile-cache key for it)."""
     if env is None:
         env_obj, default_params = make_env(config)
         params = default_params if env_params is None else env_params
         env_spec(env_obj, params)
-        return None, env_obj, params
+        return None, params
     if not hasattr(env, "default_params"):
         raise TypeError(f"env must be a gymnax Environment (missing .default_params), got {env!r}")
     params = env.default_params if env_params is None else env_params
     env_spec(env, params)
-    return env, env, params
+    return env, params
 
 
 def _result(state: TrainState, metrics: Metrics) -> TrainResult:
@@ -165,41 +189,24 @@ def _check_config(config: Any) -> PPOConfig:
 
 
 def _check_key(key: Any) -> Array:
-    key = jnp.asarray(key) if not isinstance(key, jax.Array) else key
+    key = key if isinstance(key, jax.Array) else jnp.asarray(key)
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         return jax.random.key_data(key)
     if key.shape != (2,) or key.dtype != jnp.uint32:
         raise ValueError(
-            f"key must be a jax.random.PRNGKey (uint32[2]) or a typed key, got {key.dtype}{list(key.shape)}"
+            "key must be a jax.random.PRNGKey (uint32[2]) or a typed key, got "
+            f"{key.dtype}{list(key.shape)}"
         )
     return key
 
 
-def train(
-    config: PPOConfig, key: Any, *, env: Any = None, env_params: Any = None
-) -> TrainResult:
-    """Train one PPO agent; the whole run is one compiled call (cached per config and env).
-
-    Args:
-      config: static settings and default hyperparameters.
-      key: ``jax.random.PRNGKey(seed)``.
-      env, env_params: optional gymnax environment (and params) overriding ``config.env_name``.
-    """
-    config = _check_config(config)
-    key = _check_key(key)
-    cache_env, _, params = _resolve_env(config, env, env_params)
-    fn = _jitted(config, cache_env, False)
-    state, metrics = fn(key, config.hyperparams(), params)
-    return _result(state, metrics)
-
-
 def seed_keys(seeds: int | Sequence[int]) -> Array:
     """``[S, 2]`` keys ``PRNGKey(s)`` for a list of int seeds, or for ``range(seeds)``."""
-    if isinstance(seeds, bool) or not isinstance(seeds, int | Sequence):
+    if isinstance(seeds, bool) or not isinstance(seeds, int | Sequence) or isinstance(seeds, str):
         raise TypeError(f"seeds must be an int count or a list of ints, got {seeds!r}")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if isinstance(seeds, int) and seeds < 1:
         raise ValueError(f"seeds must be >= 1 when given as a count, got {seeds}")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     if not seed_list:
         raise ValueError("seeds must not be empty")
     for s in seed_list:
@@ -208,12 +215,62 @@ def seed_keys(seeds: int | Sequence[int]) -> Array:
     return jnp.stack([jax.random.PRNGKey(s) for s in seed_list])
 
 
+def train(
+    config: PPOConfig,
+    key: Any,
+    *,
+    env: Any = None,
+    env_params: Any = None,
+    progress_every: int = 0,
+) -> TrainResult:
+    """Train one PPO agent; the whole run is one compiled call (cached per config and env).
+
+    Args:
+      config: static settings and default hyperparameters.
+      key: ``jax.random.PRNGKey(seed)``.
+      env, env_params: optional gymnax environment (and params) overriding ``config.env_name``.
+      progress_every: report to :mod:`ppo_jax.progress` every that many updates (0: never).
+    """
+    config = _check_config(config)
+    key = _check_key(key)
+    cache_env, params = _resolve_env(config, env, env_params)
+    fn = _jitted(config, cache_env, False, progress_every)
+    state, metrics = fn(key, config.hyperparams(), params)
+    return _result(state, metrics)
+
+
+def compile_train_seeds(
+    config: PPOConfig,
+    seeds: int | Sequence[int],
+    *,
+    env: Any = None,
+    env_params: Any = None,
+    progress_every: int = 0,
+) -> Callable[[], TrainResult]:
+    """Compile :func:`train_seeds` ahead of time; returns a zero-argument function that runs it.
+
+    Lets a caller time compilation and execution separately (the CLI and benchmarks do).
+    """
+    config = _check_config(config)
+    keys = seed_keys(seeds)
+    cache_env, params = _resolve_env(config, env, env_params)
+    hp = config.hyperparams()
+    compiled = _jitted(config, cache_env, True, progress_every).lower(keys, hp, params).compile()
+
+    def run() -> TrainResult:
+        state, metrics = compiled(keys, hp, params)
+        return _result(state, metrics)
+
+    return run
+
+
 def train_seeds(
     config: PPOConfig,
     seeds: int | Sequence[int],
     *,
     env: Any = None,
     env_params: Any = None,
+    progress_every: int = 0,
 ) -> TrainResult:
     """Train one agent per seed in ONE compiled call (``vmap`` over keys).
 
@@ -223,7 +280,7 @@ def train_seeds(
     """
     config = _check_config(config)
     keys = seed_keys(seeds)
-    cache_env, _, params = _resolve_env(config, env, env_params)
-    fn = _jitted(config, cache_env, True)
+    cache_env, params = _resolve_env(config, env, env_params)
+    fn = _jitted(config, cache_env, True, progress_every)
     state, metrics = fn(keys, config.hyperparams(), params)
     return _result(state, metrics)

@@ -8,10 +8,10 @@ import sys
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, os.path.dirname(__file__))
 
-import jax  # noqa: E402
-import pytest  # noqa: E402
+import jax
+import pytest
 
-from ppo_jax import PPOConfig  # noqa: E402
+from ppo_jax import PPOConfig
 
 
 @pytest.fixture

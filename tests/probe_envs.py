@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import environment, spaces
@@ -71,4 +72,43 @@ def constant_obs_value(env_params: CounterParams, gamma: float) -> float:
     return 1.0 if env_params.terminate else 1.0 / (1.0 - gamma)
 
 
-__all__ = ["ConstantRewardEnv", "ContinuousActionEnv", "CounterParams", "constant_obs_value"]
+@struct.dataclass
+class BitState(environment.EnvState):
+    time: int
+    bit: jax.Array
+
+
+class MatchBitEnv(environment.Environment):
+    """One-step episodes: the observation shows a random bit (one-hot); reward 1 if the action
+    equals the bit, else 0. An optimal policy earns 1 per episode; a random one 0.5."""
+
+    @property
+    def default_params(self) -> environment.EnvParams:
+        return environment.EnvParams(max_steps_in_episode=1)
+
+    def step_env(self, key: Any, state: BitState, action: Any, params: Any):
+        reward = (action == state.bit).astype(jnp.float32)
+        new_state = BitState(time=state.time + 1, bit=state.bit)
+        return self.get_obs(new_state), new_state, reward, jnp.array(True), {}
+
+    def reset_env(self, key: Any, params: Any):
+        state = BitState(time=0, bit=jax.random.bernoulli(key).astype(jnp.int32))
+        return self.get_obs(state), state
+
+    def get_obs(self, state: BitState, params: Any = None, key: Any = None):
+        return jax.nn.one_hot(state.bit, 2)
+
+    def action_space(self, params: Any = None) -> spaces.Discrete:
+        return spaces.Discrete(2)
+
+    def observation_space(self, params: Any) -> spaces.Box:
+        return spaces.Box(0.0, 1.0, (2,), jnp.float32)
+
+
+__all__ = [
+    "ConstantRewardEnv",
+    "ContinuousActionEnv",
+    "CounterParams",
+    "MatchBitEnv",
+    "constant_obs_value",
+]

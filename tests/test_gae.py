@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 import jax
 import jax.numpy as jnp
+import numpy as np
+import pytest
 
 from ppo_jax import compute_gae, compute_reward_to_go
 
@@ -109,8 +108,13 @@ def test_matches_loop_oracle(wrap, seed):
     )
     for n in range(N):
         want_adv, want_ret = loop_gae(
-            rewards[:, n], values[:, n], next_values[:, n], terminated[:, n], truncated[:, n],
-            gamma, lam,
+            rewards[:, n],
+            values[:, n],
+            next_values[:, n],
+            terminated[:, n],
+            truncated[:, n],
+            gamma,
+            lam,
         )
         np.testing.assert_allclose(adv[:, n], want_adv, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(ret[:, n], want_ret, rtol=1e-5, atol=1e-5)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 import jax
 import jax.numpy as jnp
+import numpy as np
+import pytest
 
 from ppo_jax import clipped_surrogate_loss, value_loss
 from ppo_jax.loss import explained_variance

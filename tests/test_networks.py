@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 import jax
 import jax.numpy as jnp
+import numpy as np
+import pytest
 
 from ppo_jax import PPOConfig, policy_logits, state_value
 from ppo_jax.networks import entropy, init_params, log_prob, orthogonal, sample_action

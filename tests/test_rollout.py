@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 import jax
 import jax.numpy as jnp
+import numpy as np
+from probe_envs import ConstantRewardEnv, CounterParams
 
 from ppo_jax import PPOConfig, state_value
 from ppo_jax.envs import make_env, reset_envs
 from ppo_jax.networks import init_params
 from ppo_jax.rollout import collect_rollout, rollout_values
-from probe_envs import ConstantRewardEnv, CounterParams
 
 
 def test_cartpole_rollout_shapes_and_consistency(key):
@@ -19,9 +18,9 @@ def test_cartpole_rollout_shapes_and_consistency(key):
     env, env_params = make_env(cfg)
     params = init_params(cfg, key, (4,), 2)
     carry = reset_envs(env, env_params, key, cfg.num_envs)
-    carry2, traj = jax.jit(
-        lambda c, k: collect_rollout(cfg, env, env_params, params, c, k)
-    )(carry, jax.random.PRNGKey(1))
+    carry2, traj = jax.jit(lambda c, k: collect_rollout(cfg, env, env_params, params, c, k))(
+        carry, jax.random.PRNGKey(1)
+    )
     T, N = cfg.num_steps, cfg.num_envs
     assert traj.obs.shape == (T, N, 4)
     assert traj.final_obs.shape == (T, N, 4)

@@ -3,15 +3,14 @@ environment overrides, and the critic learning the untruncated value."""
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
 import jax
 import jax.numpy as jnp
+import numpy as np
+import pytest
+from probe_envs import ConstantRewardEnv, ContinuousActionEnv, CounterParams, constant_obs_value
 
 from ppo_jax import PPOConfig, state_value, train, train_seeds
 from ppo_jax.types import Metrics
-from probe_envs import ConstantRewardEnv, ContinuousActionEnv, CounterParams, constant_obs_value
 
 
 def test_tiny_run_shapes_and_finite_metrics(tiny_config, key):
@@ -40,7 +39,9 @@ def test_same_key_same_result_different_key_differs(tiny_config):
     c = train(tiny_config, jax.random.PRNGKey(6))
     for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params), strict=True):
         np.testing.assert_array_equal(x, y)
-    assert not np.allclose(a.params["actor"]["Dense_0"]["kernel"], c.params["actor"]["Dense_0"]["kernel"])
+    assert not np.allclose(
+        a.params["actor"]["Dense_0"]["kernel"], c.params["actor"]["Dense_0"]["kernel"]
+    )
 
 
 def test_train_seeds_equals_single_runs(tiny_config):
@@ -49,7 +50,9 @@ def test_train_seeds_equals_single_runs(tiny_config):
     assert batched.metrics["episode_return"].shape == (3, tiny_config.num_updates)
     for i, s in enumerate(seeds):
         single = train(tiny_config, jax.random.PRNGKey(s))
-        for x, y in zip(jax.tree.leaves(batched.params), jax.tree.leaves(single.params), strict=True):
+        for x, y in zip(
+            jax.tree.leaves(batched.params), jax.tree.leaves(single.params), strict=True
+        ):
             np.testing.assert_allclose(x[i], y, rtol=1e-4, atol=1e-5)
         for name in ("policy_loss", "value_loss", "entropy", "episodes_completed"):
             np.testing.assert_allclose(
@@ -106,7 +109,9 @@ def test_bad_arguments(tiny_config):
 def test_no_placeholder_zero_returns(tiny_config, key):
     """Updates in which no episode ended report NaN, never 0; others the true mean return."""
     cfg = tiny_config.replace(num_steps=4, num_minibatches=1, total_timesteps=4 * 4 * 6)
-    result = train(cfg, key, env=ConstantRewardEnv(), env_params=CounterParams(max_steps_in_episode=10))
+    result = train(
+        cfg, key, env=ConstantRewardEnv(), env_params=CounterParams(max_steps_in_episode=10)
+    )
     ret = np.asarray(result.metrics["episode_return"])
     count = np.asarray(result.metrics["episodes_completed"])
     # Episodes of 10 steps with 4-step rollouts end in updates 2 (steps 8-11) and 4 (16-19).

@@ -1,0 +1,98 @@
+"""The command line: files written, table printed, errors named, nothing overwritten."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ppo_jax.cli import field_docs, main, parse_seeds
+from ppo_jax.config import config_field_names
+
+TINY = [
+    "--num-envs",
+    "4",
+    "--num-steps",
+    "8",
+    "--total-timesteps",
+    "96",
+    "--num-minibatches",
+    "2",
+    "--update-epochs",
+    "1",
+    "--hidden-sizes",
+    "8",
+]
+
+
+def test_train_writes_files_and_prints_table(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--seeds", "0,2", "--out", str(out), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "final return" in printed and "env-steps/s" in printed and "compile" in printed
+    assert "update     3/3" in printed
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert len(rows) == 2 * 3
+    assert {r["seed"] for r in rows} == {"0", "2"}
+    results = json.loads((out / "results.json").read_text())
+    assert [r["seed"] for r in results["runs"]] == [0, 2]
+    assert results["config"]["num_envs"] == 4
+    assert len(results["metrics"]["episode_return"]) == 2
+    assert json.loads((out / "config.json").read_text())["config"]["hidden_sizes"] == [8]
+
+
+def test_quiet_prints_only_the_table(tmp_path, capsys):
+    assert main(["train", "--quiet", "--out", str(tmp_path / "q"), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "update " not in printed
+    assert "final return" in printed
+
+
+def test_refuses_non_empty_output_folder(tmp_path, capsys):
+    keep = tmp_path / "results.json"
+    keep.write_text("precious")
+    assert main(["train", "--out", str(tmp_path), *TINY]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert keep.read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--num-envs", "0"], "num_envs"),
+        (["--gamma", "1.5"], "gamma"),
+        (["--num-minibatches", "3"], "num_minibatches"),
+        (["--env", "NoSuchEnv-v0"], "env_name"),
+        (["--env", "Pendulum-v1"], "discrete"),
+    ],
+)
+def test_bad_values_exit_2_naming_the_field(tmp_path, capsys, flags, needle):
+    out = tmp_path / "never"
+    assert main(["train", "--out", str(out), *flags]) == 2
+    assert needle in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_every_config_field_has_a_flag_with_help():
+    docs = field_docs()
+    assert set(docs) == set(config_field_names())
+    help_text = subprocess.run(
+        [sys.executable, "-m", "ppo_jax", "train", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in config_field_names():
+        flag = "--env-kwarg" if name == "env_kwargs" else "--" + name.replace("_", "-")
+        assert flag in help_text, flag
+
+
+def test_parse_seeds():
+    assert parse_seeds("3") == [0, 1, 2]
+    assert parse_seeds("0,5,9") == [0, 5, 9]
+    assert parse_seeds("3:6") == [3, 4, 5]
+    with pytest.raises(Exception, match="seeds"):
+        parse_seeds("x")
