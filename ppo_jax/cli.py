@@ -233,7 +233,10 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 class ProgressPrinter:
     """Aggregates per-seed progress events (one per seed per point) into one printed line."""
 
-    def __init__(self, num_seeds: int, num_updates: int, start: float, quiet: bool) -> None:
+    def __init__(
+        self, num_seeds: int, num_updates: int, start: float, quiet: bool, unit: str = "seeds"
+    ) -> None:
+        self.unit = unit
         self.num_seeds = num_seeds
         self.num_updates = num_updates
         self.start = start
@@ -258,7 +261,7 @@ class ProgressPrinter:
         steps = group[0].env_steps
         print(
             f"  update {event.update:>5}/{self.num_updates}  env-steps {steps:>10,}  {ret}"
-            f"  ({len(per_seed)}/{self.num_seeds} seeds)  {elapsed:6.1f}s",
+            f"  ({len(per_seed)}/{self.num_seeds} {self.unit})  {elapsed:6.1f}s",
             flush=True,
         )
 
@@ -356,6 +359,192 @@ def print_table(rows: list[dict[str, Any]], threshold: float | None) -> None:
         )
 
 
+def parse_grid_item(text: str) -> tuple[str, Any]:
+    """``name=v1,v2,...`` (values), ``name=log:LO:HI`` or ``name=uniform:LO:HI`` (random search)."""
+    from ppo_jax.sweep import LogUniform, Uniform
+
+    name, sep, raw = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not name or not raw:
+        raise argparse.ArgumentTypeError(
+            f"--grid takes NAME=V1,V2,... or NAME=log:LO:HI or NAME=uniform:LO:HI, got {text!r}"
+        )
+    try:
+        if raw.startswith(("log:", "uniform:")):
+            kind, lo, hi = raw.split(":")
+            dist = LogUniform if kind == "log" else Uniform
+            return name, dist(float(lo), float(hi))
+        return name, [float(v) for v in raw.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--grid {text!r}: values must be numbers") from None
+
+
+def _setting_label(setting: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:g}" for k, v in setting.items())
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import jax
+
+    from ppo_jax import progress
+    from ppo_jax.plotting import learning_curves
+    from ppo_jax.summary import final_return, solved_threshold, steps_to_solve
+    from ppo_jax.sweep import plan_sweep, random_settings, run_sweep
+
+    config = config_from_args(args)
+    items = args.grid or []
+    if not items:
+        raise ValueError("give at least one --grid NAME=V1,V2,...")
+    space = dict(items)
+    is_random = any(not isinstance(v, list) for v in space.values())
+    if args.random is not None:
+        settings: Any = random_settings(space, args.random, jax.random.PRNGKey(args.random_seed))
+    elif is_random:
+        raise ValueError("--grid NAME=log:LO:HI / uniform:LO:HI needs --random N (samples)")
+    else:
+        settings = space
+    seeds: list[int] = args.seeds
+    plan = plan_sweep(config, settings, seeds, chunk_size=args.chunk_size)
+    out = prepare_out_dir(args.out, f"sweep-{config.env_name}")
+    write_json(
+        out / "config.json",
+        {"config": config.to_dict(), "settings": plan.settings, "seeds": seeds},
+    )
+    say = (lambda *a: None) if args.quiet else print
+    say(
+        f"ppo-jax sweep: {config.env_name}, {len(plan.settings)} setting(s) x {len(seeds)} "
+        f"seed(s) = {plan.num_runs} runs of {config.env_steps:,} env steps, on "
+        f"{plan.num_devices} device(s) ({jax.devices()[0].platform})"
+    )
+    gib = 1024**3
+    if plan.num_chunks > 1:
+        say(
+            f"  memory: ~{plan.run_bytes / 2**20:.1f} MiB per run, "
+            f"{plan.free_bytes / gib:.1f} GiB free per device -> {plan.num_chunks} chunks of "
+            f"{plan.chunk_size} runs, one after another"
+        )
+    else:
+        say(f"  memory: ~{plan.run_bytes / 2**20:.1f} MiB per run; all runs in one call")
+    say(f"  output folder: {out}")
+    every = max(1, math.ceil(config.num_updates / PROGRESS_LINES))
+    t0 = time.perf_counter()
+    printer = ProgressPrinter(plan.chunk_size, config.num_updates, t0, args.quiet, "runs")
+    with progress.listen(printer):
+        result = run_sweep(plan, progress_every=every)
+    wall = time.perf_counter() - t0
+    metrics = result.metrics
+    final = final_return(metrics)  # [settings, seeds]
+    threshold = solved_threshold(config.env_name)
+    to_solve = steps_to_solve(metrics, threshold) if threshold is not None else None
+    rows: list[dict[str, Any]] = []
+    for i, setting in enumerate(result.settings):
+        solved = None if threshold is None else float(np.mean(final[i] >= threshold))
+        hit = [] if to_solve is None else [int(s) for s in to_solve[i] if s >= 0]
+        rows.append(
+            {
+                "setting": i,
+                **setting,
+                "final_return_mean": float(np.nanmean(final[i])),
+                "final_return_std": float(np.nanstd(final[i])),
+                "solved_fraction": solved,
+                "median_steps_to_solve": float(np.median(hit)) if hit else None,
+            }
+        )
+    ranked = sorted(rows, key=lambda r: -np.nan_to_num(r["final_return_mean"], nan=-np.inf))
+    write_sweep_files(out, result, ranked, metrics, final)
+    env_steps = metrics["env_steps"][0, 0]
+    top = ranked[:MAX_PLOTTED]
+    fig = learning_curves(
+        env_steps,
+        [metrics["episode_return"][r["setting"]] for r in top],
+        [_setting_label(result.settings[r["setting"]]) for r in top],
+        f"{config.env_name}: {len(seeds)} seeds per setting"
+        + (f" (best {len(top)} of {len(rows)})" if len(rows) > len(top) else ""),
+        threshold,
+    )
+    fig.savefig(out / "learning_curves.png")
+    total = plan.num_runs * config.env_steps
+    print_sweep_table(ranked, list(space), threshold)
+    print(
+        f"{plan.num_runs} runs, {total:,} env steps in {wall:.1f}s wall (compile included): "
+        f"{total / wall:,.0f} env-steps/s on {plan.num_devices} device(s)"
+    )
+    print(
+        f"wrote {out / 'sweep.csv'}, {out / 'metrics.csv'}, {out / 'results.json'}, "
+        f"{out / 'learning_curves.png'}"
+    )
+    return 0
+
+
+MAX_PLOTTED = 10
+"""Settings drawn in a sweep's learning-curve plot (best final return first)."""
+
+
+def write_sweep_files(
+    out: Path,
+    result: Any,
+    ranked: list[dict[str, Any]],
+    metrics: dict[str, np.ndarray],
+    final: np.ndarray,
+) -> None:
+    names = list(ranked[0])
+    tmp = out / "sweep.csv.tmp"
+    with tmp.open("w", newline="") as fh:
+        dict_writer = csv.DictWriter(fh, fieldnames=["rank", *names])
+        dict_writer.writeheader()
+        for rank, row in enumerate(ranked, 1):
+            dict_writer.writerow({"rank": rank, **row})
+    os.replace(tmp, out / "sweep.csv")
+    n_set, _, n_upd = metrics["episode_return"].shape
+    tmp = out / "metrics.csv.tmp"
+    with tmp.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["setting", "seed", "update", *metrics])
+        for i in range(n_set):
+            for j, seed in enumerate(result.seeds):
+                for u in range(n_upd):
+                    cells: list[Any] = [i, seed, u + 1]
+                    for v in metrics.values():
+                        x = v[i, j, u].item()
+                        cells.append("" if isinstance(x, float) and math.isnan(x) else x)
+                    writer.writerow(cells)
+    os.replace(tmp, out / "metrics.csv")
+    write_json(
+        out / "results.json",
+        {
+            "settings": result.settings,
+            "seeds": result.seeds,
+            "ranked": ranked,
+            "final_return": final.tolist(),
+            "chunk_size": result.chunk_size,
+            "num_chunks": result.num_chunks,
+            "num_devices": result.num_devices,
+        },
+    )
+
+
+def print_sweep_table(
+    ranked: list[dict[str, Any]], fields: list[str], threshold: float | None
+) -> None:
+    head = (
+        f"{'rank':>4}  "
+        + "  ".join(f"{f:>13}" for f in fields)
+        + f"  {'final return':>17}  {'solved':>7}  {'steps to solve':>14}"
+    )
+    print(head)
+    print("-" * len(head))
+    for rank, r in enumerate(ranked, 1):
+        solved = "-" if r["solved_fraction"] is None else f"{100 * r['solved_fraction']:.0f}%"
+        steps = r["median_steps_to_solve"]
+        steps_text = "-" if steps is None else f"{steps:,.0f}"
+        ret = f"{r['final_return_mean']:.1f} +- {r['final_return_std']:.1f}"
+        print(
+            f"{rank:>4}  "
+            + "  ".join(f"{r[f]:>13.4g}" for f in fields)
+            + f"  {ret:>17}  {solved:>7}  {steps_text:>14}"
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ppo-jax", description="PPO in JAX on gymnax environments, one compiled call per run."
@@ -376,6 +565,46 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true", help="print only the final table")
     add_config_flags(tr)
     tr.set_defaults(func=cmd_train)
+
+    sw = sub.add_parser(
+        "sweep",
+        help="train every hyperparameter setting x seed in one compiled call, ranked",
+        description="Sweep traced hyperparameters (learning_rate, gamma, gae_lambda, clip_eps, "
+        "ent_coef, vf_coef, max_grad_norm) over seeds, sharded over all devices.",
+    )
+    sw.add_argument(
+        "--grid",
+        action="append",
+        type=parse_grid_item,
+        metavar="NAME=V1,V2|NAME=log:LO:HI|NAME=uniform:LO:HI",
+        help="a swept field and its values (repeat for a Cartesian product); with --random, "
+        "a distribution or a list of choices",
+    )
+    sw.add_argument(
+        "--random",
+        type=int,
+        default=None,
+        metavar="N",
+        help="random search: N settings sampled from the --grid space",
+    )
+    sw.add_argument("--random-seed", type=int, default=0, help="seed of the random search")
+    sw.add_argument(
+        "--seeds",
+        type=parse_seeds,
+        default=list(range(4)),
+        metavar="N|LIST|A:B",
+        help="seeds per setting: a count, a list or a range; default 4",
+    )
+    sw.add_argument(
+        "--chunk-size",
+        type=int,
+        default=None,
+        help="force this many runs per compiled call (default: as many as fit)",
+    )
+    sw.add_argument("--out", default=None, help="output folder (default runs/sweep-ENV-TIMESTAMP)")
+    sw.add_argument("--quiet", action="store_true", help="print only the final table")
+    add_config_flags(sw)
+    sw.set_defaults(func=cmd_sweep)
     return parser
 
 

@@ -20,8 +20,6 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
-import jax
-
 VALUE_TARGETS = ("lambda_return", "reward_to_go")
 ACTIVATIONS = ("tanh", "relu", "gelu", "silu")
 
@@ -39,18 +37,19 @@ TRACED_FIELDS = (
 
 
 class Hyperparams(NamedTuple):
-    """Traced hyperparameters: scalars, or arrays with a leading batch axis for sweeps.
+    """Traced hyperparameters: float scalars, or arrays with a leading batch axis for sweeps
+    (inside a trace: tracers; for ahead-of-time lowering: ``jax.ShapeDtypeStruct``).
 
     Field names equal the :class:`PPOConfig` fields they come from.
     """
 
-    learning_rate: jax.typing.ArrayLike
-    gamma: jax.typing.ArrayLike
-    gae_lambda: jax.typing.ArrayLike
-    clip_eps: jax.typing.ArrayLike
-    ent_coef: jax.typing.ArrayLike
-    vf_coef: jax.typing.ArrayLike
-    max_grad_norm: jax.typing.ArrayLike
+    learning_rate: Any
+    gamma: Any
+    gae_lambda: Any
+    clip_eps: Any
+    ent_coef: Any
+    vf_coef: Any
+    max_grad_norm: Any
 
 
 def _is_real(value: Any) -> bool:

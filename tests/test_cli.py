@@ -96,3 +96,47 @@ def test_parse_seeds():
     assert parse_seeds("3:6") == [3, 4, 5]
     with pytest.raises(Exception, match="seeds"):
         parse_seeds("x")
+
+
+def test_sweep_command_ranks_settings_and_writes_plot(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--grid", "learning_rate=1e-3,3e-3", "--grid", "clip_eps=0.2"]
+    assert main([*argv, "--seeds", "2", "--out", str(out), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "2 setting(s) x 2 seed(s) = 4 runs" in printed
+    assert "rank" in printed and "final return" in printed
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert [int(r["rank"]) for r in rows] == [1, 2]
+    means = [float(r["final_return_mean"]) for r in rows]
+    assert means == sorted(means, reverse=True)
+    assert {float(r["learning_rate"]) for r in rows} == {1e-3, 3e-3}
+    assert len(list(csv.DictReader((out / "metrics.csv").open()))) == 2 * 2 * 3
+    png = (out / "learning_curves.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    results = json.loads((out / "results.json").read_text())
+    assert results["num_devices"] == 2
+    assert len(results["final_return"]) == 2
+
+
+def test_sweep_random_search_and_forced_chunks(tmp_path, capsys):
+    out = tmp_path / "rs"
+    argv = ["sweep", "--grid", "learning_rate=log:1e-4:1e-2", "--random", "3"]
+    assert main([*argv, "--seeds", "2", "--chunk-size", "2", "--out", str(out), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "3 chunks of 2 runs" in printed
+    assert len(list(csv.DictReader((out / "sweep.csv").open()))) == 3
+
+
+@pytest.mark.parametrize(
+    ("grid", "needle"),
+    [
+        ("num_envs=4,8", "num_envs cannot be swept"),
+        ("learning_rate=-1", "learning_rate"),
+        ("learning_rate=log:1e-4:1e-2", "--random"),
+    ],
+)
+def test_sweep_bad_requests_exit_2_before_writing(tmp_path, capsys, grid, needle):
+    out = tmp_path / "never"
+    assert main(["sweep", "--grid", grid, "--out", str(out), *TINY]) == 2
+    assert needle in capsys.readouterr().err
+    assert not out.exists()

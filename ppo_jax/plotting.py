@@ -1,0 +1,74 @@
+"""Learning-curve figures (matplotlib, Agg backend). Functions return figures; callers save."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+CONFIDENCE_Z = 1.96
+"""Normal quantile of the 95% confidence band of the mean over seeds."""
+MAX_CURVES = 12
+"""Most curves drawn in one learning-curve figure (best final returns first)."""
+
+
+def forward_fill(returns: np.ndarray) -> np.ndarray:
+    """Carry the last finite value forward along the last axis (updates without a completed
+    episode report NaN); leading NaNs stay NaN."""
+    out = np.array(returns, np.float64)
+    flat = out.reshape(-1, out.shape[-1])
+    for row in flat:
+        last = np.nan
+        for u in range(row.shape[0]):
+            if np.isnan(row[u]):
+                row[u] = last
+            else:
+                last = row[u]
+    return out
+
+
+def mean_and_band(returns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``returns [seeds, updates]`` -> mean and the 95% band of the mean over seeds."""
+    filled = forward_fill(returns)
+    count = np.sum(np.isfinite(filled), axis=0)
+    mean = np.nanmean(filled, axis=0)
+    std = np.nanstd(filled, axis=0)
+    half = CONFIDENCE_Z * std / np.sqrt(np.maximum(count, 1))
+    return mean, mean - half, mean + half
+
+
+def learning_curves(
+    env_steps: np.ndarray,
+    returns_by_curve: Sequence[np.ndarray],
+    labels: Sequence[str],
+    title: str,
+    threshold: float | None = None,
+) -> Any:
+    """One line per curve (mean over seeds, with a 95% band). ``returns_by_curve[i]`` is
+    ``[seeds, updates]``; ``env_steps`` is ``[updates]``."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before any episode
+        for returns, label in zip(returns_by_curve, labels, strict=True):
+            mean, low, high = mean_and_band(np.asarray(returns))
+            (line,) = ax.plot(env_steps, mean, label=label, linewidth=1.6)
+            ax.fill_between(env_steps, low, high, color=line.get_color(), alpha=0.2)
+    if threshold is not None:
+        ax.axhline(
+            threshold, color="grey", linestyle="--", linewidth=1, label=f"solved ({threshold:g})"
+        )
+    ax.set_xlabel("environment steps (per run)")
+    ax.set_ylabel("episode return (mean over seeds, 95% band)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
