@@ -1,6 +1,6 @@
 """Sweep throughput on 1 and 2 (or more) host devices: a many-seed and a many-setting sweep.
 
-    python -m benchmarks.sweep_throughput                       # 64 seeds; 256 settings; 1 and 2 devices
+    python -m benchmarks.sweep_throughput          # 64 seeds; 256 settings; on 1 and 2 devices
     python -m benchmarks.sweep_throughput --devices 1,2 --seeds 64 --settings 256 --json out.json
 
 Each device count runs in a fresh subprocess (``XLA_FLAGS=--xla_force_host_platform_device_count``
