@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             results.append(row)
             print(json.dumps(row), flush=True)
     print(
-        f"\n{'case':>14} {'devices':>7} {'runs':>5} {'compile s':>9} {'run s':>7} {'env-steps/s':>12}"
+        f"\n{'case':>14} {'devices':>7} {'runs':>5} {'compile s':>9} {'run s':>7} "
+        f"{'env-steps/s':>12}"
     )
     for r in results:
         print(
