@@ -10,6 +10,7 @@ split into equal chunks run one after another by one compiled function.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -258,15 +259,10 @@ def _to_host(tree: Any) -> Any:
     return jax.tree.map(np.asarray, tree)
 
 
-def compile_sweep_chunk(
-    config: PPOConfig,
-    env: Any,
-    env_params: Any,
-    mesh: Mesh,
-    chunk_size: int,
-    progress_every: int = 0,
-) -> Any:
-    """Compile ``runs[chunk_size]`` -> results for ``mesh`` (shard_map of vmap of train)."""
+@functools.lru_cache(maxsize=16)
+def _sweep_jit(config: PPOConfig, env: Any, mesh: Mesh, progress_every: int) -> Any:
+    """``jit(shard_map(vmap(train_fn)))`` over the runs axis of ``mesh``; jit's own cache then
+    keeps one executable per chunk size, so repeated sweeps and chunks compile once."""
     train_fn = make_train(config, env, progress_every)
     spec = PartitionSpec(RUNS_AXIS)
 
@@ -280,13 +276,24 @@ def compile_sweep_chunk(
         out_specs=spec,
         check_vma=False,  # runs never communicate; the env carries start replicated
     )
-    runs = NamedSharding(mesh, spec)
-    fn = jax.jit(sharded, out_shardings=runs)
+    return jax.jit(sharded, out_shardings=NamedSharding(mesh, spec))
+
+
+def compile_sweep_chunk(
+    config: PPOConfig,
+    env: Any,
+    env_params: Any,
+    mesh: Mesh,
+    chunk_size: int,
+    progress_every: int = 0,
+) -> Any:
+    """Compile one chunk of ``chunk_size`` runs ahead of time (for timing compilation)."""
+    runs = NamedSharding(mesh, PartitionSpec(RUNS_AXIS))
     keys = jax.ShapeDtypeStruct((chunk_size, 2), jnp.uint32, sharding=runs)
     hp = Hyperparams(
         *[jax.ShapeDtypeStruct((chunk_size,), jnp.float32, sharding=runs) for _ in TRACED_FIELDS]
     )
-    return fn.lower(keys, hp, env_params).compile()
+    return _sweep_jit(config, env, mesh, progress_every).lower(keys, hp, env_params).compile()
 
 
 class SweepPlan(NamedTuple):
@@ -373,9 +380,7 @@ def run_sweep(plan: SweepPlan, *, progress_every: int = 0) -> SweepResult:
         flat_keys = np.concatenate([flat_keys, np.repeat(flat_keys[:1], pad, 0)])
         flat_hp = [np.concatenate([v, np.repeat(v[:1], pad)]) for v in flat_hp]
 
-    compiled = compile_sweep_chunk(
-        config, plan.env, plan.env_params, plan.mesh, size, progress_every
-    )
+    compiled = _sweep_jit(config, plan.env, plan.mesh, progress_every)
     runs = NamedSharding(plan.mesh, PartitionSpec(RUNS_AXIS))
     pieces = []
     for c in range(num_chunks):
