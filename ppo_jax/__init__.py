@@ -3,6 +3,7 @@
 Public API::
 
     PPOConfig, Hyperparams, TrainResult, train, train_seeds, make_train,
+    sweep, SweepResult, random_settings, LogUniform, Uniform,
     policy_logits, state_value, compute_gae, compute_reward_to_go,
     clipped_surrogate_loss, value_loss, make_env
 """
@@ -12,14 +13,18 @@ from ppo_jax.envs import make_env
 from ppo_jax.gae import compute_gae, compute_reward_to_go
 from ppo_jax.loss import clipped_surrogate_loss, value_loss
 from ppo_jax.networks import policy_logits, state_value
+from ppo_jax.sweep import LogUniform, SweepResult, Uniform, random_settings, sweep
 from ppo_jax.train import TrainResult, make_train, train, train_seeds
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Hyperparams",
+    "LogUniform",
     "PPOConfig",
+    "SweepResult",
     "TrainResult",
+    "Uniform",
     "__version__",
     "clipped_surrogate_loss",
     "compute_gae",
@@ -27,7 +32,9 @@ __all__ = [
     "make_env",
     "make_train",
     "policy_logits",
+    "random_settings",
     "state_value",
+    "sweep",
     "train",
     "train_seeds",
     "value_loss",

@@ -14,6 +14,8 @@ import itertools
 import json
 import math
 import os
+import shutil
+import signal
 import sys
 import time
 import types
@@ -230,18 +232,55 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- progress printing
+BAR_POINTS = 100
+"""Progress reports per run when a progress bar is shown (each costs one host callback)."""
+
+
+def progress_style(args: argparse.Namespace) -> str:
+    """``bar`` on an interactive terminal, else ``lines``; ``none`` with ``--quiet``."""
+    if getattr(args, "quiet", False):
+        return "none"
+    choice = getattr(args, "progress", "auto")
+    if choice != "auto":
+        return str(choice)
+    return "bar" if sys.stderr.isatty() else "lines"
+
+
+def report_every(num_updates: int, style: str) -> int:
+    """Updates between progress reports: about ``BAR_POINTS`` or ``PROGRESS_LINES`` per run."""
+    points = BAR_POINTS if style == "bar" else PROGRESS_LINES
+    return max(1, math.ceil(num_updates / points))
+
+
 class ProgressPrinter:
-    """Aggregates per-seed progress events (one per seed per point) into one printed line."""
+    """Aggregates per-run progress events (one per seed or run per report point) into one
+    progress bar (tqdm) or one printed line per point."""
 
     def __init__(
-        self, num_seeds: int, num_updates: int, start: float, quiet: bool, unit: str = "seeds"
+        self,
+        num_seeds: int,
+        num_updates: int,
+        start: float,
+        style: str,
+        unit: str = "seeds",
+        steps_done: int = 0,
     ) -> None:
         self.unit = unit
         self.num_seeds = num_seeds
         self.num_updates = num_updates
         self.start = start
-        self.quiet = quiet
+        self.style = style
+        self.steps_done = steps_done
         self.pending: dict[int, list[Any]] = {}
+        self.bar: Any = None
+        if style == "bar":
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=num_updates, unit="update", dynamic_ncols=True, leave=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
     def __call__(self, event: Any) -> None:
         group = self.pending.setdefault(event.update, [])
@@ -249,59 +288,298 @@ class ProgressPrinter:
         if len(group) < self.num_seeds:
             return
         del self.pending[event.update]
-        if self.quiet:
+        if self.style == "none":
             return
         per_seed = [e.return_sum / e.episodes for e in group if e.episodes > 0]
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        steps = group[0].env_steps
+        rate = (steps - self.steps_done) * self.num_seeds / elapsed
+        if self.bar is not None:
+            self.bar.n = event.update
+            self.bar.set_postfix_str(
+                f"return {np.mean(per_seed):.1f} ({len(per_seed)}/{self.num_seeds} {self.unit})"
+                if per_seed
+                else "return n/a",
+                refresh=False,
+            )
+            self.bar.set_description(f"{rate:,.0f} env-steps/s", refresh=False)
+            self.bar.refresh()
+            return
         ret = (
             f"return {np.mean(per_seed):7.1f} +- {np.std(per_seed):5.1f}"
             if per_seed
             else "return     n/a (no episode ended)"
         )
-        elapsed = time.perf_counter() - self.start
-        steps = group[0].env_steps
         print(
             f"  update {event.update:>5}/{self.num_updates}  env-steps {steps:>10,}  {ret}"
-            f"  ({len(per_seed)}/{self.num_seeds} {self.unit})  {elapsed:6.1f}s",
+            f"  ({len(per_seed)}/{self.num_seeds} {self.unit})  {rate:>9,.0f} env-steps/s"
+            f"  {elapsed:6.1f}s",
             flush=True,
         )
 
 
 # --------------------------------------------------------------------------- commands
-def cmd_train(args: argparse.Namespace) -> int:
+CHECKPOINTS_PER_RUN = 10
+"""Default number of checkpoints over a run (``--checkpoint-every``)."""
+
+NONFINITE_METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "grad_norm")
+"""Metrics checked for NaN/inf after every segment of updates."""
+
+
+class StopRequests:
+    """SIGINT/SIGTERM handler: asks the training loop to stop at the next checkpoint."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequests:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signal_name is not None:  # second signal: give up waiting
+            raise KeyboardInterrupt
+        self.signal_name = signal.Signals(signum).name
+        print(
+            f"\n{self.signal_name}: stopping after the current segment of updates "
+            "(a checkpoint and the metrics so far will be written; send again to abort)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def first_nonfinite(metrics: dict[str, np.ndarray], params: Any, first_update: int) -> str | None:
+    """A message naming the first non-finite metric (update, seed) or parameter, else None."""
+    for name in NONFINITE_METRICS:
+        bad = ~np.isfinite(np.asarray(metrics[name]))
+        if bad.any():
+            seed_i, u = np.argwhere(bad)[0]
+            return f"non-finite {name} at update {first_update + int(u) + 1} (seed index {seed_i})"
     import jax
 
-    from ppo_jax import progress
-    from ppo_jax.envs import env_spec, make_env
-    from ppo_jax.summary import final_return, solved_threshold, steps_to_solve
-    from ppo_jax.train import compile_train_seeds
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        if not np.all(np.isfinite(np.asarray(leaf))):
+            return f"non-finite parameter {jax.tree_util.keystr(path)} after update {first_update}"
+    return None
 
-    config = config_from_args(args)
-    seeds: list[int] = args.seeds
+
+def load_config_file(path: str) -> dict[str, Any]:
+    """Fields from a TOML file (top level keys = PPOConfig fields, plus ``seeds``)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as err:
+        raise ValueError(f"--config {path!r}: cannot read: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"--config {path!r}: invalid TOML: {err}") from None
+    allowed = {*config_field_names(), "seeds"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValueError(f"--config {path!r}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    if "hidden_sizes" in data:
+        data["hidden_sizes"] = tuple(data["hidden_sizes"])
+    if "env_kwargs" in data:
+        data["env_kwargs"] = tuple(dict(data["env_kwargs"]).items())
+    return data
+
+
+def resolve_train_setup(args: argparse.Namespace) -> tuple[PPOConfig, list[int], Any]:
+    """Config, seeds and checkpoint (or None) for ``train``: from ``--resume``, or from
+    ``--config`` overridden by flags."""
+    from ppo_jax import checkpoint
+
+    flags = {n: getattr(args, n) for n in config_field_names() if getattr(args, n) is not None}
+    if args.resume is not None:
+        given = args.config is not None or args.seeds is not None or args.out is not None
+        if flags or given or args.checkpoint_every is not None:
+            raise ValueError(
+                "--resume continues a run with its saved config; do not combine it with config "
+                "flags, --config, --seeds, --out or --checkpoint-every "
+                f"(got {sorted(flags) or 'other options'})"
+            )
+        run_dir = Path(args.resume)
+        if not (run_dir / "config.json").is_file():
+            raise ValueError(
+                f"--resume {str(run_dir)!r}: no config.json (not a ppo-jax run folder)"
+            )
+        ckpt = checkpoint.load(checkpoint.latest(run_dir))
+        saved = json.loads((run_dir / "config.json").read_text())
+        if saved.get("config") != ckpt.config:
+            raise ValueError(f"--resume {str(run_dir)!r}: checkpoint and config.json disagree")
+        fields = dict(ckpt.config)
+        fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
+        fields["env_kwargs"] = tuple(dict(fields["env_kwargs"]).items())
+        return PPOConfig(**fields), ckpt.seeds, ckpt
+    base = load_config_file(args.config) if args.config else {}
+    seeds = args.seeds if args.seeds is not None else parse_seeds(str(base.pop("seeds", 1)))
+    base.pop("seeds", None)
+    if "env_kwargs" in flags:
+        flags["env_kwargs"] = tuple(flags["env_kwargs"])
+    return PPOConfig(**{**base, **flags}), seeds, None
+
+
+def open_sinks(args: argparse.Namespace, out: Path, config: PPOConfig) -> list[Any]:
+    """Metric writers: ``metrics.jsonl`` always; TensorBoard and W&B when asked for."""
+    from ppo_jax.sinks import JsonlWriter, TensorBoardWriter, WandbWriter
+
+    sinks: list[Any] = [JsonlWriter(out / "metrics.jsonl")]
+    if getattr(args, "tensorboard", None):
+        sinks.append(TensorBoardWriter(args.tensorboard))
+    if getattr(args, "wandb", None):
+        sinks.append(
+            WandbWriter(args.wandb, out, config.to_dict(), name=out.name, mode=args.wandb_mode)
+        )
+    return sinks
+
+
+def check_disk_space(out: Path, state_bytes: int, metric_bytes: int) -> None:
+    """Refuse to start when the output folder cannot hold the checkpoints and metrics."""
+    need = (checkpoint_keep() + 1) * (state_bytes + metric_bytes) + 4 * metric_bytes + 2**20
+    free = shutil.disk_usage(out).free
+    if free < need:
+        raise ValueError(
+            f"--out {str(out)!r}: {free / 2**20:.1f} MiB free, the run needs about "
+            f"{need / 2**20:.1f} MiB for checkpoints and metrics"
+        )
+
+
+def checkpoint_keep() -> int:
+    from ppo_jax.checkpoint import KEEP_CHECKPOINTS
+
+    return KEEP_CHECKPOINTS
+
+
+def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main sequence
+    import jax
+
+    from ppo_jax import checkpoint, progress
+    from ppo_jax.envs import env_spec, make_env
+    from ppo_jax.sinks import metrics_rows
+    from ppo_jax.summary import final_return, solved_threshold, steps_to_solve
+    from ppo_jax.train import _init_jit, _resolve_env, compile_run_updates, init_seeds
+
+    config, seeds, ckpt = resolve_train_setup(args)
     env_spec(*make_env(config))  # refuses unsupported envs before any folder is made
-    out = prepare_out_dir(args.out, config.env_name)
-    write_json(out / "config.json", {"config": config.to_dict(), "seeds": seeds})
-    every = max(1, math.ceil(config.num_updates / PROGRESS_LINES))
+    if ckpt is None:
+        every_arg = args.checkpoint_every
+        if every_arg is None:
+            every_arg = max(1, math.ceil(config.num_updates / CHECKPOINTS_PER_RUN))
+        if every_arg < 0:
+            raise ValueError(f"--checkpoint-every must be >= 0, got {every_arg}")
+        out = prepare_out_dir(args.out, config.env_name)
+        write_json(
+            out / "config.json",
+            {"config": config.to_dict(), "seeds": seeds, "checkpoint_every": every_arg},
+        )
+    else:
+        out = Path(args.resume)
+        every_arg = int(json.loads((out / "config.json").read_text())["checkpoint_every"])
+    saving = every_arg > 0
+    every = every_arg if saving else config.num_updates
     say = (lambda *a: None) if args.quiet else print
+    verb = f"resuming at update {ckpt.update}" if ckpt is not None else "starting"
     say(
         f"ppo-jax train: {config.env_name}, {len(seeds)} seed(s), {config.env_steps:,} env steps "
         f"each ({config.num_updates} updates of {config.num_envs} envs x {config.num_steps} "
-        f"steps), device {jax.devices()[0].platform}"
+        f"steps), device {jax.devices()[0].platform}; {verb}"
     )
     say(f"  output folder: {out}")
     t0 = time.perf_counter()
-    run = compile_train_seeds(config, seeds, progress_every=every)
+    if ckpt is None:
+        runner = init_seeds(config, seeds)
+        start = 0
+        metrics_parts: list[dict[str, np.ndarray]] = []
+    else:
+        cache_env, params_env = _resolve_env(config, None, None)
+        template = jax.eval_shape(
+            _init_jit(config, cache_env),
+            jax.numpy.zeros((len(seeds), 2), jax.numpy.uint32),
+            config.hyperparams(),
+            params_env,
+        )
+        runner = checkpoint.restore_runner(ckpt, template, f"--resume {str(out)!r}")
+        start = ckpt.update
+        metrics_parts = [ckpt.metrics] if ckpt.update else []
+    sinks = open_sinks(args, out, config)
+    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(runner))
+    check_disk_space(out, state_bytes, len(seeds) * config.num_updates * 13 * 4)
+    style = progress_style(args)
+    every_report = report_every(config.num_updates, style)
+    segment = compile_run_updates(config, runner, every, progress_every=every_report)
     compile_s = time.perf_counter() - t0
     say(f"  compiled in {compile_s:.1f}s")
-    t1 = time.perf_counter()
-    with progress.listen(ProgressPrinter(len(seeds), config.num_updates, t1, args.quiet)):
-        result = run()
-        jax.block_until_ready(result.params)
-    run_s = time.perf_counter() - t1
-    metrics = {k: np.asarray(v) for k, v in result.metrics.items()}
+    stop_at = config.num_updates
+    if args.stop_after is not None:
+        stop_at = min(stop_at, math.ceil(args.stop_after / every) * every)
+    run_s = 0.0
+    status = "finished"
+    last_ckpt = None
+    printer = ProgressPrinter(
+        len(seeds),
+        config.num_updates,
+        time.perf_counter(),
+        style,
+        steps_done=start * config.batch_size,
+    )
+    with StopRequests() as stops, progress.listen(printer):
+        while start < stop_at:
+            if start % every:
+                raise ValueError(f"checkpoint at update {start} is not a multiple of {every}")
+            length = min(every, config.num_updates - start)
+            t1 = time.perf_counter()
+            new_runner, seg_jax = segment(runner, start)
+            jax.block_until_ready(new_runner)
+            run_s += time.perf_counter() - t1
+            seg = {k: np.asarray(v) for k, v in seg_jax.items()}
+            problem = first_nonfinite(seg, new_runner.train_state.params, start)
+            if problem is not None:
+                status = f"stopped: {problem}"
+                break
+            runner, start = new_runner, start + length
+            metrics_parts.append(seg)
+            for step, values in metrics_rows(seg, seeds):
+                for sink in sinks:
+                    sink.add_scalars(step, values)
+            if saving:
+                merged = {k: np.concatenate([p[k] for p in metrics_parts], 1) for k in seg}
+                last_ckpt = checkpoint.save(
+                    out,
+                    checkpoint.Checkpoint(
+                        config=config.to_dict(),
+                        seeds=seeds,
+                        update=start,
+                        runner_leaves=[np.asarray(x) for x in jax.tree.leaves(runner)],
+                        metrics=merged,
+                    ),
+                )
+            if stops.signal_name is not None:
+                status = f"interrupted ({stops.signal_name})"
+                break
+        if status == "finished" and start < config.num_updates:
+            status = f"paused after update {start} (--stop-after)"
+    printer.close()
+    for sink in sinks:
+        sink.close()
+    if not metrics_parts:
+        print(f"ppo-jax train: {status}; no update completed", file=sys.stderr)
+        return 3
+    metrics = {k: np.concatenate([p[k] for p in metrics_parts], 1) for k in metrics_parts[0]}
+    done_steps = start * config.batch_size
     final = final_return(metrics)
     threshold = solved_threshold(config.env_name)
     to_solve = steps_to_solve(metrics, threshold) if threshold is not None else None
-    sps = config.env_steps / run_s
+    new_steps = done_steps - (ckpt.update * config.batch_size if ckpt is not None else 0)
+    sps = new_steps / run_s if run_s > 0 else float("nan")
     rows = []
     for i, seed in enumerate(seeds):
         rows.append(
@@ -313,7 +591,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "wall_s": compile_s + run_s,
                 "run_s": run_s,
                 "compile_s": compile_s,
-                "env_steps": config.env_steps,
+                "env_steps": done_steps,
                 "env_steps_per_s": sps,
             }
         )
@@ -321,6 +599,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = {
         "config": config.to_dict(),
         "seeds": seeds,
+        "status": status,
+        "updates_done": start,
         "solved_threshold": threshold,
         "runs": rows,
         "total_env_steps_per_s": sps * len(seeds),
@@ -328,17 +608,52 @@ def cmd_train(args: argparse.Namespace) -> int:
         "run_s": run_s,
         "device": str(jax.devices()[0]),
         "jax_version": jax.__version__,
+        "last_checkpoint": None if last_ckpt is None else str(last_ckpt),
         "metrics": {k: v.tolist() for k, v in metrics.items()},
     }
     write_json(out / "results.json", summary)
+    write_plots(out, config.env_name, metrics, threshold)
     print_table(rows, threshold)
     print(
         f"mean final return {np.nanmean(final):.1f} +- {np.nanstd(final):.1f} over {len(seeds)} "
         f"seed(s); {sps * len(seeds):,.0f} env-steps/s in total; compile {compile_s:.1f}s, "
         f"run {run_s:.1f}s"
     )
-    print(f"wrote {out / 'metrics.csv'}, {out / 'results.json'}, {out / 'config.json'}")
+    print(f"wrote {out / 'metrics.csv'}, {out / 'results.json'}, {out / 'learning_curves.png'}")
+    if status != "finished":
+        where = (
+            f"last good checkpoint {last_ckpt}"
+            if last_ckpt is not None
+            else "no checkpoint (use --checkpoint-every)"
+        )
+        print(f"ppo-jax train: {status}; {where}", file=sys.stderr)
+        if last_ckpt is not None and not status.startswith("stopped"):
+            print(f"  continue with: ppo-jax train --resume {out}", file=sys.stderr)
+        return (
+            3
+            if status.startswith("stopped")
+            else (130 if "SIGINT" in status else 143 if "SIGTERM" in status else 0)
+        )
     return 0
+
+
+def write_plots(
+    out: Path, env_name: str, metrics: dict[str, np.ndarray], threshold: float | None
+) -> None:
+    """``learning_curves.png`` (return vs env steps, mean over seeds with a 95% band) and
+    ``diagnostics.png`` (losses, entropy, KL, clip fraction, explained variance)."""
+    from ppo_jax.plotting import diagnostics_figure, learning_curves
+
+    seeds = metrics["episode_return"].shape[0]
+    fig = learning_curves(
+        metrics["env_steps"][0],
+        [metrics["episode_return"]],
+        [f"{seeds} seed(s)"],
+        f"{env_name}: episode return",
+        threshold,
+    )
+    fig.savefig(out / "learning_curves.png")
+    diagnostics_figure(metrics, env_name).savefig(out / "diagnostics.png")
 
 
 def print_table(rows: list[dict[str, Any]], threshold: float | None) -> None:
@@ -391,6 +706,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from ppo_jax.summary import final_return, solved_threshold, steps_to_solve
     from ppo_jax.sweep import plan_sweep, random_settings, run_sweep
 
+    if args.coordinator is not None:
+        from ppo_jax.distributed import initialize
+
+        if args.num_processes is None or args.process_id is None:
+            raise ValueError("--coordinator needs --num-processes and --process-id")
+        initialize(args.coordinator, args.num_processes, args.process_id)
+    lead = jax.process_index() == 0  # only the first process prints and writes files
     config = config_from_args(args)
     items = args.grid or []
     if not items:
@@ -405,33 +727,48 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         settings = space
     seeds: list[int] = args.seeds
     plan = plan_sweep(config, settings, seeds, chunk_size=args.chunk_size)
-    out = prepare_out_dir(args.out, f"sweep-{config.env_name}")
-    write_json(
-        out / "config.json",
-        {"config": config.to_dict(), "settings": plan.settings, "seeds": seeds},
-    )
-    say = (lambda *a: None) if args.quiet else print
+    out = prepare_out_dir(args.out, f"sweep-{config.env_name}") if lead else Path(os.devnull)
+    if lead:
+        write_json(
+            out / "config.json",
+            {"config": config.to_dict(), "settings": plan.settings, "seeds": seeds},
+        )
+    say = (lambda *a: None) if args.quiet or not lead else print
     say(
         f"ppo-jax sweep: {config.env_name}, {len(plan.settings)} setting(s) x {len(seeds)} "
         f"seed(s) = {plan.num_runs} runs of {config.env_steps:,} env steps, on "
         f"{plan.num_devices} device(s) ({jax.devices()[0].platform})"
     )
     gib = 1024**3
+    per_run = (
+        f"{plan.run_bytes / 2**20:.1f} MiB"
+        if plan.run_bytes >= 2**20
+        else (f"{plan.run_bytes / 2**10:.0f} KiB")
+    )
     if plan.num_chunks > 1:
         say(
-            f"  memory: ~{plan.run_bytes / 2**20:.1f} MiB per run, "
+            f"  memory: ~{per_run} per run, "
             f"{plan.free_bytes / gib:.1f} GiB free per device -> {plan.num_chunks} chunks of "
             f"{plan.chunk_size} runs, one after another"
         )
     else:
-        say(f"  memory: ~{plan.run_bytes / 2**20:.1f} MiB per run; all runs in one call")
+        say(f"  memory: ~{per_run} per run; all runs in one call")
     say(f"  output folder: {out}")
-    every = max(1, math.ceil(config.num_updates / PROGRESS_LINES))
+    style = progress_style(args) if lead else "none"
     t0 = time.perf_counter()
-    printer = ProgressPrinter(plan.chunk_size, config.num_updates, t0, args.quiet, "runs")
+    printer = ProgressPrinter(
+        plan.chunk_size * jax.local_device_count() // plan.num_devices,  # runs on this process
+        config.num_updates,
+        t0,
+        style,
+        "runs",
+    )
     with progress.listen(printer):
-        result = run_sweep(plan, progress_every=every)
+        result = run_sweep(plan, progress_every=report_every(config.num_updates, style))
+    printer.close()
     wall = time.perf_counter() - t0
+    if not lead:
+        return 0
     metrics = result.metrics
     final = final_return(metrics)  # [settings, seeds]
     threshold = solved_threshold(config.env_name)
@@ -545,6 +882,159 @@ def print_sweep_table(
         )
 
 
+def load_run(run_dir: Path) -> tuple[PPOConfig, list[int], dict[str, Any]]:
+    """Config, seeds and ``config.json`` content of a ``ppo-jax train`` run folder."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise ValueError(f"{str(run_dir)!r} is not a ppo-jax run folder (no config.json)")
+    try:
+        saved = json.loads(path.read_text())
+        fields = dict(saved["config"])
+        fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
+        fields["env_kwargs"] = tuple(dict(fields["env_kwargs"]).items())
+        return PPOConfig(**fields), list(saved["seeds"]), saved
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{str(path)!r} is not a valid ppo-jax config file: {err!r}") from None
+
+
+def read_metrics_csv(path: Path) -> dict[tuple[str, ...], dict[str, np.ndarray]]:
+    """``metrics.csv`` of a train run (key ``()``) or a sweep (key ``(setting,)``) as arrays
+    ``[seeds, updates]`` per metric."""
+    if not path.is_file():
+        raise ValueError(f"{str(path)!r} not found: nothing to plot")
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "update" not in rows[0] or "seed" not in rows[0]:
+        raise ValueError(f"{str(path)!r} is not a ppo-jax metrics file")
+    id_cols = {"setting", "seed", "update"}
+    names = [c for c in rows[0] if c not in id_cols]
+    groups: dict[tuple[str, ...], dict[str, dict[str, list[float]]]] = {}
+    for row in rows:
+        group: tuple[str, ...] = (row["setting"],) if "setting" in row else ()
+        per_seed = groups.setdefault(group, {})
+        values = per_seed.setdefault(row["seed"], {})
+        for n in names:
+            values.setdefault(n, []).append(float(row[n]) if row[n] != "" else np.nan)
+    out: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
+    for group, per_seed in groups.items():
+        out[group] = {n: np.array([per_seed[s][n] for s in per_seed]) for n in names}
+    return out
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ppo_jax.plotting import learning_curves
+    from ppo_jax.summary import solved_threshold
+
+    run_dir = Path(args.run_dir)
+    config, _, saved = load_run(run_dir)
+    groups = read_metrics_csv(run_dir / "metrics.csv")
+    threshold = solved_threshold(config.env_name)
+    written = []
+    if list(groups) == [()]:
+        write_plots(run_dir, config.env_name, groups[()], threshold)
+        written = ["learning_curves.png", "diagnostics.png"]
+    else:
+        settings = saved.get("settings", [])
+        keys = sorted(groups, key=lambda g: int(g[0]))
+        labels = [
+            _setting_label(settings[int(g[0])]) if int(g[0]) < len(settings) else f"setting {g[0]}"
+            for g in keys
+        ]
+        first = groups[keys[0]]
+        fig = learning_curves(
+            first["env_steps"][0],
+            [groups[g]["episode_return"] for g in keys][:MAX_PLOTTED],
+            labels[:MAX_PLOTTED],
+            f"{config.env_name}: sweep",
+            threshold,
+        )
+        fig.savefig(run_dir / "learning_curves.png")
+        written = ["learning_curves.png"]
+    print("wrote " + ", ".join(str(run_dir / w) for w in written))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import jax
+
+    from ppo_jax import checkpoint
+    from ppo_jax.evaluate import RENDERABLE_ENVS, evaluate, record_episode
+    from ppo_jax.train import _init_jit, _resolve_env
+
+    run_dir = Path(args.run_dir)
+    config, seeds, _ = load_run(run_dir)
+    if args.episodes < 1:
+        raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.gif is not None:
+        if config.env_name not in RENDERABLE_ENVS:
+            raise ValueError(
+                f"--gif: gymnax cannot render {config.env_name}; renderable: "
+                f"{list(RENDERABLE_ENVS)}"
+            )
+        import importlib.util
+
+        classic = ("-v0", "-v1")
+        if config.env_name.endswith(classic) and importlib.util.find_spec("pygame") is None:
+            raise ValueError(
+                "--gif: rendering classic-control envs needs pygame: pip install 'ppo-jax[render]'"
+            )
+        if not str(args.gif).lower().endswith(".gif"):
+            raise ValueError(f"--gif must name a .gif file, got {args.gif!r}")
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    ckpt = checkpoint.load(checkpoint.latest(run_dir))
+    cache_env, params_env = _resolve_env(config, None, None)
+    template = jax.eval_shape(
+        _init_jit(config, cache_env),
+        jax.numpy.zeros((len(seeds), 2), jax.numpy.uint32),
+        config.hyperparams(),
+        params_env,
+    )
+    runner = checkpoint.restore_runner(ckpt, template, f"checkpoint of {str(run_dir)!r}")
+    params = runner.train_state.params
+    mode = "greedy" if not args.stochastic else "stochastic"
+    print(
+        f"ppo-jax eval: {config.env_name}, checkpoint at update {ckpt.update}/"
+        f"{config.num_updates}, {args.episodes} {mode} episode(s) per seed"
+    )
+    print(f"{'seed':>5}  {'mean return':>11}  {'std':>7}  {'min':>7}  {'max':>7}")
+    results = []
+    for i, seed in enumerate(seeds):
+        p = jax.tree.map(lambda x, i=i: x[i], params)
+        res = evaluate(
+            config,
+            p,
+            jax.random.PRNGKey(args.eval_seed + seed),
+            args.episodes,
+            greedy=not args.stochastic,
+        )
+        r = np.asarray(res.returns)
+        results.append({"seed": seed, "returns": r.tolist()})
+        print(f"{seed:>5}  {r.mean():>11.1f}  {r.std():>7.1f}  {r.min():>7.1f}  {r.max():>7.1f}")
+    write_json(run_dir / "eval.json", {"update": ckpt.update, "mode": mode, "runs": results})
+    if args.gif is not None:
+        from gymnax.visualize import Visualizer
+
+        p0 = jax.tree.map(lambda x: x[0], params)
+        env, env_params = make_env_for(config)
+        states, returns = record_episode(
+            config,
+            p0,
+            jax.random.PRNGKey(args.eval_seed),
+            max_steps=args.gif_max_steps,
+            greedy=not args.stochastic,
+        )
+        Visualizer(env, env_params, states, returns).animate(args.gif)
+        print(f"wrote {args.gif} ({len(states)} frames, seed {seeds[0]})")
+    print(f"wrote {run_dir / 'eval.json'}")
+    return 0
+
+
+def make_env_for(config: PPOConfig) -> tuple[Any, Any]:
+    from ppo_jax.envs import make_env
+
+    return make_env(config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ppo-jax", description="PPO in JAX on gymnax environments, one compiled call per run."
@@ -557,12 +1047,64 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument(
         "--seeds",
         type=parse_seeds,
-        default=[0],
+        default=None,
         metavar="N|LIST|A:B",
         help="a count (8 -> seeds 0..7), a list (0,5,9) or a range (3:7); default 1 seed (0)",
     )
     tr.add_argument("--out", default=None, help="output folder (default runs/ENV-TIMESTAMP)")
+    tr.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE.toml",
+        help="read config fields (and seeds) from a TOML file; flags override it",
+    )
+    tr.add_argument(
+        "--tensorboard",
+        default=None,
+        metavar="DIR",
+        help="also write TensorBoard event files to DIR",
+    )
+    tr.add_argument(
+        "--wandb",
+        default=None,
+        metavar="PROJECT",
+        help="also log to Weights & Biases project PROJECT (pip install wandb)",
+    )
+    tr.add_argument(
+        "--wandb-mode",
+        default=None,
+        choices=("online", "offline", "disabled"),
+        help="W&B mode; offline works without network (default: wandb's own)",
+    )
+    tr.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its latest checkpoint",
+    )
+    tr.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="UPDATES",
+        help="save the full training state every UPDATES updates and at the end "
+        "(default: every 10%% of the run; 0: no checkpoints)",
+    )
+    tr.add_argument(
+        "--stop-after",
+        type=int,
+        default=None,
+        metavar="UPDATES",
+        help="pause (with a checkpoint) at the first checkpoint at or after UPDATES "
+        "updates; continue later with --resume",
+    )
     tr.add_argument("--quiet", action="store_true", help="print only the final table")
+    tr.add_argument(
+        "--progress",
+        choices=("auto", "bar", "lines"),
+        default="auto",
+        help="live progress: a bar on a terminal, lines in logs (auto)",
+    )
     add_config_flags(tr)
     tr.set_defaults(func=cmd_train)
 
@@ -603,12 +1145,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sw.add_argument("--out", default=None, help="output folder (default runs/sweep-ENV-TIMESTAMP)")
     sw.add_argument("--quiet", action="store_true", help="print only the final table")
+    sw.add_argument(
+        "--progress",
+        choices=("auto", "bar", "lines"),
+        default="auto",
+        help="live progress: a bar on a terminal, lines in logs (auto)",
+    )
+    multi = sw.add_argument_group("multi-process (jax.distributed; run the same command on each)")
+    multi.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="address of process 0's coordinator",
+    )
+    multi.add_argument("--num-processes", type=int, default=None)
+    multi.add_argument("--process-id", type=int, default=None)
     add_config_flags(sw)
     sw.set_defaults(func=cmd_sweep)
+
+    pl = sub.add_parser("plot", help="write PNG learning curves of a train or sweep run folder")
+    pl.add_argument("run_dir", metavar="RUN_DIR")
+    pl.set_defaults(func=cmd_plot)
+
+    ev = sub.add_parser("eval", help="evaluate the latest checkpoint of a train run folder")
+    ev.add_argument("run_dir", metavar="RUN_DIR")
+    ev.add_argument("--episodes", type=int, default=10, help="episodes per seed (default 10)")
+    ev.add_argument("--stochastic", action="store_true", help="sample actions (default greedy)")
+    ev.add_argument("--eval-seed", type=int, default=1000, help="base seed of the episodes")
+    ev.add_argument(
+        "--gif",
+        default=None,
+        metavar="FILE.gif",
+        help="render one episode of the first seed to a GIF",
+    )
+    ev.add_argument("--gif-max-steps", type=int, default=200, help="frames at most (default 200)")
+    ev.set_defaults(func=cmd_eval)
     return parser
 
 
+def use_all_cpu_cores() -> None:
+    """Expose one XLA host (CPU) device per core, so sharded sweeps use every core.
+
+    Only sets ``XLA_FLAGS`` when the user has not chosen a host device count; it must run before
+    JAX starts its backends (it does: the CLI calls it first). Accelerators are unaffected.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count or 1}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    use_all_cpu_cores()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

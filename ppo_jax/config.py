@@ -191,7 +191,14 @@ def _require_real(
 ) -> None:
     if not _is_real(value):
         raise TypeError(f"PPOConfig.{name} must be a number, got {type(value).__name__} {value!r}")
-    if math.isnan(value) or math.isinf(value):
+    try:
+        as_float = float(value)
+    except OverflowError:
+        raise ValueError(
+            f"PPOConfig.{name} must be a finite number representable as a float, got an int "
+            f"with {len(str(abs(value)))} digits"
+        ) from None
+    if math.isnan(as_float) or math.isinf(as_float):
         raise ValueError(f"PPOConfig.{name} must be finite, got {value}")
     low_ok = value > low if low_open else value >= low
     if not low_ok or value > high:

@@ -72,3 +72,45 @@ def learning_curves(
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
+
+
+DIAGNOSTIC_PANELS = (
+    ("episode_return", "episode return"),
+    ("policy_loss", "policy loss"),
+    ("value_loss", "value loss"),
+    ("entropy", "entropy"),
+    ("approx_kl", "approx. KL"),
+    ("clip_fraction", "clip fraction"),
+    ("explained_variance", "explained variance"),
+    ("learning_rate", "learning rate"),
+)
+
+
+def diagnostics_figure(metrics: dict[str, np.ndarray], title: str) -> Any:
+    """A grid of panels (return, losses, entropy, KL, clip fraction, explained variance,
+    learning rate) vs env steps; each the mean over seeds with a 95% band. Arrays are
+    ``[seeds, updates]``."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 4, figsize=(14, 6), dpi=100)
+    steps = np.asarray(metrics["env_steps"])[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for ax, (name, label) in zip(axes.flat, DIAGNOSTIC_PANELS, strict=True):
+            if name not in metrics:
+                ax.set_visible(False)
+                continue
+            mean, low, high = mean_and_band(np.asarray(metrics[name], np.float64))
+            ax.plot(steps, mean, linewidth=1.4)
+            ax.fill_between(steps, low, high, alpha=0.25)
+            ax.set_title(label, fontsize=10)
+            ax.grid(alpha=0.3)
+            ax.tick_params(labelsize=8)
+    fig.suptitle(f"{title} (mean over seeds, 95% band; x: env steps)")
+    fig.tight_layout()
+    return fig

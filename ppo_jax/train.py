@@ -139,19 +139,57 @@ def make_train(config: PPOConfig, env: Any = None, progress_every: int = 0) -> T
 
     def train_fn(key: PRNGKey, hp: Hyperparams, env_params: Any) -> tuple[TrainState, Metrics]:
         runner = init_runner(config, env, env_params, hp, key)
-
-        def body(r: RunnerState, update: Array) -> tuple[RunnerState, Metrics]:
-            r, metrics = update_step(config, env, env_params, hp, r)
-            if progress_every:
-                done = update + 1
-                due = (done % progress_every == 0) | (done == config.num_updates)
-                jax.lax.cond(due, _report_progress, lambda *_: None, done, metrics)
-            return r, metrics
-
-        runner, metrics = jax.lax.scan(body, runner, jnp.arange(config.num_updates))
+        runner, metrics = run_update_range(
+            config, env, env_params, hp, runner, jnp.int32(0), config.num_updates, progress_every
+        )
         return runner.train_state, metrics
 
     return train_fn
+
+
+def run_update_range(
+    config: PPOConfig,
+    env: Any,
+    env_params: Any,
+    hp: Hyperparams,
+    runner: RunnerState,
+    start: Array,
+    length: int,
+    progress_every: int = 0,
+    stop: Array | None = None,
+) -> tuple[RunnerState, Metrics]:
+    """Updates ``start .. start + length - 1`` (``length`` static) in one ``lax.scan``.
+
+    The whole run is ``run_update_range(.., 0, num_updates)``; checkpointed runs call it on
+    consecutive ranges with the carried ``runner`` and get the same sequence of updates. With a
+    (traced) ``stop``, updates at indices ``>= stop`` are skipped (state unchanged, NaN/0
+    metrics), so one compiled range length also serves a shorter last range.
+    """
+
+    def one_update(r: RunnerState, update: Array) -> tuple[RunnerState, Metrics]:
+        r, metrics = update_step(config, env, env_params, hp, r)
+        if progress_every:
+            done = update + 1
+            due = (done % progress_every == 0) | (done == config.num_updates)
+            jax.lax.cond(due, _report_progress, lambda *_: None, done, metrics)
+        return r, metrics
+
+    def skipped(r: RunnerState, update: Array) -> tuple[RunnerState, Metrics]:
+        shapes = jax.eval_shape(lambda x: update_step(config, env, env_params, hp, x)[1], r)
+        blank = jax.tree.map(
+            lambda s: jnp.full(
+                s.shape, jnp.nan if jnp.issubdtype(s.dtype, jnp.floating) else 0, s.dtype
+            ),
+            shapes,
+        )
+        return r, blank
+
+    def body(r: RunnerState, update: Array) -> tuple[RunnerState, Metrics]:
+        if stop is None:
+            return one_update(r, update)
+        return jax.lax.cond(update < stop, one_update, skipped, r, update)
+
+    return jax.lax.scan(body, runner, start + jnp.arange(length, dtype=jnp.int32))
 
 
 # --------------------------------------------------------------------- cached compiled drivers
@@ -260,6 +298,98 @@ def compile_train_seeds(
     def run() -> TrainResult:
         state, metrics = compiled(keys, hp, params)
         return _result(state, metrics)
+
+    return run
+
+
+# --------------------------------------------------------------- checkpointable multi-seed runs
+@functools.lru_cache(maxsize=16)
+def _init_jit(config: PPOConfig, env: Any) -> Any:
+    env_obj = env if env is not None else make_env(config)[0]
+
+    def init(keys: Array, hp: Hyperparams, env_params: Any) -> RunnerState:
+        return jax.vmap(init_runner, in_axes=(None, None, None, None, 0))(
+            config, env_obj, env_params, hp, keys
+        )
+
+    return jax.jit(init)
+
+
+@functools.lru_cache(maxsize=16)
+def _range_jit(config: PPOConfig, env: Any, length: int, progress_every: int) -> Any:
+    env_obj = env if env is not None else make_env(config)[0]
+
+    def run(
+        runner: RunnerState, hp: Hyperparams, env_params: Any, start: Array, stop: Array
+    ) -> Any:
+        def one(r: RunnerState) -> tuple[RunnerState, Metrics]:
+            return run_update_range(
+                config, env_obj, env_params, hp, r, start, length, progress_every, stop
+            )
+
+        return jax.vmap(one)(runner)
+
+    return jax.jit(run)
+
+
+def init_seeds(
+    config: PPOConfig, seeds: int | Sequence[int], *, env: Any = None, env_params: Any = None
+) -> RunnerState:
+    """Fresh runner states for ``seeds`` (leading ``[S]`` axis), as :func:`train_seeds` starts."""
+    config = _check_config(config)
+    cache_env, params = _resolve_env(config, env, env_params)
+    return _init_jit(config, cache_env)(seed_keys(seeds), config.hyperparams(), params)
+
+
+def run_updates(
+    config: PPOConfig,
+    runner: RunnerState,
+    start: int,
+    length: int,
+    *,
+    env: Any = None,
+    env_params: Any = None,
+    progress_every: int = 0,
+) -> tuple[RunnerState, dict[str, Array]]:
+    """Continue ``[S]``-batched runs by up to ``length`` updates from update index ``start``
+    (fewer where the run ends first).
+
+    Returns the new runner states and metrics ``[S, n]``. Splitting a run into consecutive
+    ranges (for checkpoints) replays exactly the updates of an unsplit run.
+    """
+    return compile_run_updates(
+        config, runner, length, env=env, env_params=env_params, progress_every=progress_every
+    )(runner, start)
+
+
+def compile_run_updates(
+    config: PPOConfig,
+    runner: RunnerState,
+    length: int,
+    *,
+    env: Any = None,
+    env_params: Any = None,
+    progress_every: int = 0,
+) -> Callable[[RunnerState, int], tuple[RunnerState, dict[str, Array]]]:
+    """Compile ranges of ``length`` updates once (timing compilation apart from running).
+
+    Returns ``fn(runner, start) -> (runner, metrics [S, n])`` running ``n = min(length,
+    num_updates - start)`` updates; a shorter last range reuses the same executable.
+    """
+    config = _check_config(config)
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
+        raise ValueError(f"length must be an int >= 1, got {length!r}")
+    cache_env, params = _resolve_env(config, env, env_params)
+    hp = config.hyperparams()
+    jitted = _range_jit(config, cache_env, length, progress_every)
+    compiled = jitted.lower(runner, hp, params, jnp.int32(0), jnp.int32(0)).compile()
+
+    def run(r: RunnerState, start: int) -> tuple[RunnerState, dict[str, Array]]:
+        if not 0 <= start < config.num_updates:
+            raise ValueError(f"start must be in [0, {config.num_updates}), got {start}")
+        n = min(length, config.num_updates - start)
+        out, metrics = compiled(r, hp, params, jnp.int32(start), jnp.int32(start + n))
+        return out, {k: v[:, :n] for k, v in metrics._asdict().items()}
 
     return run
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import socket
 import subprocess
 import sys
 
@@ -140,3 +142,49 @@ def test_sweep_bad_requests_exit_2_before_writing(tmp_path, capsys, grid, needle
     assert main(["sweep", "--grid", grid, "--out", str(out), *TINY]) == 2
     assert needle in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.timeout(600)
+def test_sweep_command_over_two_processes(tmp_path):
+    """The same command in two processes (jax.distributed on loopback): process 0 writes."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "mh"
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "ppo_jax",
+        "sweep",
+        "--grid",
+        "learning_rate=1e-3,3e-3",
+        "--seeds",
+        "2",
+        "--out",
+        str(out),
+        "--coordinator",
+        f"127.0.0.1:{port}",
+        "--num-processes",
+        "2",
+        *TINY,
+    ]
+    procs = [
+        subprocess.Popen(
+            [*cmd, "--process-id", str(i)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    logs = [p.communicate(timeout=540)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    assert "on 2 device(s)" in logs[0] and "rank" in logs[0]
+    assert "final return" not in logs[1]  # only process 0 prints the table and writes files
+    assert len(list(csv.DictReader((out / "sweep.csv").open()))) == 2
