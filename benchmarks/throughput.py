@@ -63,9 +63,11 @@ def flops_per_env_step(config: PPOConfig) -> float:
     return 2.0 * (actor + 2 * critic + config.update_epochs * 3 * (actor + critic))
 
 
-def bench_case(config: PPOConfig, num_seeds: int, repeats: int) -> dict[str, Any]:
+def bench_case(
+    config: PPOConfig, num_seeds: int, repeats: int, progress_every: int = 0
+) -> dict[str, Any]:
     t0 = time.perf_counter()
-    run = compile_train_seeds(config, num_seeds)
+    run = compile_train_seeds(config, num_seeds, progress_every=progress_every)
     compile_s = time.perf_counter() - t0
     jax.block_until_ready(run().params)  # warm-up
     times = []
@@ -85,6 +87,7 @@ def bench_case(config: PPOConfig, num_seeds: int, repeats: int) -> dict[str, Any
         "run_s_median": run_s,
         "run_s_all": times,
         "env_steps_per_s": steps / run_s,
+        "progress_every": progress_every,
     }
 
 
@@ -95,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--total-timesteps", type=int, default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None, help="write all results to this JSON file")
+    parser.add_argument(
+        "--progress-overhead",
+        action="store_true",
+        help="also measure the cost of live progress reports (as many as the CLI's bar makes)",
+    )
     args = parser.parse_args(argv)
     base = PPOConfig()
     if args.total_timesteps:
@@ -133,6 +141,34 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['num_envs']:>8} {r['seeds']:>6} {r['compile_s']:>9.2f} {r['run_s_median']:>7.2f} "
             f"{r['env_steps_per_s']:>12,.0f} {r['flops_per_env_step'] / 1e3:>10.0f} "
             f"{100 * r['fraction_of_ceiling']:>8.1f}%"
+        )
+    if args.progress_overhead:
+        from ppo_jax import progress
+
+        from ppo_jax.cli import report_every
+
+        every = report_every(base.num_updates, "bar")  # what the CLI's progress bar uses
+        seeds = seeds_list[-1]
+        events: list[Any] = []
+        with progress.listen(events.append):
+            on = bench_case(base, seeds, args.repeats, progress_every=every)
+        off = next(r for r in results if r["seeds"] == seeds and r["num_envs"] == base.num_envs)
+        overhead = off["env_steps_per_s"] / on["env_steps_per_s"] - 1.0
+        row = {
+            "case": "progress_overhead",
+            "seeds": seeds,
+            "progress_every": every,
+            "events": len(events),
+            "env_steps_per_s_without": off["env_steps_per_s"],
+            "env_steps_per_s_with": on["env_steps_per_s"],
+            "overhead_fraction": overhead,
+        }
+        results.append(row)
+        print(json.dumps(row), flush=True)
+        print(
+            f"progress reports every {every} updates ({seeds} seeds): "
+            f"{on['env_steps_per_s']:,.0f} vs {off['env_steps_per_s']:,.0f} env-steps/s "
+            f"without -> overhead {100 * overhead:+.1f}%"
         )
     if args.json:
         with open(args.json, "w") as fh:

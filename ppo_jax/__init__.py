@@ -4,12 +4,14 @@ Public API::
 
     PPOConfig, Hyperparams, TrainResult, train, train_seeds, make_train,
     sweep, SweepResult, random_settings, LogUniform, Uniform,
+    evaluate, EvalResult, export_policy,
     policy_logits, state_value, compute_gae, compute_reward_to_go,
     clipped_surrogate_loss, value_loss, make_env
 """
 
 from ppo_jax.config import Hyperparams, PPOConfig
 from ppo_jax.envs import make_env
+from ppo_jax.evaluate import EvalResult, evaluate, export_policy
 from ppo_jax.gae import compute_gae, compute_reward_to_go
 from ppo_jax.loss import clipped_surrogate_loss, value_loss
 from ppo_jax.networks import policy_logits, state_value
@@ -19,6 +21,7 @@ from ppo_jax.train import TrainResult, make_train, train, train_seeds
 __version__ = "0.1.0"
 
 __all__ = [
+    "EvalResult",
     "Hyperparams",
     "LogUniform",
     "PPOConfig",
@@ -29,6 +32,8 @@ __all__ = [
     "clipped_surrogate_loss",
     "compute_gae",
     "compute_reward_to_go",
+    "evaluate",
+    "export_policy",
     "make_env",
     "make_train",
     "policy_logits",

@@ -232,8 +232,9 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- progress printing
-BAR_POINTS = 100
-"""Progress reports per run when a progress bar is shown (each costs one host callback)."""
+BAR_POINTS = 25
+"""Progress reports per run when a progress bar is shown (each costs one host callback per
+seed; 25 keeps the measured cost near 1% of throughput, see benchmarks/throughput.py)."""
 
 
 def progress_style(args: argparse.Namespace) -> str:
@@ -494,25 +495,25 @@ def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main s
         f"steps), device {jax.devices()[0].platform}; {verb}"
     )
     say(f"  output folder: {out}")
+    cache_env, params_env = _resolve_env(config, None, None)
+    template = jax.eval_shape(  # shapes only: nothing is compiled yet
+        _init_jit(config, cache_env),
+        jax.numpy.zeros((len(seeds), 2), jax.numpy.uint32),
+        config.hyperparams(),
+        params_env,
+    )
+    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(template))
+    check_disk_space(out, state_bytes, len(seeds) * config.num_updates * 13 * 4)
     t0 = time.perf_counter()
     if ckpt is None:
         runner = init_seeds(config, seeds)
         start = 0
         metrics_parts: list[dict[str, np.ndarray]] = []
     else:
-        cache_env, params_env = _resolve_env(config, None, None)
-        template = jax.eval_shape(
-            _init_jit(config, cache_env),
-            jax.numpy.zeros((len(seeds), 2), jax.numpy.uint32),
-            config.hyperparams(),
-            params_env,
-        )
         runner = checkpoint.restore_runner(ckpt, template, f"--resume {str(out)!r}")
         start = ckpt.update
         metrics_parts = [ckpt.metrics] if ckpt.update else []
     sinks = open_sinks(args, out, config)
-    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(runner))
-    check_disk_space(out, state_bytes, len(seeds) * config.num_updates * 13 * 4)
     style = progress_style(args)
     every_report = report_every(config.num_updates, style)
     segment = compile_run_updates(config, runner, every, progress_every=every_report)

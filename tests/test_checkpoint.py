@@ -155,7 +155,6 @@ def test_non_finite_loss_stops_with_a_clear_message(tmp_path, capsys):
     assert checkpoint.load(checkpoint.latest(out)).update == 2
 
 
-
 def test_config_file_with_overrides(tmp_path, capsys):
     cfg = tmp_path / "cfg.toml"
     cfg.write_text(
@@ -214,3 +213,32 @@ def test_tensorboard_and_jsonl_logs(tmp_path):
     assert steps == [32 * (i + 1) for i in range(10)]
     lines = [json.loads(x) for x in (out / "metrics.jsonl").open()]
     assert len(lines) == 10 and "value_loss" in lines[0]
+
+
+def test_unwritable_or_full_output_is_refused_up_front(tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["train", *TINY, "--out", str(blocker / "run")]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+    import shutil
+
+    from ppo_jax import cli
+
+    full = shutil.disk_usage(tmp_path)._replace(free=1024)
+    monkeypatch.setattr(cli.shutil, "disk_usage", lambda path: full)
+    out = tmp_path / "full"
+    assert main(["train", *TINY, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "MiB free" in err and "checkpoints" in err
+    assert not (out / "metrics.csv").exists()
+
+
+def test_wandb_offline(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    out = tmp_path / "run"
+    argv = ["train", *TINY, "--out", str(out), "--wandb", "ppo-jax-test", "--wandb-mode", "offline"]
+    assert _run(argv) == 0
+    assert list((out / "wandb").glob("offline-run-*"))

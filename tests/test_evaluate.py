@@ -74,3 +74,24 @@ def test_export_policy_drives_gymnasium_cartpole(key):
         steps += 1
         done = terminated or truncated
     assert 1 <= steps <= 500
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_gymnasium_example_balances_the_pole():
+    """The README's interop example, run as a user would."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("gymnasium")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run(
+        [sys.executable, os.path.join(root, "examples", "gymnasium_cartpole.py")],
+        capture_output=True,
+        text=True,
+        timeout=850,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "mean return over 5 episodes" in proc.stdout
