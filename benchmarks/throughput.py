@@ -144,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.progress_overhead:
         from ppo_jax import progress
-
         from ppo_jax.cli import report_every
 
         every = report_every(base.num_updates, "bar")  # what the CLI's progress bar uses
