@@ -638,6 +638,18 @@ def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main s
     return 0
 
 
+def save_figure(fig: Any, path: Path) -> None:
+    """Write a matplotlib figure to ``path`` (via a temporary file) and free it."""
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    try:
+        fig.savefig(tmp)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+
+
 def write_plots(
     out: Path, env_name: str, metrics: dict[str, np.ndarray], threshold: float | None
 ) -> None:
@@ -653,8 +665,8 @@ def write_plots(
         f"{env_name}: episode return",
         threshold,
     )
-    fig.savefig(out / "learning_curves.png")
-    diagnostics_figure(metrics, env_name).savefig(out / "diagnostics.png")
+    save_figure(fig, out / "learning_curves.png")
+    save_figure(diagnostics_figure(metrics, env_name), out / "diagnostics.png")
 
 
 def print_table(rows: list[dict[str, Any]], threshold: float | None) -> None:
@@ -800,7 +812,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         + (f" (best {len(top)} of {len(rows)})" if len(rows) > len(top) else ""),
         threshold,
     )
-    fig.savefig(out / "learning_curves.png")
+    save_figure(fig, out / "learning_curves.png")
     total = plan.num_runs * config.env_steps
     print_sweep_table(ranked, list(space), threshold)
     print(
@@ -949,7 +961,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
             f"{config.env_name}: sweep",
             threshold,
         )
-        fig.savefig(run_dir / "learning_curves.png")
+        save_figure(fig, run_dir / "learning_curves.png")
         written = ["learning_curves.png"]
     print("wrote " + ", ".join(str(run_dir / w) for w in written))
     return 0
