@@ -248,7 +248,11 @@ def progress_style(args: argparse.Namespace) -> str:
 
 
 def report_every(num_updates: int, style: str) -> int:
-    """Updates between progress reports: about ``BAR_POINTS`` or ``PROGRESS_LINES`` per run."""
+    """Updates between progress reports: about ``BAR_POINTS`` or ``PROGRESS_LINES`` per run;
+    0 (no host callbacks at all, so the executable can come from the persistent compilation
+    cache) when no progress is shown."""
+    if style == "none":
+        return 0
     points = BAR_POINTS if style == "bar" else PROGRESS_LINES
     return max(1, math.ceil(num_updates / points))
 
@@ -387,10 +391,6 @@ def load_config_file(path: str) -> dict[str, Any]:
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ValueError(f"--config {path!r}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
-    if "hidden_sizes" in data:
-        data["hidden_sizes"] = tuple(data["hidden_sizes"])
-    if "env_kwargs" in data:
-        data["env_kwargs"] = tuple(dict(data["env_kwargs"]).items())
     return data
 
 
@@ -417,16 +417,13 @@ def resolve_train_setup(args: argparse.Namespace) -> tuple[PPOConfig, list[int],
         saved = json.loads((run_dir / "config.json").read_text())
         if saved.get("config") != ckpt.config:
             raise ValueError(f"--resume {str(run_dir)!r}: checkpoint and config.json disagree")
-        fields = dict(ckpt.config)
-        fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
-        fields["env_kwargs"] = tuple(dict(fields["env_kwargs"]).items())
-        return PPOConfig(**fields), ckpt.seeds, ckpt
+        return PPOConfig.from_dict(ckpt.config), ckpt.seeds, ckpt
     base = load_config_file(args.config) if args.config else {}
     seeds = args.seeds if args.seeds is not None else parse_seeds(str(base.pop("seeds", 1)))
     base.pop("seeds", None)
     if "env_kwargs" in flags:
         flags["env_kwargs"] = tuple(flags["env_kwargs"])
-    return PPOConfig(**{**base, **flags}), seeds, None
+    return PPOConfig.from_dict({**base, **flags}), seeds, None
 
 
 def open_sinks(args: argparse.Namespace, out: Path, config: PPOConfig) -> list[Any]:
@@ -467,7 +464,7 @@ def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main s
     from ppo_jax.envs import env_spec, make_env
     from ppo_jax.sinks import metrics_rows
     from ppo_jax.summary import final_return, solved_threshold, steps_to_solve
-    from ppo_jax.train import _init_jit, _resolve_env, compile_run_updates, init_seeds
+    from ppo_jax.train import compile_run_updates, init_seeds, runner_template
 
     config, seeds, ckpt = resolve_train_setup(args)
     env_spec(*make_env(config))  # refuses unsupported envs before any folder is made
@@ -495,13 +492,7 @@ def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main s
         f"steps), device {jax.devices()[0].platform}; {verb}"
     )
     say(f"  output folder: {out}")
-    cache_env, params_env = _resolve_env(config, None, None)
-    template = jax.eval_shape(  # shapes only: nothing is compiled yet
-        _init_jit(config, cache_env),
-        jax.numpy.zeros((len(seeds), 2), jax.numpy.uint32),
-        config.hyperparams(),
-        params_env,
-    )
+    template = runner_template(config, len(seeds))  # shapes only: nothing is compiled yet
     state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(template))
     check_disk_space(out, state_bytes, len(seeds) * config.num_updates * 13 * 4)
     t0 = time.perf_counter()
@@ -902,10 +893,7 @@ def load_run(run_dir: Path) -> tuple[PPOConfig, list[int], dict[str, Any]]:
         raise ValueError(f"{str(run_dir)!r} is not a ppo-jax run folder (no config.json)")
     try:
         saved = json.loads(path.read_text())
-        fields = dict(saved["config"])
-        fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
-        fields["env_kwargs"] = tuple(dict(fields["env_kwargs"]).items())
-        return PPOConfig(**fields), list(saved["seeds"]), saved
+        return PPOConfig.from_dict(saved["config"]), list(saved["seeds"]), saved
     except (KeyError, TypeError, json.JSONDecodeError) as err:
         raise ValueError(f"{str(path)!r} is not a valid ppo-jax config file: {err!r}") from None
 
@@ -972,7 +960,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from ppo_jax import checkpoint
     from ppo_jax.evaluate import RENDERABLE_ENVS, evaluate, record_episode
-    from ppo_jax.train import _init_jit, _resolve_env
+    from ppo_jax.train import runner_template
 
     run_dir = Path(args.run_dir)
     config, seeds, _ = load_run(run_dir)
@@ -995,13 +983,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise ValueError(f"--gif must name a .gif file, got {args.gif!r}")
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     ckpt = checkpoint.load(checkpoint.latest(run_dir))
-    cache_env, params_env = _resolve_env(config, None, None)
-    template = jax.eval_shape(
-        _init_jit(config, cache_env),
-        jax.numpy.zeros((len(seeds), 2), jax.numpy.uint32),
-        config.hyperparams(),
-        params_env,
-    )
+    template = runner_template(config, len(seeds))
     runner = checkpoint.restore_runner(ckpt, template, f"checkpoint of {str(run_dir)!r}")
     params = runner.train_state.params
     mode = "greedy" if not args.stochastic else "stochastic"
@@ -1208,8 +1190,32 @@ def use_all_cpu_cores() -> None:
         os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count or 1}"
 
 
+def enable_compile_cache() -> None:
+    """Keep compiled XLA programs on disk between runs (``PPO_JAX_COMPILE_CACHE`` = a folder,
+    or ``off``; default ``~/.cache/ppo_jax/xla``). A repeated run of the same config then skips
+    most of its compile time. JAX does not cache programs with host callbacks, so runs with live
+    progress still compile their training program; ``--quiet`` runs do not."""
+    choice = os.environ.get("PPO_JAX_COMPILE_CACHE", "")
+    if choice.lower() == "off":
+        return
+    import jax
+
+    path = choice or os.path.join(os.path.expanduser("~"), ".cache", "ppo_jax", "xla")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return  # an unwritable cache only costs compile time
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", COMPILE_CACHE_MIN_SECONDS)
+
+
+COMPILE_CACHE_MIN_SECONDS = 0.5
+"""Programs that compile faster than this are not written to the persistent cache."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     use_all_cpu_cores()
+    enable_compile_cache()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -149,6 +149,17 @@ class PPOConfig:
             )
         return dataclasses.replace(self, **changes)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PPOConfig:
+        """Inverse of :meth:`to_dict` (lists become tuples again); validates like the
+        constructor."""
+        fields = dict(data)
+        if isinstance(fields.get("hidden_sizes"), list):
+            fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
+        if isinstance(fields.get("env_kwargs"), dict):
+            fields["env_kwargs"] = tuple(fields["env_kwargs"].items())
+        return cls(**fields)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict of the fields (tuples become lists)."""
         out: dict[str, Any] = {}

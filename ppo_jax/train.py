@@ -332,6 +332,17 @@ def _range_jit(config: PPOConfig, env: Any, length: int, progress_every: int) ->
     return jax.jit(run)
 
 
+def runner_template(
+    config: PPOConfig, num_seeds: int, *, env: Any = None, env_params: Any = None
+) -> RunnerState:
+    """Shapes and dtypes (``jax.ShapeDtypeStruct``) of the ``[num_seeds]`` runner state that
+    :func:`init_seeds` creates; nothing is compiled or run."""
+    config = _check_config(config)
+    cache_env, params = _resolve_env(config, env, env_params)
+    keys = jax.ShapeDtypeStruct((num_seeds, 2), jnp.uint32)
+    return jax.eval_shape(_init_jit(config, cache_env), keys, config.hyperparams(), params)
+
+
 def init_seeds(
     config: PPOConfig, seeds: int | Sequence[int], *, env: Any = None, env_params: Any = None
 ) -> RunnerState:

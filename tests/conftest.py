@@ -6,6 +6,8 @@ import os
 import sys
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# Hermetic tests: the CLI's persistent compilation cache stays off unless a test turns it on.
+os.environ["PPO_JAX_COMPILE_CACHE"] = "off"
 # Two host devices, so that sharded sweeps are tested on more than one device.
 if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (

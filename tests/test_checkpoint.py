@@ -102,6 +102,7 @@ def test_resume_refuses_mixed_flags_and_foreign_files(tmp_path, capsys):
     assert "disagree" in capsys.readouterr().err
 
 
+@pytest.mark.timeout(900)
 def test_sigterm_writes_checkpoint_and_metrics(tmp_path):
     out = tmp_path / "sig"
     argv = [
@@ -112,18 +113,19 @@ def test_sigterm_writes_checkpoint_and_metrics(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env)  # fmt: skip
-    deadline = time.time() + 240
-    while time.time() < deadline and not list((out / "checkpoints").glob("ckpt-*")):
+    deadline = time.time() + 400
+    while time.time() < deadline and not list((out / "checkpoints").glob("ckpt-*.msgpack")):
+        assert proc.poll() is None, proc.communicate()[0]
         time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
-    output = proc.communicate(timeout=240)[0]
+    output = proc.communicate(timeout=300)[0]
     assert proc.returncode == 143, output
-    assert "interrupted (SIGTERM)" in output and "--resume" in output
+    assert "interrupted (SIGTERM)" in output and "--resume" in output, output
     saved = json.loads((out / "results.json").read_text())
     done = saved["updates_done"]
-    assert 0 < done < 4000 and done % 20 == 0
-    assert len(list(csv.DictReader((out / "metrics.csv").open()))) == done
-    assert checkpoint.load(checkpoint.latest(out)).update == done
+    assert 0 < done < 4000 and done % 20 == 0, (done, output)
+    assert len(list(csv.DictReader((out / "metrics.csv").open()))) == done, output
+    assert checkpoint.load(checkpoint.latest(out)).update == done, output
 
 
 class NaNAfter(ConstantRewardEnv):

@@ -188,3 +188,18 @@ def test_sweep_command_over_two_processes(tmp_path):
     assert "on 2 device(s)" in logs[0] and "rank" in logs[0]
     assert "final return" not in logs[1]  # only process 0 prints the table and writes files
     assert len(list(csv.DictReader((out / "sweep.csv").open()))) == 2
+
+
+def test_quiet_runs_use_the_persistent_compile_cache(tmp_path, monkeypatch):
+    """--quiet compiles no host callbacks, so its programs are written to the on-disk cache
+    (a repeated run then loads them instead of compiling)."""
+    import jax
+
+    cache = tmp_path / "xla-cache"
+    monkeypatch.setenv("PPO_JAX_COMPILE_CACHE", str(cache))
+    monkeypatch.setattr("ppo_jax.cli.COMPILE_CACHE_MIN_SECONDS", 0.0)
+    try:
+        assert main(["train", "--quiet", "--out", str(tmp_path / "a"), *TINY]) == 0
+        assert any(cache.iterdir())
+    finally:
+        jax.config.update("jax_compilation_cache_dir", None)
