@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ppo_jax.config import PPOConfig, config_field_names
+from ppo_jax.types import Metrics
 
 PROGRESS_LINES = 10
 """Progress lines printed per training run (the last update always gets one)."""
@@ -442,19 +443,15 @@ def open_sinks(args: argparse.Namespace, out: Path, config: PPOConfig) -> list[A
 
 def check_disk_space(out: Path, state_bytes: int, metric_bytes: int) -> None:
     """Refuse to start when the output folder cannot hold the checkpoints and metrics."""
-    need = (checkpoint_keep() + 1) * (state_bytes + metric_bytes) + 4 * metric_bytes + 2**20
+    from ppo_jax.checkpoint import KEEP_CHECKPOINTS
+
+    need = (KEEP_CHECKPOINTS + 1) * (state_bytes + metric_bytes) + 4 * metric_bytes + 2**20
     free = shutil.disk_usage(out).free
     if free < need:
         raise ValueError(
             f"--out {str(out)!r}: {free / 2**20:.1f} MiB free, the run needs about "
             f"{need / 2**20:.1f} MiB for checkpoints and metrics"
         )
-
-
-def checkpoint_keep() -> int:
-    from ppo_jax.checkpoint import KEEP_CHECKPOINTS
-
-    return KEEP_CHECKPOINTS
 
 
 def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main sequence
@@ -494,7 +491,7 @@ def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main s
     say(f"  output folder: {out}")
     template = runner_template(config, len(seeds))  # shapes only: nothing is compiled yet
     state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(template))
-    check_disk_space(out, state_bytes, len(seeds) * config.num_updates * 13 * 4)
+    check_disk_space(out, state_bytes, len(seeds) * config.num_updates * len(Metrics._fields) * 4)
     t0 = time.perf_counter()
     if ckpt is None:
         runner = init_seeds(config, seeds)
@@ -959,6 +956,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import jax
 
     from ppo_jax import checkpoint
+    from ppo_jax.envs import make_env
     from ppo_jax.evaluate import RENDERABLE_ENVS, evaluate, record_episode
     from ppo_jax.train import runner_template
 
@@ -1010,7 +1008,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from gymnax.visualize import Visualizer
 
         p0 = jax.tree.map(lambda x: x[0], params)
-        env, env_params = make_env_for(config)
+        env, env_params = make_env(config)
         states, returns = record_episode(
             config,
             p0,
@@ -1022,12 +1020,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"wrote {args.gif} ({len(states)} frames, seed {seeds[0]})")
     print(f"wrote {run_dir / 'eval.json'}")
     return 0
-
-
-def make_env_for(config: PPOConfig) -> tuple[Any, Any]:
-    from ppo_jax.envs import make_env
-
-    return make_env(config)
 
 
 def build_parser() -> argparse.ArgumentParser:
