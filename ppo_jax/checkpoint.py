@@ -22,7 +22,7 @@ import numpy as np
 from flax import serialization
 
 MAGIC = b"PPOJAXCK"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CHECKPOINT_GLOB = "ckpt-*.msgpack"
 KEEP_CHECKPOINTS = 2
 """Checkpoints kept in a run folder (older ones are deleted after a new one is written)."""

@@ -120,7 +120,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         elif f.name == "env_kwargs":
             kwargs["help"] = "Extra gymnax.make keyword argument NAME=VALUE (repeatable)."
             group.add_argument("--env-kwarg", action="append", type=_parse_env_kwarg, **kwargs)
-        elif f.name == "hidden_sizes":
+        elif f.name in ("hidden_sizes", "cnn_channels"):
             group.add_argument(flag, type=_parse_sizes, metavar="W1,W2", **kwargs)
         elif hint is bool:
             group.add_argument(flag, type=_parse_bool, metavar="BOOL", **kwargs)

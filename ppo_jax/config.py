@@ -22,6 +22,7 @@ from typing import Any, Literal, NamedTuple
 
 VALUE_TARGETS = ("lambda_return", "reward_to_go")
 ACTIVATIONS = ("tanh", "relu", "gelu", "silu")
+TORSOS = ("auto", "mlp", "cnn")
 
 #: Fields of :class:`PPOConfig` whose values are floats that set no array shape; they are
 #: carried in :class:`Hyperparams` at run time and may be swept without recompiling.
@@ -69,7 +70,9 @@ class PPOConfig:
     """
 
     env_name: str = "CartPole-v1"
-    """gymnax environment id (see ``gymnax.registered_envs``); discrete action spaces only."""
+    """gymnax environment id (see ``gymnax.registered_envs``). Discrete action spaces get a
+    categorical policy, continuous (``Box``) ones a diagonal Gaussian; ``ppo_jax.configs`` holds
+    tuned settings per environment."""
     num_envs: int = 32
     """Parallel environments per training run."""
     num_steps: int = 64
@@ -109,6 +112,23 @@ class PPOConfig:
     """Hidden-layer activation of both MLPs."""
     adam_eps: float = 1e-5
     """Adam epsilon."""
+    torso: Literal["auto", "mlp", "cnn"] = "auto"
+    """Network torso: ``"auto"`` uses a CNN for image observations ``[H, W, C]`` (MinAtar) and an
+    MLP on flattened observations otherwise."""
+    cnn_channels: tuple[int, ...] = (16,)
+    """Channels of the CNN torso's convolutions (stride 1, VALID padding, ReLU)."""
+    cnn_kernel: int = 3
+    """Square kernel size of the CNN torso's convolutions."""
+    log_std_init: float = 0.0
+    """Initial log standard deviation of the Gaussian policy (continuous actions only)."""
+    normalize_observations: bool = False
+    """Normalise observations by running mean/std (kept in ``params["obs_norm"]``, updated after
+    every rollout, saved in checkpoints and applied at evaluation)."""
+    normalize_rewards: bool = False
+    """Divide rewards by the running std of the discounted return (training targets only;
+    logged episode returns stay raw)."""
+    norm_clip: float = 10.0
+    """Normalised observations and rewards are clipped to ``[-norm_clip, norm_clip]``."""
     env_kwargs: tuple[tuple[str, Any], ...] = field(default=())
     """Keyword arguments passed to ``gymnax.make`` as ``(name, value)`` pairs."""
 
@@ -154,8 +174,9 @@ class PPOConfig:
         """Inverse of :meth:`to_dict` (lists become tuples again); validates like the
         constructor."""
         fields = dict(data)
-        if isinstance(fields.get("hidden_sizes"), list):
-            fields["hidden_sizes"] = tuple(fields["hidden_sizes"])
+        for name in ("hidden_sizes", "cnn_channels"):
+            if isinstance(fields.get(name), list):
+                fields[name] = tuple(fields[name])
         if isinstance(fields.get("env_kwargs"), dict):
             fields["env_kwargs"] = tuple(fields["env_kwargs"].items())
         return cls(**fields)
@@ -223,7 +244,7 @@ def _require_bool(name: str, value: Any) -> None:
         raise TypeError(f"PPOConfig.{name} must be a bool, got {type(value).__name__} {value!r}")
 
 
-def _validate(c: PPOConfig) -> None:
+def _validate_env_name(c: PPOConfig) -> None:
     if not isinstance(c.env_name, str):
         raise TypeError(f"PPOConfig.env_name must be a str, got {type(c.env_name).__name__}")
     known = registered_env_names()
@@ -232,6 +253,10 @@ def _validate(c: PPOConfig) -> None:
             f"PPOConfig.env_name {c.env_name!r} is not a gymnax environment; available: "
             + ", ".join(known)
         )
+
+
+def _validate(c: PPOConfig) -> None:
+    _validate_env_name(c)
     for name in ("num_envs", "num_steps", "update_epochs", "num_minibatches"):
         _require_int(name, getattr(c, name), 1)
     _require_int("total_timesteps", c.total_timesteps, 1)
@@ -255,8 +280,18 @@ def _validate(c: PPOConfig) -> None:
     _require_real("adam_eps", c.adam_eps, low=0.0, low_open=True)
     if c.vf_clip_eps is not None:
         _require_real("vf_clip_eps", c.vf_clip_eps, low=0.0, low_open=True)
-    _require_bool("anneal_lr", c.anneal_lr)
-    _require_bool("normalize_advantages", c.normalize_advantages)
+    _require_real("log_std_init", c.log_std_init, low=-20.0, high=5.0)
+    _require_real("norm_clip", c.norm_clip, low=0.0, low_open=True)
+    _require_int("cnn_kernel", c.cnn_kernel, 1)
+    for name in (
+        "anneal_lr",
+        "normalize_advantages",
+        "normalize_observations",
+        "normalize_rewards",
+    ):
+        _require_bool(name, getattr(c, name))
+    if c.torso not in TORSOS:
+        raise ValueError(f"PPOConfig.torso must be one of {TORSOS}, got {c.torso!r}")
     if c.value_target not in VALUE_TARGETS:
         raise ValueError(
             f"PPOConfig.value_target must be one of {VALUE_TARGETS}, got {c.value_target!r}"
@@ -273,9 +308,30 @@ def _validate(c: PPOConfig) -> None:
             raise ValueError(
                 f"PPOConfig.hidden_sizes must hold positive ints, got {c.hidden_sizes!r}"
             )
+
     if not isinstance(c.env_kwargs, tuple) or not all(
         isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in c.env_kwargs
     ):
         raise TypeError(
             f"PPOConfig.env_kwargs must be a tuple of (name, value) pairs, got {c.env_kwargs!r}"
+        )
+
+
+def _validate_extensions(c: PPOConfig) -> None:
+    """Checks of the torso, Gaussian-policy and normalisation fields."""
+    _require_real("log_std_init", c.log_std_init, low=-20.0, high=5.0)
+    _require_real("norm_clip", c.norm_clip, low=0.0, low_open=True)
+    _require_int("cnn_kernel", c.cnn_kernel, 1)
+    for name in ("normalize_observations", "normalize_rewards"):
+        _require_bool(name, getattr(c, name))
+    if c.torso not in TORSOS:
+        raise ValueError(f"PPOConfig.torso must be one of {TORSOS}, got {c.torso!r}")
+    if (
+        not isinstance(c.cnn_channels, tuple)
+        or not c.cnn_channels
+        or not all(_is_int(w) and w >= 1 for w in c.cnn_channels)
+    ):
+        raise TypeError(
+            "PPOConfig.cnn_channels must be a non-empty tuple of positive ints, "
+            f"got {c.cnn_channels!r}"
         )

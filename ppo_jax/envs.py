@@ -7,7 +7,7 @@ Uses the gymnax >= 1.0 contract: ``env.step`` returns
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -24,25 +24,58 @@ def make_env(config: PPOConfig) -> tuple[Any, Any]:
     return env, env_params
 
 
-def env_spec(env: Any, env_params: Any) -> tuple[tuple[int, ...], int]:
-    """``(obs_shape, num_actions)`` of a discrete-action gymnax environment.
+class ActionSpec(NamedTuple):
+    """What the policy must produce for an environment."""
 
-    Raises ``TypeError`` if the object is not a gymnax environment, ``ValueError`` if its action
-    space is not discrete.
-    """
-    from gymnax.environments import spaces
+    continuous: bool
+    """``False``: ``spaces.Discrete`` (categorical policy); ``True``: ``spaces.Box`` (Gaussian)."""
+    size: int
+    """Number of discrete actions, or the dimension of a continuous action."""
 
+
+def _check_env(env: Any) -> None:
     for attr in ("reset", "step", "action_space", "observation_space"):
         if not hasattr(env, attr):
             raise TypeError(f"env must be a gymnax Environment (missing .{attr}), got {env!r}")
+
+
+def action_spec(env: Any, env_params: Any) -> ActionSpec:
+    """:class:`ActionSpec` of a gymnax environment.
+
+    Raises ``TypeError`` if the object is not a gymnax environment, ``ValueError`` if its action
+    space is neither ``Discrete`` nor a 1-D ``Box``.
+    """
+    from gymnax.environments import spaces
+
+    _check_env(env)
     space = env.action_space(env_params)
-    if not isinstance(space, spaces.Discrete):
-        raise ValueError(
-            f"env {getattr(env, 'name', env)!r} has action space {space!r}; ppo_jax handles "
-            "discrete (gymnax spaces.Discrete) action spaces"
-        )
+    if isinstance(space, spaces.Discrete):
+        return ActionSpec(continuous=False, size=int(space.n))
+    if isinstance(space, spaces.Box) and len(space.shape) == 1:
+        return ActionSpec(continuous=True, size=int(space.shape[0]))
+    raise ValueError(
+        f"env {getattr(env, 'name', env)!r} has action space {space!r}; ppo_jax handles "
+        "gymnax spaces.Discrete and 1-D spaces.Box action spaces"
+    )
+
+
+def env_spec(env: Any, env_params: Any) -> tuple[tuple[int, ...], int]:
+    """``(obs_shape, action_size)``: ``action_size`` is the number of discrete actions or the
+    dimension of a continuous action (see :func:`action_spec`, which also raises here)."""
+    size = action_spec(env, env_params).size
     obs_shape = tuple(int(d) for d in env.observation_space(env_params).shape)
-    return obs_shape, int(space.n)
+    return obs_shape, size
+
+
+def to_env_action(env: Any, env_params: Any, action: Array) -> Array:
+    """The action handed to ``env.step``: continuous actions clipped to the ``Box`` bounds
+    (``[..., A]``); discrete actions unchanged."""
+    from gymnax.environments import spaces
+
+    space = env.action_space(env_params)
+    if isinstance(space, spaces.Box):
+        return jnp.clip(action, space.low, space.high).astype(space.dtype)
+    return action
 
 
 def reset_envs(env: Any, env_params: Any, key: PRNGKey, num_envs: int) -> EnvCarry:
@@ -57,7 +90,7 @@ def reset_envs(env: Any, env_params: Any, key: PRNGKey, num_envs: int) -> EnvCar
 def step_envs(
     env: Any, env_params: Any, key: PRNGKey, carry: EnvCarry, action: Array
 ) -> tuple[EnvCarry, dict[str, Array]]:
-    """Step every environment once with ``action [N]``.
+    """Step every environment once with ``action [N]`` (or ``[N, A]``, already within bounds).
 
     Returns the new carry and a dict of ``[N]`` arrays: ``reward``, ``terminated``, ``truncated``,
     ``final_obs`` ``[N, *obs_shape]``, ``completed_return`` and ``completed_length`` (the return

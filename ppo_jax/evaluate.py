@@ -11,8 +11,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ppo_jax.config import PPOConfig
-from ppo_jax.envs import env_spec, make_env
-from ppo_jax.networks import policy_logits, sample_action
+from ppo_jax.envs import action_spec, env_spec, make_env, to_env_action
+from ppo_jax.networks import (
+    action_distribution,
+    dist_mode,
+    dist_sample,
+    is_continuous,
+    policy_logits,
+)
 from ppo_jax.types import Array, Params, PRNGKey
 
 
@@ -35,10 +41,9 @@ class _EvalCarry(NamedTuple):
 def _select_action(
     config: PPOConfig, params: Params, obs: Array, key: PRNGKey, greedy: bool
 ) -> Array:
-    logits = policy_logits(config, params, obs)
-    if greedy:
-        return jnp.argmax(logits, axis=-1).astype(jnp.int32)
-    return sample_action(key, logits)
+    """Policy action for ``obs`` (not yet clipped to a ``Box``'s bounds)."""
+    dist = action_distribution(config, params, obs)
+    return dist_mode(dist) if greedy else dist_sample(key, dist)
 
 
 def run_episodes(
@@ -63,7 +68,9 @@ def run_episodes(
 
     def body(c: _EvalCarry, _: None) -> tuple[_EvalCarry, None]:
         key, act_key, step_key = jax.random.split(c.key, 3)
-        action = _select_action(config, params, c.obs, act_key, greedy)
+        action = to_env_action(
+            env, env_params, _select_action(config, params, c.obs, act_key, greedy)
+        )
         obs, env_state, reward, terminated, truncated, _ = jax.vmap(
             env.step, in_axes=(0, 0, 0, None)
         )(jax.random.split(step_key, num_episodes), c.env_state, action, env_params)
@@ -119,34 +126,62 @@ def evaluate(
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps must be an int >= 1, got {max_steps!r}")
     env_obj = cache_env if cache_env is not None else make_env(config)[0]
-    obs_shape, _ = env_spec(env_obj, params_env)
-    first = params["actor"]["Dense_0"]["kernel"]
-    if first.shape[0] != int(np.prod(obs_shape)):
-        raise ValueError(
-            f"params take observations of size {first.shape[0]}, the environment gives {obs_shape}"
-        )
+    check_params_fit(config, params, env_obj, params_env)
     fn = _jitted_eval(config, cache_env, num_episodes, max_steps, bool(greedy))
     return fn(params, key, params_env)
+
+
+def check_params_fit(config: PPOConfig, params: Params, env: Any, env_params: Any) -> None:
+    """``ValueError`` unless ``params`` take ``env``'s observations and produce its actions."""
+    obs_shape, action_size = env_spec(env, env_params)
+    spec = action_spec(env, env_params)
+    try:
+        out = jax.eval_shape(
+            lambda o: policy_logits(config, params, o), jax.ShapeDtypeStruct(obs_shape, jnp.float32)
+        )
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"params do not take the environment's observations of shape {obs_shape}: {err}"
+        ) from None
+    if out.shape[-1:] != (action_size,) or is_continuous(params) != spec.continuous:
+        kind = "continuous" if spec.continuous else "discrete"
+        raise ValueError(
+            f"params give {out.shape[-1]} {'continuous' if is_continuous(params) else 'discrete'} "
+            f"action output(s); the environment has {action_size} {kind} action(s)"
+        )
 
 
 def export_policy(
     config: PPOConfig, params: Params, *, greedy: bool = True, seed: int = 0
 ) -> Callable[[Any], Any]:
-    """A plain function ``numpy observation -> action`` (an int for one observation, an int
-    array for a batch), e.g. for a gymnasium environment loop. Compiled once per input shape.
-    With ``greedy=False`` actions are sampled from a generator seeded with ``seed``.
+    """A plain function ``numpy observation -> action``, e.g. for a gymnasium environment loop.
+
+    Discrete actions: an int for one observation, an int array for a batch. Continuous actions:
+    a float32 array ``[A]`` (or ``[batch, A]``) clipped to the environment's bounds. Observation
+    normalisation saved in ``params`` is applied. Greedy takes the most probable action (the
+    Gaussian mean); with ``greedy=False`` actions are sampled from a generator seeded with
+    ``seed``. Compiled once per input shape.
     """
     params = jax.device_get(params)
-    greedy_fn = jax.jit(lambda obs: jnp.argmax(policy_logits(config, params, obs), axis=-1))
-    logits_fn = jax.jit(lambda obs: policy_logits(config, params, obs))
+    env, env_params = make_env(config)
+    check_params_fit(config, params, env, env_params)
+    continuous = is_continuous(params)
+    dist_fn = jax.jit(lambda obs: action_distribution(config, params, obs))
+    bound_fn = jax.jit(lambda a: to_env_action(env, env_params, a))
     rng = np.random.default_rng(seed)
 
     def act(obs: Any) -> Any:
-        x = np.asarray(obs, np.float32)
+        dist = dist_fn(np.asarray(obs, np.float32))
+        if continuous:
+            mean = np.asarray(dist.mean, np.float64)
+            if not greedy:
+                std = np.exp(np.asarray(dist.log_std, np.float64))
+                mean = mean + std * rng.standard_normal(mean.shape)
+            return np.asarray(bound_fn(mean.astype(np.float32)))
+        logits = np.asarray(dist.logits, np.float64)
         if greedy:
-            out = np.asarray(greedy_fn(x))
+            out = np.argmax(logits, axis=-1)
         else:
-            logits = np.asarray(logits_fn(x), np.float64)
             probs = np.exp(logits - logits.max(-1, keepdims=True))
             probs /= probs.sum(-1, keepdims=True)
             flat = probs.reshape(-1, probs.shape[-1])
@@ -199,7 +234,9 @@ def record_episode(
     @jax.jit
     def step(k: PRNGKey, s: Any, o: Array) -> Any:
         act_key, step_key = jax.random.split(k)
-        action = _select_action(config, params, o, act_key, greedy)
+        action = to_env_action(
+            env_obj, env_params, _select_action(config, params, o, act_key, greedy)
+        )
         return env_obj.step(step_key, s, action, env_params)
 
     states, returns, total = [state], [0.0], 0.0

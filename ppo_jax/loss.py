@@ -11,7 +11,13 @@ import jax
 import jax.numpy as jnp
 
 from ppo_jax.config import Hyperparams, PPOConfig
-from ppo_jax.networks import entropy, log_prob, policy_logits, state_value
+from ppo_jax.networks import (
+    action_distribution,
+    dist_entropy,
+    dist_log_prob,
+    state_value,
+    trainable,
+)
 from ppo_jax.types import Array, Batch, LossInfo, Params
 
 ADV_NORM_EPS = 1e-8
@@ -80,13 +86,13 @@ def ppo_loss(
     Returns:
       ``(scalar loss, LossInfo)``.
     """
-    logits = policy_logits(config, params, batch.obs)
-    new_log_probs = log_prob(logits, batch.action)
+    dist = action_distribution(config, params, batch.obs)
+    new_log_probs = dist_log_prob(dist, batch.action)
     values = state_value(config, params, batch.obs)
     adv = normalize(batch.advantage) if config.normalize_advantages else batch.advantage
     pg_loss = clipped_surrogate_loss(new_log_probs, batch.log_prob, adv, hp.clip_eps)
     v_loss = value_loss(values, batch.value, batch.target, config.vf_clip_eps)
-    ent = jnp.mean(entropy(logits))
+    ent = jnp.mean(dist_entropy(dist))
     total = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * ent
     log_ratio = jax.lax.stop_gradient(new_log_probs - batch.log_prob)
     ratio = jnp.exp(log_ratio)
@@ -105,5 +111,11 @@ def ppo_loss(
 def loss_and_grad(
     params: Params, config: PPOConfig, hp: Hyperparams, batch: Batch
 ) -> tuple[tuple[Array, LossInfo], Any]:
-    """``((loss, LossInfo), grads)`` of :func:`ppo_loss` with respect to ``params``."""
-    return jax.value_and_grad(ppo_loss, has_aux=True)(params, config, hp, batch)
+    """``((loss, LossInfo), grads)`` of :func:`ppo_loss` with respect to the trainable part of
+    ``params`` (``{"actor", "critic"}``; observation statistics are held fixed)."""
+    frozen = {k: v for k, v in params.items() if k not in ("actor", "critic")}
+
+    def loss_of(train_params: Params) -> tuple[Array, LossInfo]:
+        return ppo_loss({**frozen, **train_params}, config, hp, batch)
+
+    return jax.value_and_grad(loss_of, has_aux=True)(trainable(params))

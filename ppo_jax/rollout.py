@@ -8,8 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from ppo_jax.config import PPOConfig
-from ppo_jax.envs import step_envs
-from ppo_jax.networks import log_prob, policy_logits, sample_action, state_value
+from ppo_jax.envs import step_envs, to_env_action
+from ppo_jax.networks import action_distribution, dist_log_prob, dist_sample, state_value
 from ppo_jax.types import Array, EnvCarry, Params, PRNGKey, Transition
 
 
@@ -23,13 +23,14 @@ def env_step(
 ) -> tuple[EnvCarry, Transition]:
     """Act in every environment once with the current policy; returns ``(carry, Transition[N])``."""
     act_key, step_key = jax.random.split(key)
-    logits = policy_logits(config, params, carry.obs)
-    action = sample_action(act_key, logits)
-    new_carry, out = step_envs(env, env_params, step_key, carry, action)
+    dist = action_distribution(config, params, carry.obs)
+    action = dist_sample(act_key, dist)
+    env_action = to_env_action(env, env_params, action)
+    new_carry, out = step_envs(env, env_params, step_key, carry, env_action)
     transition = Transition(
         obs=carry.obs,
         action=action,
-        log_prob=log_prob(logits, action),
+        log_prob=dist_log_prob(dist, action),
         reward=out["reward"],
         terminated=out["terminated"],
         truncated=out["truncated"],

@@ -16,10 +16,11 @@ import jax.numpy as jnp
 
 from ppo_jax import progress
 from ppo_jax.config import Hyperparams, PPOConfig
-from ppo_jax.envs import env_spec, make_env, reset_envs
+from ppo_jax.envs import action_spec, env_spec, make_env, reset_envs
 from ppo_jax.gae import compute_gae, compute_reward_to_go
 from ppo_jax.loss import explained_variance
 from ppo_jax.networks import init_params
+from ppo_jax.normalize import init_reward_norm, scale_rewards, update_stats
 from ppo_jax.rollout import collect_rollout, rollout_values
 from ppo_jax.types import Array, Batch, Metrics, Params, PRNGKey, RunnerState, TrainState
 from ppo_jax.update import init_opt_state, learning_rate_at, update_epochs
@@ -60,12 +61,17 @@ def update_step(
     params = runner.train_state.params
     env_carry, traj = collect_rollout(config, env, env_params, params, runner.env, rollout_key)
     values, next_values = rollout_values(config, params, traj)
+    rewards, reward_norm = traj.reward, runner.reward_norm
+    if config.normalize_rewards:
+        reward_norm, rewards = scale_rewards(
+            reward_norm, traj.reward, traj.terminated | traj.truncated, hp.gamma, config.norm_clip
+        )
     advantages, targets = compute_gae(
-        traj.reward, values, next_values, traj.terminated, traj.truncated, hp.gamma, hp.gae_lambda
+        rewards, values, next_values, traj.terminated, traj.truncated, hp.gamma, hp.gae_lambda
     )
     if config.value_target == "reward_to_go":
         targets = compute_reward_to_go(
-            traj.reward, next_values, traj.terminated, traj.truncated, hp.gamma
+            rewards, next_values, traj.terminated, traj.truncated, hp.gamma
         )
     batch = Batch(
         obs=traj.obs,
@@ -79,6 +85,14 @@ def update_step(
     train_state, (info, grad_norms) = update_epochs(
         config, hp, runner.train_state, batch, epoch_key
     )
+    if config.normalize_observations:
+        # The rollout acted with the old statistics, and the epochs reused them (ratios start
+        # at 1); the next rollout uses statistics that include this one's observations.
+        new_params = {
+            **train_state.params,
+            "obs_norm": update_stats(train_state.params["obs_norm"], traj.obs),
+        }
+        train_state = train_state._replace(params=new_params)
     done = traj.terminated | traj.truncated
     metrics = Metrics(
         episode_return=_mean_where(traj.completed_return, done),
@@ -95,21 +109,30 @@ def update_step(
         env_steps=(train_state.step // (config.update_epochs * config.num_minibatches))
         * config.batch_size,
     )
-    return RunnerState(train_state=train_state, env=env_carry, key=key), metrics
+    runner = RunnerState(train_state=train_state, env=env_carry, key=key, reward_norm=reward_norm)
+    return runner, metrics
 
 
 def init_runner(
     config: PPOConfig, env: Any, env_params: Any, hp: Hyperparams, key: PRNGKey
 ) -> RunnerState:
     """Fresh parameters, optimiser state and reset environments for one run."""
-    obs_shape, num_actions = env_spec(env, env_params)
+    obs_shape, action_size = env_spec(env, env_params)
+    continuous = action_spec(env, env_params).continuous
     init_key, reset_key, key = jax.random.split(key, 3)
-    params = init_params(config, init_key, obs_shape, num_actions)
+    params = init_params(config, init_key, obs_shape, action_size, continuous=continuous)
+    env_carry = reset_envs(env, env_params, reset_key, config.num_envs)
+    if config.normalize_observations:
+        params["obs_norm"] = update_stats(params["obs_norm"], env_carry.obs)
     train_state = TrainState(
         params=params, opt_state=init_opt_state(config, hp, params), step=jnp.int32(0)
     )
-    env_carry = reset_envs(env, env_params, reset_key, config.num_envs)
-    return RunnerState(train_state=train_state, env=env_carry, key=key)
+    return RunnerState(
+        train_state=train_state,
+        env=env_carry,
+        key=key,
+        reward_norm=init_reward_norm(config.num_envs),
+    )
 
 
 def _report_progress(update: Array, metrics: Metrics) -> None:

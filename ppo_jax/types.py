@@ -15,7 +15,8 @@ class TrainState(NamedTuple):
     """Learner state: arrays only (no functions), so it can be vmapped, sharded and saved."""
 
     params: Params
-    """``{"actor": ..., "critic": ...}`` flax parameter trees."""
+    """``{"actor": ..., "critic": ...}`` flax parameter trees, plus ``"obs_norm"`` (running
+    observation statistics, not trained) when observations are normalised."""
     opt_state: Any
     """optax state of the clip-by-global-norm + Adam + schedule chain."""
     step: Array
@@ -43,7 +44,8 @@ class Transition(NamedTuple):
     obs: Array
     """Observation the action was chosen from, ``[N, *obs_shape]``."""
     action: Array
-    """Action taken, ``[N]``."""
+    """Action taken, ``[N]`` (int32, discrete) or ``[N, A]`` (float, continuous; as sampled,
+    before clipping to the environment's bounds)."""
     log_prob: Array
     """log pi_old(action | obs), ``[N]``."""
     reward: Array
@@ -107,9 +109,31 @@ class Metrics(NamedTuple):
     """Environment steps taken so far, at the end of this update."""
 
 
+class RunningStats(NamedTuple):
+    """Mean and population variance of everything merged so far, elementwise over ``shape``."""
+
+    mean: Array
+    """``[*shape]`` float32."""
+    var: Array
+    """``[*shape]`` float32."""
+    samples: Array
+    """Number of samples merged (float32 scalar; starts at ``ppo_jax.normalize.INITIAL_COUNT``)."""
+
+
+class RewardNormState(NamedTuple):
+    """State of reward scaling: per-environment discounted returns and their running statistics."""
+
+    returns: Array
+    """Discounted return of the current episode of each environment, ``[N]``."""
+    stats: RunningStats
+    """Statistics of those returns (scalar shape)."""
+
+
 class RunnerState(NamedTuple):
     """The carry of the outer training ``lax.scan`` (one iteration = rollout + update)."""
 
     train_state: TrainState
     env: EnvCarry
     key: PRNGKey
+    reward_norm: RewardNormState
+    """Reward-scaling state (carried always; used when ``config.normalize_rewards``)."""

@@ -10,6 +10,7 @@ import optax
 
 from ppo_jax.config import Hyperparams, PPOConfig
 from ppo_jax.loss import loss_and_grad
+from ppo_jax.networks import trainable
 from ppo_jax.types import Array, Batch, LossInfo, PRNGKey, TrainState
 
 
@@ -52,8 +53,9 @@ def update_minibatch(
     """One gradient step on one minibatch; returns ``(state, (LossInfo, grad_norm))``."""
     (_, info), grads = loss_and_grad(state.params, config, hp, minibatch)
     tx = make_optimizer(config, hp)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    train_params = trainable(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, train_params)
+    params = {**state.params, **optax.apply_updates(train_params, updates)}
     new_state = TrainState(params=params, opt_state=opt_state, step=state.step + 1)
     return new_state, (info, optax.tree.norm(grads))
 
@@ -85,5 +87,5 @@ def update_epochs(
 
 
 def init_opt_state(config: PPOConfig, hp: Hyperparams, params: Any) -> Any:
-    """Initial optimiser state for ``params``."""
-    return make_optimizer(config, hp).init(params)
+    """Initial optimiser state for the trainable part of ``params``."""
+    return make_optimizer(config, hp).init(trainable(params))

@@ -61,10 +61,17 @@ class ConstantRewardEnv(environment.Environment):
 
 
 class ContinuousActionEnv(ConstantRewardEnv):
-    """Same as :class:`ConstantRewardEnv` but with a Box action space (unsupported by ppo_jax)."""
+    """Same as :class:`ConstantRewardEnv` but with a 1-D Box action space (Gaussian policy)."""
 
     def action_space(self, params=None) -> spaces.Box:
         return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
+
+
+class MatrixActionEnv(ConstantRewardEnv):
+    """Same as :class:`ConstantRewardEnv` but with a 2-D Box action space (unsupported)."""
+
+    def action_space(self, params=None) -> spaces.Box:
+        return spaces.Box(-1.0, 1.0, (2, 2), jnp.float32)
 
 
 def constant_obs_value(env_params: CounterParams, gamma: float) -> float:

@@ -44,7 +44,7 @@ def test_evaluate_rejects_bad_input(key):
     params = init_params(config, key, (4,), 2)
     with pytest.raises(ValueError, match="num_episodes"):
         evaluate(config, params, key, 0)
-    with pytest.raises(ValueError, match="observations of size"):
+    with pytest.raises(ValueError, match="observations of shape"):
         evaluate(config, init_params(config, key, (3,), 2), key, 2)
 
 

@@ -24,8 +24,8 @@ def test_shapes_single_and_batch(key):
     assert params["critic"]["Dense_2"]["kernel"].shape == (16, 1)
 
 
-def test_image_observations_are_flattened(key):
-    cfg = PPOConfig(hidden_sizes=(8,))
+def test_image_observations_are_flattened_with_mlp_torso(key):
+    cfg = PPOConfig(hidden_sizes=(8,), torso="mlp")
     params = init_params(cfg, key, (3, 5, 2), 4)
     assert params["actor"]["Dense_0"]["kernel"].shape == (30, 8)
     assert policy_logits(cfg, params, jnp.zeros((3, 5, 2))).shape == (4,)
