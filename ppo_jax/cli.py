@@ -108,7 +108,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One ``--field-name`` flag per :class:`PPOConfig` field, with its docstring as help."""
     docs = field_docs()
     hints = typing.get_type_hints(PPOConfig)
-    group = parser.add_argument_group("PPO config (defaults solve CartPole-v1)")
+    group = parser.add_argument_group(
+        "PPO config (unset fields come from the tuned config of --env, see ppo_jax.configs; "
+        "the package defaults solve CartPole-v1)"
+    )
     for f in dataclasses.fields(PPOConfig):
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else None
@@ -143,9 +146,30 @@ def config_from_args(args: argparse.Namespace) -> PPOConfig:
         for name in config_field_names()
         if getattr(args, name, None) is not None
     }
-    if "env_kwargs" in changes:
-        changes["env_kwargs"] = tuple(changes["env_kwargs"])
-    return PPOConfig(**changes)
+    return config_for(changes)
+
+
+def config_origin(config: PPOConfig) -> str:
+    """One line saying which tuned config ``config`` starts from and what differs from it."""
+    from ppo_jax.configs import get_config, tuned_configs
+
+    base = get_config(config.env_name)
+    tuned = config.env_name in tuned_configs()
+    changed = [f"{k}={v}" for k, v in config.to_dict().items() if v != base.to_dict()[k]]
+    origin = f"ppo_jax.configs {config.env_name!r}" if tuned else "package defaults (not tuned)"
+    return origin + (f", changed: {', '.join(changed)}" if changed else "")
+
+
+def config_for(fields: dict[str, Any]) -> PPOConfig:
+    """``fields`` (from flags and/or a config file) applied on top of the tuned config of their
+    ``env_name`` (``ppo_jax.configs.get_config``; CartPole-v1 when none is given)."""
+    from ppo_jax.configs import get_config
+
+    fields = dict(fields)
+    if isinstance(fields.get("env_kwargs"), list):
+        fields["env_kwargs"] = tuple(fields["env_kwargs"])
+    base = get_config(fields.get("env_name", PPOConfig.env_name))
+    return PPOConfig.from_dict({**base.to_dict(), **fields})
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -422,9 +446,7 @@ def resolve_train_setup(args: argparse.Namespace) -> tuple[PPOConfig, list[int],
     base = load_config_file(args.config) if args.config else {}
     seeds = args.seeds if args.seeds is not None else parse_seeds(str(base.pop("seeds", 1)))
     base.pop("seeds", None)
-    if "env_kwargs" in flags:
-        flags["env_kwargs"] = tuple(flags["env_kwargs"])
-    return PPOConfig.from_dict({**base, **flags}), seeds, None
+    return config_for({**base, **flags}), seeds, None
 
 
 def open_sinks(args: argparse.Namespace, out: Path, config: PPOConfig) -> list[Any]:
@@ -488,6 +510,7 @@ def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main s
         f"each ({config.num_updates} updates of {config.num_envs} envs x {config.num_steps} "
         f"steps), device {jax.devices()[0].platform}; {verb}"
     )
+    say(f"  config: {config_origin(config)}")
     say(f"  output folder: {out}")
     template = runner_template(config, len(seeds))  # shapes only: nothing is compiled yet
     state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(template))

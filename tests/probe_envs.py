@@ -112,10 +112,47 @@ class MatchBitEnv(environment.Environment):
         return spaces.Box(0.0, 1.0, (2,), jnp.float32)
 
 
+@struct.dataclass
+class TargetState(environment.EnvState):
+    time: int
+    target: jax.Array
+
+
+class TargetActionEnv(environment.Environment):
+    """One-step episodes with a continuous action in ``[-1, 1]``: the observation is a target
+    ``t ~ U(-0.5, 0.5)`` and the reward ``-(a - t)^2`` for the (clipped) action ``a``. The
+    optimal policy returns 0 per episode; the mean action of a policy that ignores ``t`` earns
+    about ``-1/12``, and a Gaussian with std 1 about ``-0.7``."""
+
+    @property
+    def default_params(self) -> environment.EnvParams:
+        return environment.EnvParams(max_steps_in_episode=1)
+
+    def step_env(self, key: Any, state: TargetState, action: Any, params: Any):
+        reward = -jnp.square(action[0] - state.target)
+        new_state = TargetState(time=state.time + 1, target=state.target)
+        return self.get_obs(new_state), new_state, reward, jnp.array(True), {"action": action}
+
+    def reset_env(self, key: Any, params: Any):
+        state = TargetState(time=0, target=jax.random.uniform(key, (), minval=-0.5, maxval=0.5))
+        return self.get_obs(state), state
+
+    def get_obs(self, state: TargetState, params: Any = None, key: Any = None):
+        return state.target[None]
+
+    def action_space(self, params: Any = None) -> spaces.Box:
+        return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
+
+    def observation_space(self, params: Any) -> spaces.Box:
+        return spaces.Box(-0.5, 0.5, (1,), jnp.float32)
+
+
 __all__ = [
     "ConstantRewardEnv",
     "ContinuousActionEnv",
     "CounterParams",
     "MatchBitEnv",
+    "MatrixActionEnv",
+    "TargetActionEnv",
     "constant_obs_value",
 ]

@@ -29,9 +29,18 @@ def _run(argv: list[str]) -> int:
     return main([*argv, "--progress", "lines"]) if argv[0] == "train" else main(argv)
 
 
-def test_resume_is_bit_identical(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [],
+        # Gaussian policy + observation/reward statistics: all of it must be in the checkpoint.
+        ["--env", "Pendulum-v1", "--normalize-observations", "true", "--normalize-rewards", "true"],
+    ],
+    ids=["cartpole", "pendulum-normalized"],
+)
+def test_resume_is_bit_identical(tmp_path, capsys, extra):
     a, b = tmp_path / "a", tmp_path / "b"
-    common = ["train", *TINY, "--seeds", "2", "--checkpoint-every", "3"]
+    common = ["train", *TINY, *extra, "--seeds", "2", "--checkpoint-every", "3"]
     assert _run([*common, "--out", str(a)]) == 0
     assert _run([*common, "--out", str(b), "--stop-after", "5"]) == 0
     err = capsys.readouterr().err

@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from probe_envs import ConstantRewardEnv, MatrixActionEnv, CounterParams, constant_obs_value
+from probe_envs import ConstantRewardEnv, CounterParams, MatrixActionEnv, constant_obs_value
 
 from ppo_jax import PPOConfig, state_value, train, train_seeds
 from ppo_jax.types import Metrics
@@ -93,7 +93,7 @@ def test_custom_env_override_and_unsupported_action_space_refused(tiny_config, k
     result = train(tiny_config, key, env=env, env_params=CounterParams(max_steps_in_episode=5))
     finite = result.metrics["episode_return"][np.isfinite(result.metrics["episode_return"])]
     np.testing.assert_array_equal(finite, 5.0)
-    with pytest.raises(ValueError, match="1-D spaces.Box"):
+    with pytest.raises(ValueError, match=r"1-D spaces\.Box"):
         train(tiny_config, key, env=MatrixActionEnv())
     with pytest.raises(TypeError, match="gymnax Environment"):
         train(tiny_config, key, env=object())
