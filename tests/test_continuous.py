@@ -225,3 +225,18 @@ def test_evaluation_and_export_apply_the_saved_normalisation(key):
     act = export_policy(config, params)
     expected = np.argmax(np.asarray(policy_logits(config, plain, z)), axis=-1)
     np.testing.assert_array_equal(act(obs), expected)
+
+
+def test_patch_convolution_equals_xla_convolution(key):
+    from ppo_jax.networks import PatchConv
+
+    x = jax.random.normal(key, (2, 3, 10, 9, 4))
+    module = PatchConv(features=6, kernel_size=3)
+    params = module.init(key, x)
+    params["params"]["bias"] = jnp.arange(6.0)
+    out = module.apply(params, x)
+    kernel = params["params"]["kernel"]
+    expected = jax.lax.conv_general_dilated(
+        x.reshape(6, 10, 9, 4), kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    ).reshape(2, 3, 8, 7, 6) + jnp.arange(6.0)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
