@@ -2,12 +2,19 @@
 
     python -m benchmarks.throughput                      # default config, 1 and 8 seeds
     python -m benchmarks.throughput --seeds 1,64 --num-envs 32,256 --repeats 3 --json out.json
+    python -m benchmarks.throughput --scaling --plot docs/scaling.png   # num_envs and seeds sweeps
 
 For every (num_envs, seeds) case it compiles ``train_seeds`` ahead of time (timed), runs it once
 to warm up, then ``--repeats`` more times (each ``block_until_ready``) and reports the median.
 It also measures the device's float32 matmul peak in the same run and the model FLOPs per
 env-step of the config, and reports the fraction of that compute ceiling reached.
 Prints a table and one JSON object per case (and writes ``--json`` if given).
+
+On a CPU the harness exposes one XLA host device per core (as the CLI does), so multi-seed runs
+are split over the cores; ``--host-devices 1`` measures a single device. ``--scaling`` measures
+throughput against ``num_envs`` (``SCALING_NUM_ENVS``, one seed) and against the number of seeds
+(``SCALING_SEEDS``), with ``--total-timesteps`` (default 65,536, at least 2 updates) per seed;
+``--plot`` draws env-steps/s against both.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import statistics
 import sys
@@ -26,9 +34,11 @@ import jax.numpy as jnp
 
 from ppo_jax import PPOConfig
 from ppo_jax.envs import env_spec, make_env
-from ppo_jax.train import compile_train_seeds
+from ppo_jax.train import compile_train_seeds, seed_shards
 
 MATMUL_SIZE = 2048
+SCALING_NUM_ENVS = (4, 16, 64, 256, 1024, 4096, 16384)
+SCALING_SEEDS = (1, 4, 16, 64, 256, 1024)
 
 
 def matmul_peak_gflops(size: int = MATMUL_SIZE, repeats: int = 5) -> float:
@@ -64,10 +74,10 @@ def flops_per_env_step(config: PPOConfig) -> float:
 
 
 def bench_case(
-    config: PPOConfig, num_seeds: int, repeats: int, progress_every: int = 0
+    config: PPOConfig, num_seeds: int, repeats: int, progress_every: int = 0, shard: bool = False
 ) -> dict[str, Any]:
     t0 = time.perf_counter()
-    run = compile_train_seeds(config, num_seeds, progress_every=progress_every)
+    run = compile_train_seeds(config, num_seeds, progress_every=progress_every, shard=shard)
     compile_s = time.perf_counter() - t0
     jax.block_until_ready(run().params)  # warm-up
     times = []
@@ -88,6 +98,7 @@ def bench_case(
         "run_s_all": times,
         "env_steps_per_s": steps / run_s,
         "progress_every": progress_every,
+        "sharded_over": seed_shards(num_seeds, shard),
     }
 
 
@@ -99,16 +110,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None, help="write all results to this JSON file")
     parser.add_argument(
+        "--host-devices",
+        default="all",
+        help="XLA host (CPU) devices: 'all' = one per core (default), or a count",
+    )
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="sweep num_envs (1 seed) and seeds (default num_envs) instead of --seeds/--num-envs",
+    )
+    parser.add_argument("--max-seeds", type=int, default=None, help="cap the --scaling seeds")
+    parser.add_argument(
+        "--shard-seeds",
+        action="store_true",
+        help="split multi-seed cases over all devices (train_seeds(..., shard=True))",
+    )
+    parser.add_argument("--plot", default=None, help="PNG of env-steps/s vs num_envs and seeds")
+    parser.add_argument(
         "--progress-overhead",
         action="store_true",
         help="also measure the cost of live progress reports (as many as the CLI's bar makes)",
     )
     args = parser.parse_args(argv)
+    set_host_devices(args.host_devices)
     base = PPOConfig()
     if args.total_timesteps:
         base = base.replace(total_timesteps=args.total_timesteps)
     envs_list = [int(x) for x in args.num_envs.split(",")] if args.num_envs else [base.num_envs]
     seeds_list = [int(x) for x in args.seeds.split(",")]
+    if args.scaling:
+        budget = args.total_timesteps or 65_536
+        seeds_cap = args.max_seeds or max(SCALING_SEEDS)
+        cases = [(n, 1) for n in SCALING_NUM_ENVS] + [
+            (base.num_envs, s) for s in SCALING_SEEDS if s <= seeds_cap
+        ]
+    else:
+        budget = None
+        cases = [(n, s) for n in envs_list for s in seeds_list]
     peak = matmul_peak_gflops()
     header = {
         "device": str(jax.devices()[0]),
@@ -118,29 +156,31 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "matmul_peak_gflops": peak,
     }
+    header["xla_flags"] = os.environ.get("XLA_FLAGS", "")
     print(json.dumps({"header": header}), flush=True)
     results = []
-    for num_envs in envs_list:
+    for num_envs, seeds in cases:
         cfg = base.replace(num_envs=num_envs)
+        if budget is not None:
+            cfg = cfg.replace(total_timesteps=max(budget, 2 * cfg.batch_size))
         fps = flops_per_env_step(cfg)
-        for seeds in seeds_list:
-            row = bench_case(cfg, seeds, args.repeats)
-            row["flops_per_env_step"] = fps
-            row["ceiling_env_steps_per_s"] = peak * 1e9 / fps
-            row["fraction_of_ceiling"] = row["env_steps_per_s"] / row["ceiling_env_steps_per_s"]
-            row["config"] = cfg.to_dict()
-            results.append(row)
-            print(json.dumps(row), flush=True)
+        row = bench_case(cfg, seeds, args.repeats, shard=args.shard_seeds)
+        row["flops_per_env_step"] = fps
+        row["ceiling_env_steps_per_s"] = peak * 1e9 / fps
+        row["fraction_of_ceiling"] = row["env_steps_per_s"] / row["ceiling_env_steps_per_s"]
+        row["config"] = cfg.to_dict()
+        results.append(row)
+        print(json.dumps(row), flush=True)
     print(
         f"\n{header['device']}  jax {header['jax_version']}  matmul peak {peak:.0f} GFLOP/s\n"
         f"{'num_envs':>8} {'seeds':>6} {'compile s':>9} {'run s':>7} {'env-steps/s':>12} "
-        f"{'kFLOP/step':>10} {'% ceiling':>9}"
+        f"{'kFLOP/step':>10} {'% ceiling':>9} {'devices':>7}"
     )
     for r in results:
         print(
             f"{r['num_envs']:>8} {r['seeds']:>6} {r['compile_s']:>9.2f} {r['run_s_median']:>7.2f} "
             f"{r['env_steps_per_s']:>12,.0f} {r['flops_per_env_step'] / 1e3:>10.0f} "
-            f"{100 * r['fraction_of_ceiling']:>8.1f}%"
+            f"{100 * r['fraction_of_ceiling']:>8.1f}% {r['sharded_over']:>7}"
         )
     if args.progress_overhead:
         from ppo_jax import progress
@@ -150,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds = seeds_list[-1]
         events: list[Any] = []
         with progress.listen(events.append):
-            on = bench_case(base, seeds, args.repeats, progress_every=every)
+            on = bench_case(base, seeds, args.repeats, progress_every=every, shard=args.shard_seeds)
         off = next(r for r in results if r["seeds"] == seeds and r["num_envs"] == base.num_envs)
         overhead = off["env_steps_per_s"] / on["env_steps_per_s"] - 1.0
         row = {
@@ -169,10 +209,63 @@ def main(argv: list[str] | None = None) -> int:
             f"{on['env_steps_per_s']:,.0f} vs {off['env_steps_per_s']:,.0f} env-steps/s "
             f"without -> overhead {100 * overhead:+.1f}%"
         )
+    if args.plot:
+        plot_scaling(results, header, args.plot)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"header": header, "results": results}, fh, indent=2)
     return 0
+
+
+def set_host_devices(choice: str) -> None:
+    """Expose ``choice`` XLA host devices (``"all"``: one per core) unless XLA_FLAGS already
+    sets a count; must run before JAX initialises its backends."""
+    from ppo_jax.cli import use_all_cpu_cores
+
+    if choice == "all":
+        use_all_cpu_cores()
+        return
+    count = int(choice)
+    if count < 1:
+        raise ValueError(f"--host-devices must be 'all' or a count >= 1, got {choice!r}")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}"
+
+
+def plot_scaling(results: list[dict[str, Any]], header: dict[str, Any], path: str) -> None:
+    """Two panels: env-steps/s against num_envs (1 seed) and against the number of seeds."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in results if "num_envs" in r]
+    by_envs = sorted((r["num_envs"], r["env_steps_per_s"]) for r in rows if r["seeds"] == 1)
+    default_envs = PPOConfig().num_envs
+    by_seeds = sorted(
+        (r["seeds"], r["env_steps_per_s"]) for r in rows if r["num_envs"] == default_envs
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, points, label in (
+        (axes[0], by_envs, "parallel environments per seed (1 seed)"),
+        (axes[1], by_seeds, f"seeds in one call ({default_envs} envs each)"),
+    ):
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("env-steps/s")
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle(
+        f"ppo_jax CartPole-v1 throughput: {header['device_count']} x {header['platform']} "
+        f"device(s), jax {header['jax_version']}"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

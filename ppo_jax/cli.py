@@ -512,12 +512,13 @@ def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main s
     )
     say(f"  config: {config_origin(config)}")
     say(f"  output folder: {out}")
-    template = runner_template(config, len(seeds))  # shapes only: nothing is compiled yet
+    shard = bool(getattr(args, "shard_seeds", False))
+    template = runner_template(config, len(seeds), shard=shard)  # shapes only, no compile
     state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(template))
     check_disk_space(out, state_bytes, len(seeds) * config.num_updates * len(Metrics._fields) * 4)
     t0 = time.perf_counter()
     if ckpt is None:
-        runner = init_seeds(config, seeds)
+        runner = init_seeds(config, seeds, shard=shard)
         start = 0
         metrics_parts: list[dict[str, np.ndarray]] = []
     else:
@@ -527,7 +528,7 @@ def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main s
     sinks = open_sinks(args, out, config)
     style = progress_style(args)
     every_report = report_every(config.num_updates, style)
-    segment = compile_run_updates(config, runner, every, progress_every=every_report)
+    segment = compile_run_updates(config, runner, every, progress_every=every_report, shard=shard)
     compile_s = time.perf_counter() - t0
     say(f"  compiled in {compile_s:.1f}s")
     stop_at = config.num_updates
@@ -1107,6 +1108,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="UPDATES",
         help="pause (with a checkpoint) at the first checkpoint at or after UPDATES "
         "updates; continue later with --resume",
+    )
+    tr.add_argument(
+        "--shard-seeds",
+        action="store_true",
+        help="split the seeds over all devices (one XLA host device per CPU core, or every "
+        "GPU) when they divide the seed count; faster, but a seed's float rounding then "
+        "depends on the device layout",
     )
     tr.add_argument("--quiet", action="store_true", help="print only the final table")
     tr.add_argument(

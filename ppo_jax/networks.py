@@ -315,10 +315,7 @@ def sample_action(key: PRNGKey, logits: Array) -> Array:
 def log_prob(logits: Array, action: Array) -> Array:
     """``log pi(action)`` ``[...]`` under categorical ``logits [..., A]``."""
     logp = jax.nn.log_softmax(logits)
-    # A one-hot contraction rather than a gather: its gradient is a multiply, not a scatter
-    # (XLA:CPU runs scatters as slow serial loops).
-    one_hot = jax.nn.one_hot(action, logits.shape[-1], dtype=logp.dtype)
-    return jnp.sum(logp * one_hot, axis=-1)
+    return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
 
 
 def entropy(logits: Array) -> Array:

@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ppo_jax import progress
 from ppo_jax.config import Hyperparams, PPOConfig
@@ -216,12 +218,50 @@ def run_update_range(
 
 
 # --------------------------------------------------------------------- cached compiled drivers
+SEEDS_AXIS = "seeds"
+"""Mesh axis name of the seed dimension when multi-seed runs are split over devices."""
+
+
+def seed_shards(num_seeds: int, shard: bool) -> int:
+    """Devices a ``num_seeds``-seed run is split over: with ``shard``, all local devices when
+    they divide the seeds evenly; else 1 (one device runs them all).
+
+    Sharding is opt-in because it changes how many seeds one device batches, which changes
+    float rounding inside XLA's fused kernels; a given seed's run is then reproducible for the
+    same seed count and device layout, not across layouts.
+    """
+    if not isinstance(shard, bool):
+        raise TypeError(f"shard must be a bool, got {shard!r}")
+    devices = jax.local_device_count()
+    return devices if shard and devices > 1 and num_seeds % devices == 0 else 1
+
+
+def _over_seeds(fn: Callable[..., Any], shards: int, num_args: int) -> Callable[..., Any]:
+    """``jit(fn)``, where ``fn`` maps ``[S]``-leading first argument (and results) per seed;
+    with ``shards > 1`` the seed axis is split over the first ``shards`` local devices
+    (``shard_map``: each device runs its seeds, no communication)."""
+    if shards == 1:
+        return jax.jit(fn)
+    mesh = Mesh(np.asarray(jax.local_devices()[:shards]), (SEEDS_AXIS,))
+    spec = PartitionSpec(SEEDS_AXIS)
+    sharded = jax.shard_map(
+        fn,
+        mesh=mesh,
+        in_specs=(spec, *[PartitionSpec()] * (num_args - 1)),
+        out_specs=spec,
+        check_vma=False,  # seeds never communicate
+    )
+    return jax.jit(sharded, out_shardings=NamedSharding(mesh, spec))
+
+
 @functools.lru_cache(maxsize=32)
-def _jitted(config: PPOConfig, env: Any, batched: bool, progress_every: int) -> Any:
+def _jitted(
+    config: PPOConfig, env: Any, batched: bool, progress_every: int, shards: int = 1
+) -> Any:
     fn = make_train(config, env, progress_every)
-    if batched:
-        fn = jax.vmap(fn, in_axes=(0, None, None))
-    return jax.jit(fn)
+    if not batched:
+        return jax.jit(fn)
+    return _over_seeds(jax.vmap(fn, in_axes=(0, None, None)), shards, 3)
 
 
 def _resolve_env(config: PPOConfig, env: Any, env_params: Any) -> tuple[Any, Any]:
@@ -307,6 +347,7 @@ def compile_train_seeds(
     env: Any = None,
     env_params: Any = None,
     progress_every: int = 0,
+    shard: bool = False,
 ) -> Callable[[], TrainResult]:
     """Compile :func:`train_seeds` ahead of time; returns a zero-argument function that runs it.
 
@@ -316,7 +357,8 @@ def compile_train_seeds(
     keys = seed_keys(seeds)
     cache_env, params = _resolve_env(config, env, env_params)
     hp = config.hyperparams()
-    compiled = _jitted(config, cache_env, True, progress_every).lower(keys, hp, params).compile()
+    jitted = _jitted(config, cache_env, True, progress_every, seed_shards(keys.shape[0], shard))
+    compiled = jitted.lower(keys, hp, params).compile()
 
     def run() -> TrainResult:
         state, metrics = compiled(keys, hp, params)
@@ -327,7 +369,7 @@ def compile_train_seeds(
 
 # --------------------------------------------------------------- checkpointable multi-seed runs
 @functools.lru_cache(maxsize=16)
-def _init_jit(config: PPOConfig, env: Any) -> Any:
+def _init_jit(config: PPOConfig, env: Any, shards: int = 1) -> Any:
     env_obj = env if env is not None else make_env(config)[0]
 
     def init(keys: Array, hp: Hyperparams, env_params: Any) -> RunnerState:
@@ -335,11 +377,13 @@ def _init_jit(config: PPOConfig, env: Any) -> Any:
             config, env_obj, env_params, hp, keys
         )
 
-    return jax.jit(init)
+    return _over_seeds(init, shards, 3)
 
 
 @functools.lru_cache(maxsize=16)
-def _range_jit(config: PPOConfig, env: Any, length: int, progress_every: int) -> Any:
+def _range_jit(
+    config: PPOConfig, env: Any, length: int, progress_every: int, shards: int = 1
+) -> Any:
     env_obj = env if env is not None else make_env(config)[0]
 
     def run(
@@ -352,27 +396,40 @@ def _range_jit(config: PPOConfig, env: Any, length: int, progress_every: int) ->
 
         return jax.vmap(one)(runner)
 
-    return jax.jit(run)
+    return _over_seeds(run, shards, 5)
 
 
 def runner_template(
-    config: PPOConfig, num_seeds: int, *, env: Any = None, env_params: Any = None
+    config: PPOConfig,
+    num_seeds: int,
+    *,
+    env: Any = None,
+    env_params: Any = None,
+    shard: bool = False,
 ) -> RunnerState:
     """Shapes and dtypes (``jax.ShapeDtypeStruct``) of the ``[num_seeds]`` runner state that
     :func:`init_seeds` creates; nothing is compiled or run."""
     config = _check_config(config)
     cache_env, params = _resolve_env(config, env, env_params)
     keys = jax.ShapeDtypeStruct((num_seeds, 2), jnp.uint32)
-    return jax.eval_shape(_init_jit(config, cache_env), keys, config.hyperparams(), params)
+    init = _init_jit(config, cache_env, seed_shards(num_seeds, shard))
+    return jax.eval_shape(init, keys, config.hyperparams(), params)
 
 
 def init_seeds(
-    config: PPOConfig, seeds: int | Sequence[int], *, env: Any = None, env_params: Any = None
+    config: PPOConfig,
+    seeds: int | Sequence[int],
+    *,
+    env: Any = None,
+    env_params: Any = None,
+    shard: bool = False,
 ) -> RunnerState:
     """Fresh runner states for ``seeds`` (leading ``[S]`` axis), as :func:`train_seeds` starts."""
     config = _check_config(config)
     cache_env, params = _resolve_env(config, env, env_params)
-    return _init_jit(config, cache_env)(seed_keys(seeds), config.hyperparams(), params)
+    keys = seed_keys(seeds)
+    init = _init_jit(config, cache_env, seed_shards(keys.shape[0], shard))
+    return init(keys, config.hyperparams(), params)
 
 
 def run_updates(
@@ -384,6 +441,7 @@ def run_updates(
     env: Any = None,
     env_params: Any = None,
     progress_every: int = 0,
+    shard: bool = False,
 ) -> tuple[RunnerState, dict[str, Array]]:
     """Continue ``[S]``-batched runs by up to ``length`` updates from update index ``start``
     (fewer where the run ends first).
@@ -392,7 +450,13 @@ def run_updates(
     ranges (for checkpoints) replays exactly the updates of an unsplit run.
     """
     return compile_run_updates(
-        config, runner, length, env=env, env_params=env_params, progress_every=progress_every
+        config,
+        runner,
+        length,
+        env=env,
+        env_params=env_params,
+        progress_every=progress_every,
+        shard=shard,
     )(runner, start)
 
 
@@ -404,6 +468,7 @@ def compile_run_updates(
     env: Any = None,
     env_params: Any = None,
     progress_every: int = 0,
+    shard: bool = False,
 ) -> Callable[[RunnerState, int], tuple[RunnerState, dict[str, Array]]]:
     """Compile ranges of ``length`` updates once (timing compilation apart from running).
 
@@ -415,7 +480,8 @@ def compile_run_updates(
         raise ValueError(f"length must be an int >= 1, got {length!r}")
     cache_env, params = _resolve_env(config, env, env_params)
     hp = config.hyperparams()
-    jitted = _range_jit(config, cache_env, length, progress_every)
+    num_seeds = jax.tree.leaves(runner)[0].shape[0]
+    jitted = _range_jit(config, cache_env, length, progress_every, seed_shards(num_seeds, shard))
     compiled = jitted.lower(runner, hp, params, jnp.int32(0), jnp.int32(0)).compile()
 
     def run(r: RunnerState, start: int) -> tuple[RunnerState, dict[str, Array]]:
@@ -435,16 +501,18 @@ def train_seeds(
     env: Any = None,
     env_params: Any = None,
     progress_every: int = 0,
+    shard: bool = False,
 ) -> TrainResult:
     """Train one agent per seed in ONE compiled call (``vmap`` over keys).
 
     ``seeds`` is a list of ints or an int count (``range(seeds)``). Every leaf of the result has
     a leading ``[S]`` seed axis; entry ``i`` equals ``train(config, PRNGKey(seeds[i]))`` up to
-    float tolerance.
+    float tolerance. With ``shard=True`` the seeds are split over all local devices (when they
+    divide the seed count), e.g. the host devices of a CPU or several GPUs.
     """
     config = _check_config(config)
     keys = seed_keys(seeds)
     cache_env, params = _resolve_env(config, env, env_params)
-    fn = _jitted(config, cache_env, True, progress_every)
+    fn = _jitted(config, cache_env, True, progress_every, seed_shards(keys.shape[0], shard))
     state, metrics = fn(keys, config.hyperparams(), params)
     return _result(state, metrics)

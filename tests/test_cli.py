@@ -30,9 +30,10 @@ TINY = [
 ]
 
 
-def test_train_writes_files_and_prints_table(tmp_path, capsys):
+@pytest.mark.parametrize("shard", [[], ["--shard-seeds"]], ids=["one-device", "sharded"])
+def test_train_writes_files_and_prints_table(tmp_path, capsys, shard):
     out = tmp_path / "run"
-    assert main(["train", "--seeds", "0,2", "--out", str(out), *TINY]) == 0
+    assert main(["train", "--seeds", "0,2", "--out", str(out), *TINY, *shard]) == 0
     printed = capsys.readouterr().out
     assert "final return" in printed and "env-steps/s" in printed and "compile" in printed
     assert "update     3/3" in printed

@@ -145,3 +145,18 @@ def test_critic_learns_true_value(terminate, value_target):
     result = train(cfg, jax.random.PRNGKey(0), env=ConstantRewardEnv(), env_params=env_params)
     v = float(state_value(cfg, result.params, jnp.array([1.0])))
     assert abs(v - constant_obs_value(env_params, gamma)) < 0.3, v
+
+
+def test_train_seeds_sharded_over_devices_matches_one_device(tiny_config):
+    assert jax.local_device_count() == 2  # conftest: two host devices
+    one = train_seeds(tiny_config, 4)
+    split = train_seeds(tiny_config, 4, shard=True)
+    assert len(split.metrics["value_loss"].sharding.device_set) == 2
+    assert len(one.metrics["value_loss"].sharding.device_set) == 1
+    np.testing.assert_allclose(
+        np.asarray(split.metrics["value_loss"]), np.asarray(one.metrics["value_loss"]), rtol=1e-4
+    )
+    odd = train_seeds(tiny_config, 3, shard=True)  # 3 seeds do not split over 2 devices
+    assert len(odd.metrics["value_loss"].sharding.device_set) == 1
+    with pytest.raises(TypeError, match="shard"):
+        train_seeds(tiny_config, 2, shard="yes")  # type: ignore[arg-type]
