@@ -160,9 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"header": header}), flush=True)
     results = []
     for num_envs, seeds in cases:
-        cfg = base.replace(num_envs=num_envs)
+        total = base.total_timesteps
         if budget is not None:
-            cfg = cfg.replace(total_timesteps=max(budget, 2 * cfg.batch_size))
+            total = max(budget, 2 * num_envs * base.num_steps)
+        cfg = base.replace(num_envs=num_envs, total_timesteps=total)
         fps = flops_per_env_step(cfg)
         row = bench_case(cfg, seeds, args.repeats, shard=args.shard_seeds)
         row["flops_per_env_step"] = fps

@@ -64,6 +64,10 @@ def test_hyperparams_mirror_config():
         ({"activation": "sigmoid"}, "activation"),
         ({"hidden_sizes": (64, 0)}, "hidden_sizes"),
         ({"env_name": "CartPole-v9"}, "env_name"),
+        ({"log_std_init": 6.0}, "log_std_init"),
+        ({"norm_clip": 0.0}, "norm_clip"),
+        ({"cnn_kernel": 0}, "cnn_kernel"),
+        ({"torso": "resnet"}, "torso"),
     ],
 )
 def test_invalid_values_name_the_field(changes, field):
@@ -82,6 +86,11 @@ def test_invalid_values_name_the_field(changes, field):
         ({"hidden_sizes": ()}, "hidden_sizes"),
         ({"env_name": 3}, "env_name"),
         ({"env_kwargs": {"a": 1}}, "env_kwargs"),
+        ({"normalize_observations": "yes"}, "normalize_observations"),
+        ({"normalize_rewards": 1}, "normalize_rewards"),
+        ({"cnn_channels": (16, 0)}, "cnn_channels"),
+        ({"cnn_channels": ()}, "cnn_channels"),
+        ({"log_std_init": "wide"}, "log_std_init"),
     ],
 )
 def test_wrong_types_name_the_field(changes, field):

@@ -50,6 +50,7 @@ REAL_RULES: dict[str, tuple[float, float, bool]] = {
     "max_grad_norm": (0.0, INF, True),
     "adam_eps": (0.0, INF, True),
     "vf_clip_eps": (0.0, INF, True),
+    "norm_clip": (0.0, INF, True),
 }
 NUMERIC_FIELDS = (*INT_FIELDS, *REAL_RULES, "hidden_sizes")
 
@@ -189,7 +190,9 @@ def valid_kwargs(draw: st.DrawFn) -> dict[str, Any]:
         "value_target": draw(st.sampled_from(["lambda_return", "reward_to_go"])),
         "activation": draw(st.sampled_from(["tanh", "relu", "gelu", "silu"])),
         "hidden_sizes": tuple(draw(st.lists(st.integers(1, 512), min_size=1, max_size=4))),
-        "env_name": draw(st.sampled_from(["CartPole-v1", "Acrobot-v1"])),
+        "env_name": draw(st.sampled_from(["CartPole-v1", "Acrobot-v1", "Pendulum-v1"])),
+        "normalize_observations": draw(st.booleans()),
+        "normalize_rewards": draw(st.booleans()),
     }
     for name, (low, high, low_open) in REAL_RULES.items():
         kwargs[name] = draw(_real_in(low, min(high, 1e6), low_open=low_open))
