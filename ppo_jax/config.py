@@ -280,18 +280,8 @@ def _validate(c: PPOConfig) -> None:
     _require_real("adam_eps", c.adam_eps, low=0.0, low_open=True)
     if c.vf_clip_eps is not None:
         _require_real("vf_clip_eps", c.vf_clip_eps, low=0.0, low_open=True)
-    _require_real("log_std_init", c.log_std_init, low=-20.0, high=5.0)
-    _require_real("norm_clip", c.norm_clip, low=0.0, low_open=True)
-    _require_int("cnn_kernel", c.cnn_kernel, 1)
-    for name in (
-        "anneal_lr",
-        "normalize_advantages",
-        "normalize_observations",
-        "normalize_rewards",
-    ):
+    for name in ("anneal_lr", "normalize_advantages"):
         _require_bool(name, getattr(c, name))
-    if c.torso not in TORSOS:
-        raise ValueError(f"PPOConfig.torso must be one of {TORSOS}, got {c.torso!r}")
     if c.value_target not in VALUE_TARGETS:
         raise ValueError(
             f"PPOConfig.value_target must be one of {VALUE_TARGETS}, got {c.value_target!r}"
@@ -308,7 +298,7 @@ def _validate(c: PPOConfig) -> None:
             raise ValueError(
                 f"PPOConfig.hidden_sizes must hold positive ints, got {c.hidden_sizes!r}"
             )
-
+    _validate_extensions(c)
     if not isinstance(c.env_kwargs, tuple) or not all(
         isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in c.env_kwargs
     ):

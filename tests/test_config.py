@@ -112,5 +112,7 @@ def test_to_dict_roundtrip():
     c = PPOConfig(hidden_sizes=(8, 4), vf_clip_eps=0.2)
     d = c.to_dict()
     d["hidden_sizes"] = tuple(d["hidden_sizes"])
+    d["cnn_channels"] = tuple(d["cnn_channels"])
     d["env_kwargs"] = tuple(d["env_kwargs"].items())
     assert PPOConfig(**d) == c
+    assert PPOConfig.from_dict(c.to_dict()) == c
