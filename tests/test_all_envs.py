@@ -13,6 +13,10 @@ from ppo_jax.envs import action_spec, make_env
 
 # Downloads MNIST on first use: not hermetic, so not tested here.
 NEEDS_NETWORK = {"MNISTBandit-bsuite"}
+# gymnax 1.0.1's own auto-reset fails for this env (its reset and step return state leaves of
+# different shapes: "select cases must have the same shapes, got [(1,), ()]"), before any
+# ppo_jax code sees the result.
+BROKEN_IN_GYMNAX = {"SimpleBandit-bsuite"}
 # One environment per family runs in the default suite; the rest with `-m full`.
 DEFAULT = {
     "Pendulum-v1",
@@ -24,7 +28,7 @@ DEFAULT = {
 ENVS = [
     pytest.param(name, marks=() if name in DEFAULT else (pytest.mark.full,))
     for name in gymnax.registered_envs
-    if name not in NEEDS_NETWORK
+    if name not in NEEDS_NETWORK | BROKEN_IN_GYMNAX
 ]
 
 
