@@ -4,12 +4,13 @@ Public API::
 
     PPOConfig, Hyperparams, TrainResult, train, train_seeds, make_train,
     sweep, SweepResult, random_settings, LogUniform, Uniform,
-    evaluate, EvalResult, export_policy,
+    evaluate, EvalResult, export_policy, get_config (tuned configs, see ppo_jax.configs),
     policy_logits, state_value, compute_gae, compute_reward_to_go,
     clipped_surrogate_loss, value_loss, make_env
 """
 
 from ppo_jax.config import Hyperparams, PPOConfig
+from ppo_jax.configs import get_config
 from ppo_jax.envs import make_env
 from ppo_jax.evaluate import EvalResult, evaluate, export_policy
 from ppo_jax.gae import compute_gae, compute_reward_to_go
@@ -34,6 +35,7 @@ __all__ = [
     "compute_reward_to_go",
     "evaluate",
     "export_policy",
+    "get_config",
     "make_env",
     "make_train",
     "policy_logits",
