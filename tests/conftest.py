@@ -21,6 +21,12 @@ import pytest
 from ppo_jax import PPOConfig
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per core, at most 4 (each worker holds a JAX runtime)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, 4))
+
+
 @pytest.fixture
 def tiny_config() -> PPOConfig:
     """A config that compiles and runs in seconds: 4 envs x 8 steps, 3 updates."""
