@@ -481,12 +481,16 @@ def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main s
 
     from ppo_jax import checkpoint, progress
     from ppo_jax.envs import env_spec, make_env
+    from ppo_jax.networks import uses_cnn
     from ppo_jax.sinks import metrics_rows
     from ppo_jax.summary import final_return, solved_threshold, steps_to_solve
     from ppo_jax.train import compile_run_updates, init_seeds, runner_template
 
     config, seeds, ckpt = resolve_train_setup(args)
-    env_spec(*make_env(config))  # refuses unsupported envs before any folder is made
+    # Refuse unsupported envs, and a CNN torso for non-image observations, before any folder
+    # is made.
+    obs_shape, _ = env_spec(*make_env(config))
+    uses_cnn(config, obs_shape)
     if ckpt is None:
         every_arg = args.checkpoint_every
         if every_arg is None:

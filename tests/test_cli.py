@@ -69,7 +69,9 @@ def test_refuses_non_empty_output_folder(tmp_path, capsys):
         (["--gamma", "1.5"], "gamma"),
         (["--num-minibatches", "3"], "num_minibatches"),
         (["--env", "NoSuchEnv-v0"], "env_name"),
-        (["--env", "Pendulum-v1"], "discrete"),
+        (["--torso", "cnn"], "torso='cnn'"),
+        (["--log-std-init", "9"], "log_std_init"),
+        (["--cnn-channels", "16,0"], "cnn_channels"),
     ],
 )
 def test_bad_values_exit_2_naming_the_field(tmp_path, capsys, flags, needle):
