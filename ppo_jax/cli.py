@@ -153,9 +153,9 @@ def config_origin(config: PPOConfig) -> str:
     """One line saying which tuned config ``config`` starts from and what differs from it."""
     from ppo_jax.configs import get_config, tuned_configs
 
-    base = get_config(config.env_name)
+    base = get_config(config.env_name).to_dict()
     tuned = config.env_name in tuned_configs()
-    changed = [f"{k}={v}" for k, v in config.to_dict().items() if v != base.to_dict()[k]]
+    changed = [f"{k}={v}" for k, v in config.to_dict().items() if v != base[k]]
     origin = f"ppo_jax.configs {config.env_name!r}" if tuned else "package defaults (not tuned)"
     return origin + (f", changed: {', '.join(changed)}" if changed else "")
 
