@@ -229,9 +229,7 @@ def set_host_devices(choice: str) -> None:
     count = int(choice)
     if count < 1:
         raise ValueError(f"--host-devices must be 'all' or a count >= 1, got {choice!r}")
-    flags = os.environ.get("XLA_FLAGS", "")
-    if "xla_force_host_platform_device_count" not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}"
+    use_all_cpu_cores(count)
 
 
 def plot_scaling(results: list[dict[str, Any]], header: dict[str, Any], path: str) -> None:

@@ -1205,16 +1205,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def use_all_cpu_cores() -> None:
-    """Expose one XLA host (CPU) device per core, so sharded sweeps use every core.
+def use_all_cpu_cores(count: int | None = None) -> None:
+    """Expose one XLA host (CPU) device per core (or ``count`` of them), so sharded sweeps use
+    every core.
 
     Only sets ``XLA_FLAGS`` when the user has not chosen a host device count; it must run before
     JAX starts its backends (it does: the CLI calls it first). Accelerators are unaffected.
     """
     flags = os.environ.get("XLA_FLAGS", "")
     if "xla_force_host_platform_device_count" not in flags:
-        count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count or 1}"
+        if count is None:
+            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+            count = cores or os.cpu_count() or 1
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}"
 
 
 def enable_compile_cache() -> None:

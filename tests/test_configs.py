@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gym_oracle import gymnasium_returns
 
-from ppo_jax import PPOConfig, export_policy, train_seeds
+from ppo_jax import PPOConfig, train_seeds
 from ppo_jax.cli import build_parser, config_origin, resolve_train_setup
 from ppo_jax.configs import TARGETS, get_config, tuned_configs, tuned_env_names
 from ppo_jax.summary import final_return
@@ -56,22 +57,6 @@ def test_cli_env_flag_starts_from_the_tuned_config(tmp_path):
 
 
 # ----------------------------------------------------------------------------- learning tests
-def _gymnasium_returns(config: PPOConfig, params, episodes: int) -> list[float]:
-    gym = pytest.importorskip("gymnasium")
-    act = export_policy(config, params)
-    env = gym.make(config.env_name)
-    returns = []
-    for episode in range(episodes):
-        obs, _ = env.reset(seed=1000 + episode)
-        total, done = 0.0, False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(act(obs))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    return returns
-
-
 def _seed_params(result, index: int):
     import jax
 
@@ -91,7 +76,7 @@ def test_tuned_config_reaches_its_target(env_name):
     final = final_return({k: np.asarray(v) for k, v in result.metrics.items()})
     assert np.all(final >= TARGETS[env_name]), final
     # Independent judge: gymnasium's implementation of the same environment, greedy policy.
-    judged = _gymnasium_returns(config, _seed_params(result, 0), episodes=5)
+    judged = gymnasium_returns(config, _seed_params(result, 0), episodes=5, seed=1000)
     assert np.mean(judged) >= TARGETS[env_name], judged
 
 

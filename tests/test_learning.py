@@ -4,32 +4,15 @@ policy. One CartPole seed runs in the default suite; all 8 seeds are marked ``sl
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
+from gym_oracle import gymnasium_returns
 from probe_envs import MatchBitEnv
 
-from ppo_jax import PPOConfig, policy_logits, train, train_seeds
+from ppo_jax import PPOConfig, train, train_seeds
 from ppo_jax.summary import final_return
 
-gymnasium = pytest.importorskip("gymnasium")
-
-
-def gymnasium_cartpole_returns(config: PPOConfig, params, episodes: int, seed: int) -> list[float]:
-    """Greedy returns of ``params`` in gymnasium's CartPole-v1 (time limit 500)."""
-    act = jax.jit(lambda obs: jnp.argmax(policy_logits(config, params, obs)))
-    env = gymnasium.make("CartPole-v1")
-    returns = []
-    for ep in range(episodes):
-        obs, _ = env.reset(seed=seed + ep)
-        total, done = 0.0, False
-        while not done:
-            obs, reward, terminated, truncated, _ = env.step(int(act(np.asarray(obs, np.float32))))
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    env.close()
-    return returns
+pytest.importorskip("gymnasium")
 
 
 @pytest.mark.timeout(600)
@@ -37,7 +20,7 @@ def test_cartpole_default_config_one_seed():
     config = PPOConfig()
     result = train(config, jax.random.PRNGKey(0))
     assert final_return(result.metrics) >= 475.0
-    returns = gymnasium_cartpole_returns(config, result.params, episodes=5, seed=100)
+    returns = gymnasium_returns(config, result.params, episodes=5, seed=100)
     assert np.mean(returns) >= 475.0, returns
 
 
@@ -50,7 +33,7 @@ def test_cartpole_default_config_eight_seeds():
     assert np.all(finals >= 475.0), finals
     for i in range(8):
         params = jax.tree.map(lambda x, i=i: x[i], result.params)
-        returns = gymnasium_cartpole_returns(config, params, episodes=3, seed=1000 * i)
+        returns = gymnasium_returns(config, params, episodes=3, seed=1000 * i)
         assert np.mean(returns) >= 475.0, (i, returns)
 
 
