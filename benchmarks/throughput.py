@@ -3,6 +3,7 @@
     python -m benchmarks.throughput                      # default config, 1 and 8 seeds
     python -m benchmarks.throughput --seeds 1,64 --num-envs 32,256 --repeats 3 --json out.json
     python -m benchmarks.throughput --scaling --plot docs/scaling.png   # num_envs and seeds sweeps
+    python -m benchmarks.throughput --seeds 1,8 --layout one,envs,seeds  # device layouts
 
 For every (num_envs, seeds) case it compiles ``train_seeds`` ahead of time (timed), runs it once
 to warm up, then ``--repeats`` more times (each ``block_until_ready``) and reports the median.
@@ -34,7 +35,7 @@ import jax.numpy as jnp
 
 from ppo_jax import PPOConfig
 from ppo_jax.envs import env_spec, make_env
-from ppo_jax.train import compile_train_seeds, seed_shards
+from ppo_jax.train import compile_train_seeds, device_layout, env_shards, seed_shards
 
 MATMUL_SIZE = 2048
 SCALING_NUM_ENVS = (4, 16, 64, 256, 1024, 4096, 16384)
@@ -73,11 +74,42 @@ def flops_per_env_step(config: PPOConfig) -> float:
     return 2.0 * (actor + 2 * critic + config.update_epochs * 3 * (actor + critic))
 
 
+LAYOUTS = ("auto", "one", "seeds", "envs")
+
+
+def layout_flags(layout: str, config: PPOConfig, num_seeds: int) -> dict[str, bool]:
+    """``train_seeds`` keyword arguments for a ``--layout``: ``one`` device; ``seeds`` split
+    over the devices (``shard=True``); each seed's ``envs`` split (``split_envs=True``);
+    ``auto``: seeds when the device count divides them, else envs when it divides
+    ``num_envs`` (and the minibatches), else one device."""
+    if layout == "one":
+        return {"shard": False, "split_envs": False}
+    if layout == "seeds":
+        return {"shard": True, "split_envs": False}
+    if layout == "envs":
+        return {"shard": False, "split_envs": True}
+    if seed_shards(num_seeds, True) > 1:
+        return {"shard": True, "split_envs": False}
+    try:
+        splits = env_shards(config, True) > 1
+    except ValueError:
+        splits = False
+    return {"shard": False, "split_envs": splits}
+
+
 def bench_case(
-    config: PPOConfig, num_seeds: int, repeats: int, progress_every: int = 0, shard: bool = False
+    config: PPOConfig,
+    num_seeds: int,
+    repeats: int,
+    progress_every: int = 0,
+    shard: bool = False,
+    split_envs: bool = False,
 ) -> dict[str, Any]:
+    seed_split, env_split = device_layout(config, num_seeds, shard, split_envs)
     t0 = time.perf_counter()
-    run = compile_train_seeds(config, num_seeds, progress_every=progress_every, shard=shard)
+    run = compile_train_seeds(
+        config, num_seeds, progress_every=progress_every, shard=shard, split_envs=split_envs
+    )
     compile_s = time.perf_counter() - t0
     jax.block_until_ready(run().params)  # warm-up
     times = []
@@ -98,7 +130,8 @@ def bench_case(
         "run_s_all": times,
         "env_steps_per_s": steps / run_s,
         "progress_every": progress_every,
-        "sharded_over": seed_shards(num_seeds, shard),
+        "sharded_over": max(seed_split, env_split),
+        "layout": "seeds" if seed_split > 1 else "envs" if env_split > 1 else "one",
     }
 
 
@@ -121,9 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--max-seeds", type=int, default=None, help="cap the --scaling seeds")
     parser.add_argument(
+        "--layout",
+        default="auto",
+        help="comma-separated; how a case uses the devices: split the seeds (seeds), split "
+        "every seed's environments (envs), one device (one), or seeds when they divide over "
+        "the devices and envs otherwise (auto, default)",
+    )
+    parser.add_argument(
         "--shard-seeds",
         action="store_true",
-        help="split multi-seed cases over all devices (train_seeds(..., shard=True))",
+        help="same as --layout seeds (kept for old command lines)",
     )
     parser.add_argument("--plot", default=None, help="PNG of env-steps/s vs num_envs and seeds")
     parser.add_argument(
@@ -132,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
         help="also measure the cost of live progress reports (as many as the CLI's bar makes)",
     )
     args = parser.parse_args(argv)
+    if args.shard_seeds:
+        args.layout = "seeds"
+    layouts = args.layout.split(",")
+    for layout in layouts:
+        if layout not in LAYOUTS:
+            parser.error(f"--layout: {layout!r} is not one of {', '.join(LAYOUTS)}")
     set_host_devices(args.host_devices)
     base = PPOConfig()
     if args.total_timesteps:
@@ -141,12 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.scaling:
         budget = args.total_timesteps or 65_536
         seeds_cap = args.max_seeds or max(SCALING_SEEDS)
-        cases = [(n, 1) for n in SCALING_NUM_ENVS] + [
-            (base.num_envs, s) for s in SCALING_SEEDS if s <= seeds_cap
+        cases = [(n, 1, lay) for n in SCALING_NUM_ENVS for lay in layouts] + [
+            (base.num_envs, s, lay) for s in SCALING_SEEDS if s <= seeds_cap for lay in layouts
         ]
     else:
         budget = None
-        cases = [(n, s) for n in envs_list for s in seeds_list]
+        cases = [(n, s, lay) for n in envs_list for s in seeds_list for lay in layouts]
     peak = matmul_peak_gflops()
     header = {
         "device": str(jax.devices()[0]),
@@ -159,13 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     header["xla_flags"] = os.environ.get("XLA_FLAGS", "")
     print(json.dumps({"header": header}), flush=True)
     results = []
-    for num_envs, seeds in cases:
+    for num_envs, seeds, layout in cases:
         total = base.total_timesteps
         if budget is not None:
             total = max(budget, 2 * num_envs * base.num_steps)
         cfg = base.replace(num_envs=num_envs, total_timesteps=total)
         fps = flops_per_env_step(cfg)
-        row = bench_case(cfg, seeds, args.repeats, shard=args.shard_seeds)
+        row = bench_case(cfg, seeds, args.repeats, **layout_flags(layout, cfg, seeds))
         row["flops_per_env_step"] = fps
         row["ceiling_env_steps_per_s"] = peak * 1e9 / fps
         row["fraction_of_ceiling"] = row["env_steps_per_s"] / row["ceiling_env_steps_per_s"]
@@ -175,13 +221,14 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{header['device']}  jax {header['jax_version']}  matmul peak {peak:.0f} GFLOP/s\n"
         f"{'num_envs':>8} {'seeds':>6} {'compile s':>9} {'run s':>7} {'env-steps/s':>12} "
-        f"{'kFLOP/step':>10} {'% ceiling':>9} {'devices':>7}"
+        f"{'kFLOP/step':>10} {'% ceiling':>9} {'devices':>13}"
     )
     for r in results:
         print(
             f"{r['num_envs']:>8} {r['seeds']:>6} {r['compile_s']:>9.2f} {r['run_s_median']:>7.2f} "
             f"{r['env_steps_per_s']:>12,.0f} {r['flops_per_env_step'] / 1e3:>10.0f} "
-            f"{100 * r['fraction_of_ceiling']:>8.1f}% {r['sharded_over']:>7}"
+            f"{100 * r['fraction_of_ceiling']:>8.1f}% "
+            f"{str(r['sharded_over']) + ' (' + r['layout'] + ')':>13}"
         )
     if args.progress_overhead:
         from ppo_jax import progress
@@ -191,7 +238,13 @@ def main(argv: list[str] | None = None) -> int:
         seeds = seeds_list[-1]
         events: list[Any] = []
         with progress.listen(events.append):
-            on = bench_case(base, seeds, args.repeats, progress_every=every, shard=args.shard_seeds)
+            on = bench_case(
+                base,
+                seeds,
+                args.repeats,
+                progress_every=every,
+                **layout_flags(layouts[0], base, seeds),
+            )
         off = next(r for r in results if r["seeds"] == seeds and r["num_envs"] == base.num_envs)
         overhead = off["env_steps_per_s"] / on["env_steps_per_s"] - 1.0
         row = {
@@ -240,24 +293,28 @@ def plot_scaling(results: list[dict[str, Any]], header: dict[str, Any], path: st
     import matplotlib.pyplot as plt
 
     rows = [r for r in results if "num_envs" in r]
-    by_envs = sorted((r["num_envs"], r["env_steps_per_s"]) for r in rows if r["seeds"] == 1)
     default_envs = PPOConfig().num_envs
-    by_seeds = sorted(
-        (r["seeds"], r["env_steps_per_s"]) for r in rows if r["num_envs"] == default_envs
-    )
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, points, label in (
-        (axes[0], by_envs, "parallel environments per seed (1 seed)"),
-        (axes[1], by_seeds, f"seeds in one call ({default_envs} envs each)"),
+    for layout in sorted({r["layout"] for r in rows}):
+        mine = [r for r in rows if r["layout"] == layout]
+        by_envs = sorted((r["num_envs"], r["env_steps_per_s"]) for r in mine if r["seeds"] == 1)
+        by_seeds = sorted(
+            (r["seeds"], r["env_steps_per_s"]) for r in mine if r["num_envs"] == default_envs
+        )
+        for ax, points in ((axes[0], by_envs), (axes[1], by_seeds)):
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, marker="o", label=f"devices: {layout}")
+    for ax, label in (
+        (axes[0], "parallel environments per seed (1 seed)"),
+        (axes[1], f"seeds in one call ({default_envs} envs each)"),
     ):
-        if points:
-            xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, marker="o")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel(label)
         ax.set_ylabel("env-steps/s")
         ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
     fig.suptitle(
         f"ppo_jax CartPole-v1 throughput: {header['device_count']} x {header['platform']} "
         f"device(s), jax {header['jax_version']}"

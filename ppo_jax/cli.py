@@ -484,13 +484,18 @@ def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main s
     from ppo_jax.networks import uses_cnn
     from ppo_jax.sinks import metrics_rows
     from ppo_jax.summary import final_return, solved_threshold, steps_to_solve
-    from ppo_jax.train import compile_run_updates, init_seeds, runner_template
+    from ppo_jax.train import compile_run_updates, device_layout, init_seeds, runner_template
 
     config, seeds, ckpt = resolve_train_setup(args)
-    # Refuse unsupported envs, and a CNN torso for non-image observations, before any folder
-    # is made.
+    # Refuse unsupported envs, a CNN torso for non-image observations and a device layout that
+    # does not fit, before any folder is made.
     obs_shape, _ = env_spec(*make_env(config))
     uses_cnn(config, obs_shape)
+    layout = {
+        "shard": bool(getattr(args, "shard_seeds", False)),
+        "split_envs": bool(getattr(args, "split_envs", False)),
+    }
+    device_layout(config, len(seeds), **layout)
     if ckpt is None:
         every_arg = args.checkpoint_every
         if every_arg is None:
@@ -516,13 +521,12 @@ def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main s
     )
     say(f"  config: {config_origin(config)}")
     say(f"  output folder: {out}")
-    shard = bool(getattr(args, "shard_seeds", False))
-    template = runner_template(config, len(seeds), shard=shard)  # shapes only, no compile
+    template = runner_template(config, len(seeds), **layout)  # shapes only, no compile
     state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(template))
     check_disk_space(out, state_bytes, len(seeds) * config.num_updates * len(Metrics._fields) * 4)
     t0 = time.perf_counter()
     if ckpt is None:
-        runner = init_seeds(config, seeds, shard=shard)
+        runner = init_seeds(config, seeds, **layout)
         start = 0
         metrics_parts: list[dict[str, np.ndarray]] = []
     else:
@@ -532,7 +536,7 @@ def cmd_train(args: argparse.Namespace) -> int:  # noqa: C901 - the CLI's main s
     sinks = open_sinks(args, out, config)
     style = progress_style(args)
     every_report = report_every(config.num_updates, style)
-    segment = compile_run_updates(config, runner, every, progress_every=every_report, shard=shard)
+    segment = compile_run_updates(config, runner, every, progress_every=every_report, **layout)
     compile_s = time.perf_counter() - t0
     say(f"  compiled in {compile_s:.1f}s")
     stop_at = config.num_updates
@@ -1119,6 +1123,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="split the seeds over all devices (one XLA host device per CPU core, or every "
         "GPU) when they divide the seed count; faster, but a seed's float rounding then "
         "depends on the device layout",
+    )
+    tr.add_argument(
+        "--split-envs",
+        action="store_true",
+        help="split every seed's environments and minibatches over all devices (data "
+        "parallel, gradients averaged): speeds up runs with fewer seeds than cores; "
+        "num_envs must be a multiple of the device count",
     )
     tr.add_argument("--quiet", action="store_true", help="print only the final table")
     tr.add_argument(

@@ -61,19 +61,40 @@ def value_loss(
     return 0.5 * jnp.mean(err)
 
 
-def explained_variance(predictions: Array, targets: Array) -> Array:
-    """``1 - Var(targets - predictions) / Var(targets)``; NaN if ``Var(targets) == 0``."""
-    var_t = jnp.var(targets)
-    return jnp.where(var_t > 0, 1.0 - jnp.var(targets - predictions) / var_t, jnp.nan)
+def explained_variance(predictions: Array, targets: Array, axis_name: str | None = None) -> Array:
+    """``1 - Var(targets - predictions) / Var(targets)``; NaN if ``Var(targets) == 0``.
+
+    With ``axis_name`` the variances are over every equal-sized shard along that mesh axis.
+    """
+    var_t = _variance(targets, axis_name)
+    return jnp.where(var_t > 0, 1.0 - _variance(targets - predictions, axis_name) / var_t, jnp.nan)
 
 
-def normalize(advantages: Array) -> Array:
-    """Zero-mean, unit-std advantages ``[B]``."""
-    return (advantages - advantages.mean()) / (advantages.std() + ADV_NORM_EPS)
+def _variance(x: Array, axis_name: str | None) -> Array:
+    if axis_name is None:
+        return jnp.var(x)
+    mean = jax.lax.pmean(jnp.mean(x), axis_name)
+    return jax.lax.pmean(jnp.mean(jnp.square(x - mean)), axis_name)
+
+
+def normalize(advantages: Array, axis_name: str | None = None) -> Array:
+    """Zero-mean, unit-std advantages ``[B]``.
+
+    With ``axis_name`` (inside ``shard_map``/``vmap`` over equal-sized shards of one minibatch)
+    the mean and std are those of the whole minibatch across the shards.
+    """
+    if axis_name is None:
+        return (advantages - advantages.mean()) / (advantages.std() + ADV_NORM_EPS)
+    mean = jax.lax.pmean(advantages.mean(), axis_name)
+    return (advantages - mean) / (jnp.sqrt(_variance(advantages, axis_name)) + ADV_NORM_EPS)
 
 
 def ppo_loss(
-    params: Params, config: PPOConfig, hp: Hyperparams, batch: Batch
+    params: Params,
+    config: PPOConfig,
+    hp: Hyperparams,
+    batch: Batch,
+    axis_name: str | None = None,
 ) -> tuple[Array, LossInfo]:
     """Total PPO loss ``policy + vf_coef * value - ent_coef * entropy`` on one minibatch.
 
@@ -82,6 +103,9 @@ def ppo_loss(
       config: static settings (value clipping, advantage normalisation).
       hp: traced hyperparameters (``clip_eps``, ``vf_coef``, ``ent_coef``).
       batch: minibatch with leading axis ``[B]``.
+      axis_name: when the minibatch is split over devices, the mesh axis to normalise the
+        advantages across (the loss itself stays this shard's mean; averaging the shards'
+        gradients gives the gradient of the whole minibatch's loss).
 
     Returns:
       ``(scalar loss, LossInfo)``.
@@ -89,7 +113,7 @@ def ppo_loss(
     dist = action_distribution(config, params, batch.obs)
     new_log_probs = dist_log_prob(dist, batch.action)
     values = state_value(config, params, batch.obs)
-    adv = normalize(batch.advantage) if config.normalize_advantages else batch.advantage
+    adv = normalize(batch.advantage, axis_name) if config.normalize_advantages else batch.advantage
     pg_loss = clipped_surrogate_loss(new_log_probs, batch.log_prob, adv, hp.clip_eps)
     v_loss = value_loss(values, batch.value, batch.target, config.vf_clip_eps)
     ent = jnp.mean(dist_entropy(dist))
@@ -109,13 +133,24 @@ def ppo_loss(
 
 
 def loss_and_grad(
-    params: Params, config: PPOConfig, hp: Hyperparams, batch: Batch
+    params: Params,
+    config: PPOConfig,
+    hp: Hyperparams,
+    batch: Batch,
+    axis_name: str | None = None,
 ) -> tuple[tuple[Array, LossInfo], Any]:
     """``((loss, LossInfo), grads)`` of :func:`ppo_loss` with respect to the trainable part of
-    ``params`` (``{"actor", "critic"}``; observation statistics are held fixed)."""
+    ``params`` (``{"actor", "critic"}``; observation statistics are held fixed).
+
+    With ``axis_name`` the minibatch is split over that mesh axis: the gradients and the loss
+    diagnostics are averaged over it, so every shard returns those of the whole minibatch.
+    """
     frozen = {k: v for k, v in params.items() if k not in ("actor", "critic")}
 
     def loss_of(train_params: Params) -> tuple[Array, LossInfo]:
-        return ppo_loss({**frozen, **train_params}, config, hp, batch)
+        return ppo_loss({**frozen, **train_params}, config, hp, batch, axis_name)
 
-    return jax.value_and_grad(loss_of, has_aux=True)(trainable(params))
+    out = jax.value_and_grad(loss_of, has_aux=True)(trainable(params))
+    if axis_name is None:
+        return out
+    return jax.lax.pmean(out, axis_name)

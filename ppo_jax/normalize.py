@@ -31,13 +31,22 @@ def init_stats(shape: tuple[int, ...]) -> RunningStats:
     )
 
 
-def update_stats(stats: RunningStats, samples: Array) -> RunningStats:
-    """Merge ``samples [K, *shape]`` (any number of leading axes, flattened) into ``stats``."""
+def update_stats(stats: RunningStats, samples: Array, axis_name: str | None = None) -> RunningStats:
+    """Merge ``samples [K, *shape]`` (any number of leading axes, flattened) into ``stats``.
+
+    With ``axis_name`` each shard along that mesh axis holds some of the samples (the same
+    number on every shard) and all shards merge all of them, ending with the same statistics.
+    """
     shape = stats.mean.shape
     x = jnp.asarray(samples, jnp.float32).reshape(-1, *shape)
     n = jnp.float32(x.shape[0])
-    batch_mean = x.mean(axis=0)
-    batch_var = x.var(axis=0)
+    if axis_name is None:
+        batch_mean = x.mean(axis=0)
+        batch_var = x.var(axis=0)
+    else:
+        n = jax.lax.psum(n, axis_name)
+        batch_mean = jax.lax.psum(x.sum(axis=0), axis_name) / n
+        batch_var = jax.lax.psum(jnp.square(x - batch_mean).sum(axis=0), axis_name) / n
     total = stats.samples + n
     delta = batch_mean - stats.mean
     mean = stats.mean + delta * (n / total)
@@ -62,6 +71,7 @@ def scale_rewards(
     dones: Array,
     gamma: jax.typing.ArrayLike,
     clip: float,
+    axis_name: str | None = None,
 ) -> tuple[RewardNormState, Array]:
     """Divide rewards by the running std of the discounted return (Engstrom et al. 2020).
 
@@ -69,7 +79,8 @@ def scale_rewards(
     ``G_t = r_t + gamma * G_{t-1}`` and restarts after an episode ends (``dones[t-1]``). The
     statistics take in all ``T * N`` returns of the rollout, then every reward is divided by
     ``sqrt(var + eps)`` and clipped to ``[-clip, clip]``. Returns the new state and ``[T, N]``
-    scaled rewards.
+    scaled rewards. With ``axis_name`` the environments are split over that mesh axis and the
+    statistics take in every shard's returns.
     """
 
     def body(g: Array, step: tuple[Array, Array]) -> tuple[Array, Array]:
@@ -78,6 +89,6 @@ def scale_rewards(
         return jnp.where(done, 0.0, g), g
 
     returns, seq = jax.lax.scan(body, state.returns, (rewards, dones))
-    stats = update_stats(state.stats, seq)
+    stats = update_stats(state.stats, seq, axis_name)
     scaled = jnp.clip(rewards * jax.lax.rsqrt(stats.var + NORM_EPS), -clip, clip)
     return RewardNormState(returns=returns, stats=stats), scaled

@@ -24,7 +24,16 @@ from ppo_jax.loss import explained_variance
 from ppo_jax.networks import init_params
 from ppo_jax.normalize import init_reward_norm, scale_rewards, update_stats
 from ppo_jax.rollout import collect_rollout, rollout_values
-from ppo_jax.types import Array, Batch, Metrics, Params, PRNGKey, RunnerState, TrainState
+from ppo_jax.types import (
+    Array,
+    Batch,
+    Metrics,
+    Params,
+    PRNGKey,
+    RewardNormState,
+    RunnerState,
+    TrainState,
+)
 from ppo_jax.update import init_opt_state, learning_rate_at, update_epochs
 
 TrainFn = Callable[[PRNGKey, Hyperparams, Any], tuple[TrainState, Metrics]]
@@ -44,11 +53,20 @@ class TrainResult(NamedTuple):
     train_state: TrainState
 
 
-def _mean_where(values: Array, mask: Array) -> Array:
-    count = jnp.sum(mask)
-    return jnp.where(
-        count > 0, jnp.sum(jnp.where(mask, values, 0.0)) / jnp.maximum(count, 1), jnp.nan
-    )
+def _psum(x: Array, axis_name: str | None) -> Array:
+    return x if axis_name is None else jax.lax.psum(x, axis_name)
+
+
+def _mean_where(values: Array, mask: Array, axis_name: str | None = None) -> Array:
+    count = _psum(jnp.sum(mask), axis_name)
+    total = _psum(jnp.sum(jnp.where(mask, values, 0.0)), axis_name)
+    return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
+
+
+def shard_key(key: PRNGKey, axis_name: str | None) -> PRNGKey:
+    """``key`` itself, or with ``axis_name`` a key for this device's shard of the environments
+    (``fold_in`` of the device's index on the axis), so shards draw independent randomness."""
+    return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
 
 
 def update_step(
@@ -57,16 +75,29 @@ def update_step(
     env_params: Any,
     hp: Hyperparams,
     runner: RunnerState,
+    axis_name: str | None = None,
 ) -> tuple[RunnerState, Metrics]:
-    """One PPO iteration: collect a rollout, compute targets, run the epochs of updates."""
+    """One PPO iteration: collect a rollout, compute targets, run the epochs of updates.
+
+    With ``axis_name`` (inside ``shard_map`` over an environments axis, see ``split_envs``)
+    ``runner.env`` holds this device's share of the ``config.num_envs`` environments; the
+    gradient steps average over all shards, the statistics and metrics cover all of them, and
+    every device ends with the same parameters.
+    """
     key, rollout_key, epoch_key = jax.random.split(runner.key, 3)
+    rollout_key, epoch_key = shard_key(rollout_key, axis_name), shard_key(epoch_key, axis_name)
     params = runner.train_state.params
     env_carry, traj = collect_rollout(config, env, env_params, params, runner.env, rollout_key)
     values, next_values = rollout_values(config, params, traj)
     rewards, reward_norm = traj.reward, runner.reward_norm
     if config.normalize_rewards:
         reward_norm, rewards = scale_rewards(
-            reward_norm, traj.reward, traj.terminated | traj.truncated, hp.gamma, config.norm_clip
+            reward_norm,
+            traj.reward,
+            traj.terminated | traj.truncated,
+            hp.gamma,
+            config.norm_clip,
+            axis_name,
         )
     advantages, targets = compute_gae(
         rewards, values, next_values, traj.terminated, traj.truncated, hp.gamma, hp.gae_lambda
@@ -83,29 +114,29 @@ def update_step(
         advantage=advantages,
         target=targets,
     )
-    batch = jax.tree.map(lambda x: x.reshape(config.batch_size, *x.shape[2:]), batch)
+    batch = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)  # [T * N, ...]
     train_state, (info, grad_norms) = update_epochs(
-        config, hp, runner.train_state, batch, epoch_key
+        config, hp, runner.train_state, batch, epoch_key, axis_name
     )
     if config.normalize_observations:
         # The rollout acted with the old statistics, and the epochs reused them (ratios start
         # at 1); the next rollout uses statistics that include this one's observations.
         new_params = {
             **train_state.params,
-            "obs_norm": update_stats(train_state.params["obs_norm"], traj.obs),
+            "obs_norm": update_stats(train_state.params["obs_norm"], traj.obs, axis_name),
         }
         train_state = train_state._replace(params=new_params)
     done = traj.terminated | traj.truncated
     metrics = Metrics(
-        episode_return=_mean_where(traj.completed_return, done),
-        episode_length=_mean_where(traj.completed_length.astype(jnp.float32), done),
-        episodes_completed=jnp.sum(done).astype(jnp.int32),
+        episode_return=_mean_where(traj.completed_return, done, axis_name),
+        episode_length=_mean_where(traj.completed_length.astype(jnp.float32), done, axis_name),
+        episodes_completed=_psum(jnp.sum(done).astype(jnp.int32), axis_name),
         policy_loss=info.policy_loss.mean(),
         value_loss=info.value_loss.mean(),
         entropy=info.entropy.mean(),
         approx_kl=info.approx_kl.mean(),
         clip_fraction=info.clip_fraction.mean(),
-        explained_variance=explained_variance(batch.value, batch.target),
+        explained_variance=explained_variance(batch.value, batch.target, axis_name),
         learning_rate=learning_rate_at(config, hp, train_state.step - 1),
         grad_norm=grad_norms.mean(),
         env_steps=(train_state.step // (config.update_epochs * config.num_minibatches))
@@ -116,16 +147,28 @@ def update_step(
 
 
 def init_runner(
-    config: PPOConfig, env: Any, env_params: Any, hp: Hyperparams, key: PRNGKey
+    config: PPOConfig,
+    env: Any,
+    env_params: Any,
+    hp: Hyperparams,
+    key: PRNGKey,
+    axis_name: str | None = None,
 ) -> RunnerState:
-    """Fresh parameters, optimiser state and reset environments for one run."""
+    """Fresh parameters, optimiser state and reset environments for one run.
+
+    With ``axis_name`` this device resets its ``num_envs / axis size`` share of the
+    environments (the parameters are the same on every device).
+    """
     obs_shape, action_size = env_spec(env, env_params)
     continuous = action_spec(env, env_params).continuous
     init_key, reset_key, key = jax.random.split(key, 3)
     params = init_params(config, init_key, obs_shape, action_size, continuous=continuous)
-    env_carry = reset_envs(env, env_params, reset_key, config.num_envs)
+    num_envs = config.num_envs
+    if axis_name is not None:
+        num_envs //= jax.lax.axis_size(axis_name)
+    env_carry = reset_envs(env, env_params, shard_key(reset_key, axis_name), num_envs)
     if config.normalize_observations:
-        params["obs_norm"] = update_stats(params["obs_norm"], env_carry.obs)
+        params["obs_norm"] = update_stats(params["obs_norm"], env_carry.obs, axis_name)
     train_state = TrainState(
         params=params, opt_state=init_opt_state(config, hp, params), step=jnp.int32(0)
     )
@@ -133,7 +176,7 @@ def init_runner(
         train_state=train_state,
         env=env_carry,
         key=key,
-        reward_norm=init_reward_norm(config.num_envs),
+        reward_norm=init_reward_norm(num_envs),
     )
 
 
@@ -144,14 +187,17 @@ def _report_progress(update: Array, metrics: Metrics) -> None:
     jax.debug.callback(progress._dispatch, update, metrics.env_steps, return_sum, count)
 
 
-def make_train(config: PPOConfig, env: Any = None, progress_every: int = 0) -> TrainFn:
+def make_train(
+    config: PPOConfig, env: Any = None, progress_every: int = 0, axis_name: str | None = None
+) -> TrainFn:
     """The pure training function for ``config``: ``train_fn(key, hp, env_params)``.
 
     ``env`` defaults to ``gymnax.make(config.env_name)``. The returned function is jittable and
     vmappable over ``key`` (seeds), ``hp`` (sweeps) and ``env_params``; it returns the final
     :class:`TrainState` and :class:`Metrics` stacked over ``[num_updates]``. With
     ``progress_every > 0`` it reports to :mod:`ppo_jax.progress` every that many updates and
-    after the last one.
+    after the last one. With ``axis_name`` it is the program of one device holding a share of
+    the environments (inside ``shard_map``; see :func:`update_step`).
     """
     if env is None:
         env, _ = make_env(config)
@@ -163,9 +209,17 @@ def make_train(config: PPOConfig, env: Any = None, progress_every: int = 0) -> T
         raise ValueError(f"progress_every must be an int >= 0, got {progress_every!r}")
 
     def train_fn(key: PRNGKey, hp: Hyperparams, env_params: Any) -> tuple[TrainState, Metrics]:
-        runner = init_runner(config, env, env_params, hp, key)
+        runner = init_runner(config, env, env_params, hp, key, axis_name)
         runner, metrics = run_update_range(
-            config, env, env_params, hp, runner, jnp.int32(0), config.num_updates, progress_every
+            config,
+            env,
+            env_params,
+            hp,
+            runner,
+            jnp.int32(0),
+            config.num_updates,
+            progress_every,
+            axis_name=axis_name,
         )
         return runner.train_state, metrics
 
@@ -182,25 +236,31 @@ def run_update_range(
     length: int,
     progress_every: int = 0,
     stop: Array | None = None,
+    axis_name: str | None = None,
 ) -> tuple[RunnerState, Metrics]:
     """Updates ``start .. start + length - 1`` (``length`` static) in one ``lax.scan``.
 
     The whole run is ``run_update_range(.., 0, num_updates)``; checkpointed runs call it on
     consecutive ranges with the carried ``runner`` and get the same sequence of updates. With a
     (traced) ``stop``, updates at indices ``>= stop`` are skipped (state unchanged, NaN/0
-    metrics), so one compiled range length also serves a shorter last range.
+    metrics), so one compiled range length also serves a shorter last range. ``axis_name``: see
+    :func:`update_step`; progress is then reported by the axis' first device only.
     """
 
     def one_update(r: RunnerState, update: Array) -> tuple[RunnerState, Metrics]:
-        r, metrics = update_step(config, env, env_params, hp, r)
+        r, metrics = update_step(config, env, env_params, hp, r, axis_name)
         if progress_every:
             done = update + 1
             due = (done % progress_every == 0) | (done == config.num_updates)
+            if axis_name is not None:
+                due = due & (jax.lax.axis_index(axis_name) == 0)
             jax.lax.cond(due, _report_progress, lambda *_: None, done, metrics)
         return r, metrics
 
     def skipped(r: RunnerState, update: Array) -> tuple[RunnerState, Metrics]:
-        shapes = jax.eval_shape(lambda x: update_step(config, env, env_params, hp, x)[1], r)
+        shapes = jax.eval_shape(
+            lambda x: update_step(config, env, env_params, hp, x, axis_name)[1], r
+        )
         blank = jax.tree.map(
             lambda s: jnp.full(
                 s.shape, jnp.nan if jnp.issubdtype(s.dtype, jnp.floating) else 0, s.dtype
@@ -236,6 +296,76 @@ def seed_shards(num_seeds: int, shard: bool) -> int:
     return devices if shard and devices > 1 and num_seeds % devices == 0 else 1
 
 
+ENVS_AXIS = "envs"
+"""Mesh axis name of the environments when each run's environments are split over devices."""
+
+
+def env_shards(config: PPOConfig, split_envs: bool) -> int:
+    """Devices each run's environments are split over: with ``split_envs``, all local devices
+    (data parallelism within a run: each device steps ``num_envs / devices`` environments and
+    holds that share of every minibatch; gradients are averaged with ``pmean``); else 1.
+
+    Raises ``ValueError`` when the device count does not divide ``num_envs``, or the per-device
+    rollout ``num_envs / devices * num_steps`` is not a multiple of ``num_minibatches``.
+    """
+    if not isinstance(split_envs, bool):
+        raise TypeError(f"split_envs must be a bool, got {split_envs!r}")
+    devices = jax.local_device_count()
+    if not split_envs or devices == 1:
+        return 1
+    if config.num_envs % devices:
+        raise ValueError(
+            f"split_envs=True splits PPOConfig.num_envs={config.num_envs} over {devices} "
+            f"devices: num_envs must be a multiple of {devices}"
+        )
+    local_batch = config.num_envs // devices * config.num_steps
+    if local_batch % config.num_minibatches:
+        raise ValueError(
+            f"split_envs=True over {devices} devices leaves each device "
+            f"num_envs / {devices} * num_steps = {local_batch} transitions per rollout, which "
+            f"PPOConfig.num_minibatches={config.num_minibatches} must divide"
+        )
+    return devices
+
+
+def device_layout(
+    config: PPOConfig, num_seeds: int, shard: bool, split_envs: bool
+) -> tuple[int, int]:
+    """``(seed shards, environment shards)`` of a ``num_seeds``-seed run: how many devices the
+    seeds (``shard``, :func:`seed_shards`) or each seed's environments (``split_envs``,
+    :func:`env_shards`) are split over. Raises ``ValueError`` for a layout that cannot work
+    (both at once, or sizes the device count does not divide); nothing is compiled."""
+    if shard is True and split_envs is True:
+        raise ValueError("shard=True (seeds over devices) and split_envs=True are exclusive")
+    return seed_shards(num_seeds, shard), env_shards(config, split_envs)
+
+
+def _runner_specs() -> RunnerState:
+    """Partition of an ``[S]``-batched :class:`RunnerState` over :data:`ENVS_AXIS`: the
+    environments (axis 1 of their leaves) are split, the learner state is replicated."""
+    split = PartitionSpec(None, ENVS_AXIS)
+    return RunnerState(
+        train_state=PartitionSpec(),  # type: ignore[arg-type]
+        env=split,  # type: ignore[arg-type]
+        key=PartitionSpec(),  # type: ignore[arg-type]
+        reward_norm=RewardNormState(returns=split, stats=PartitionSpec()),  # type: ignore[arg-type]
+    )
+
+
+def _over_envs(
+    fn: Callable[..., Any], shards: int, in_specs: Any, out_specs: Any
+) -> Callable[..., Any]:
+    """``jit(shard_map(fn))`` over the first ``shards`` local devices on :data:`ENVS_AXIS`."""
+    mesh = Mesh(np.asarray(jax.local_devices()[:shards]), (ENVS_AXIS,))
+    sharded = jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
+    out_shardings = jax.tree.map(
+        lambda spec: NamedSharding(mesh, spec),
+        out_specs,
+        is_leaf=lambda x: isinstance(x, PartitionSpec),
+    )
+    return jax.jit(sharded, out_shardings=out_shardings)
+
+
 def _over_seeds(fn: Callable[..., Any], shards: int, num_args: int) -> Callable[..., Any]:
     """``jit(fn)``, where ``fn`` maps ``[S]``-leading first argument (and results) per seed;
     with ``shards > 1`` the seed axis is split over the first ``shards`` local devices
@@ -256,8 +386,19 @@ def _over_seeds(fn: Callable[..., Any], shards: int, num_args: int) -> Callable[
 
 @functools.lru_cache(maxsize=32)
 def _jitted(
-    config: PPOConfig, env: Any, batched: bool, progress_every: int, shards: int = 1
+    config: PPOConfig,
+    env: Any,
+    batched: bool,
+    progress_every: int,
+    shards: int = 1,
+    envs_shards: int = 1,
 ) -> Any:
+    if envs_shards > 1:
+        fn = make_train(config, env, progress_every, axis_name=ENVS_AXIS)
+        if batched:
+            fn = jax.vmap(fn, in_axes=(0, None, None))
+        replicated = PartitionSpec()
+        return _over_envs(fn, envs_shards, (replicated,) * 3, replicated)
     fn = make_train(config, env, progress_every)
     if not batched:
         return jax.jit(fn)
@@ -323,6 +464,7 @@ def train(
     env: Any = None,
     env_params: Any = None,
     progress_every: int = 0,
+    split_envs: bool = False,
 ) -> TrainResult:
     """Train one PPO agent; the whole run is one compiled call (cached per config and env).
 
@@ -331,11 +473,15 @@ def train(
       key: ``jax.random.PRNGKey(seed)``.
       env, env_params: optional gymnax environment (and params) overriding ``config.env_name``.
       progress_every: report to :mod:`ppo_jax.progress` every that many updates (0: never).
+      split_envs: split the environments (and every minibatch) over all local devices, one
+        run on several devices with averaged gradients (see :func:`env_shards`). The result
+        equals the one-device run's in distribution, not bit for bit: each device draws its own
+        random numbers and shuffles its own share of the rollout.
     """
     config = _check_config(config)
     key = _check_key(key)
     cache_env, params = _resolve_env(config, env, env_params)
-    fn = _jitted(config, cache_env, False, progress_every)
+    fn = _jitted(config, cache_env, False, progress_every, 1, env_shards(config, split_envs))
     state, metrics = fn(key, config.hyperparams(), params)
     return _result(state, metrics)
 
@@ -348,6 +494,7 @@ def compile_train_seeds(
     env_params: Any = None,
     progress_every: int = 0,
     shard: bool = False,
+    split_envs: bool = False,
 ) -> Callable[[], TrainResult]:
     """Compile :func:`train_seeds` ahead of time; returns a zero-argument function that runs it.
 
@@ -357,7 +504,8 @@ def compile_train_seeds(
     keys = seed_keys(seeds)
     cache_env, params = _resolve_env(config, env, env_params)
     hp = config.hyperparams()
-    jitted = _jitted(config, cache_env, True, progress_every, seed_shards(keys.shape[0], shard))
+    layout = device_layout(config, keys.shape[0], shard, split_envs)
+    jitted = _jitted(config, cache_env, True, progress_every, *layout)
     compiled = jitted.lower(keys, hp, params).compile()
 
     def run() -> TrainResult:
@@ -369,33 +517,47 @@ def compile_train_seeds(
 
 # --------------------------------------------------------------- checkpointable multi-seed runs
 @functools.lru_cache(maxsize=16)
-def _init_jit(config: PPOConfig, env: Any, shards: int = 1) -> Any:
+def _init_jit(config: PPOConfig, env: Any, shards: int = 1, envs_shards: int = 1) -> Any:
     env_obj = env if env is not None else make_env(config)[0]
+    axis_name = ENVS_AXIS if envs_shards > 1 else None
 
     def init(keys: Array, hp: Hyperparams, env_params: Any) -> RunnerState:
-        return jax.vmap(init_runner, in_axes=(None, None, None, None, 0))(
-            config, env_obj, env_params, hp, keys
-        )
+        def one(key: Array) -> RunnerState:
+            return init_runner(config, env_obj, env_params, hp, key, axis_name)
 
+        return jax.vmap(one)(keys)
+
+    if envs_shards > 1:
+        return _over_envs(init, envs_shards, (PartitionSpec(),) * 3, _runner_specs())
     return _over_seeds(init, shards, 3)
 
 
 @functools.lru_cache(maxsize=16)
 def _range_jit(
-    config: PPOConfig, env: Any, length: int, progress_every: int, shards: int = 1
+    config: PPOConfig,
+    env: Any,
+    length: int,
+    progress_every: int,
+    shards: int = 1,
+    envs_shards: int = 1,
 ) -> Any:
     env_obj = env if env is not None else make_env(config)[0]
+    axis_name = ENVS_AXIS if envs_shards > 1 else None
 
     def run(
         runner: RunnerState, hp: Hyperparams, env_params: Any, start: Array, stop: Array
     ) -> Any:
         def one(r: RunnerState) -> tuple[RunnerState, Metrics]:
             return run_update_range(
-                config, env_obj, env_params, hp, r, start, length, progress_every, stop
+                config, env_obj, env_params, hp, r, start, length, progress_every, stop, axis_name
             )
 
         return jax.vmap(one)(runner)
 
+    if envs_shards > 1:
+        replicated = PartitionSpec()
+        specs = _runner_specs()
+        return _over_envs(run, envs_shards, (specs, *[replicated] * 4), (specs, replicated))
     return _over_seeds(run, shards, 5)
 
 
@@ -406,13 +568,14 @@ def runner_template(
     env: Any = None,
     env_params: Any = None,
     shard: bool = False,
+    split_envs: bool = False,
 ) -> RunnerState:
     """Shapes and dtypes (``jax.ShapeDtypeStruct``) of the ``[num_seeds]`` runner state that
     :func:`init_seeds` creates; nothing is compiled or run."""
     config = _check_config(config)
     cache_env, params = _resolve_env(config, env, env_params)
     keys = jax.ShapeDtypeStruct((num_seeds, 2), jnp.uint32)
-    init = _init_jit(config, cache_env, seed_shards(num_seeds, shard))
+    init = _init_jit(config, cache_env, *device_layout(config, num_seeds, shard, split_envs))
     return jax.eval_shape(init, keys, config.hyperparams(), params)
 
 
@@ -423,12 +586,17 @@ def init_seeds(
     env: Any = None,
     env_params: Any = None,
     shard: bool = False,
+    split_envs: bool = False,
 ) -> RunnerState:
-    """Fresh runner states for ``seeds`` (leading ``[S]`` axis), as :func:`train_seeds` starts."""
+    """Fresh runner states for ``seeds`` (leading ``[S]`` axis), as :func:`train_seeds` starts.
+
+    The state's shapes do not depend on ``shard``/``split_envs`` (only where its arrays live),
+    so a checkpoint written under one layout resumes under another.
+    """
     config = _check_config(config)
     cache_env, params = _resolve_env(config, env, env_params)
     keys = seed_keys(seeds)
-    init = _init_jit(config, cache_env, seed_shards(keys.shape[0], shard))
+    init = _init_jit(config, cache_env, *device_layout(config, keys.shape[0], shard, split_envs))
     return init(keys, config.hyperparams(), params)
 
 
@@ -442,6 +610,7 @@ def run_updates(
     env_params: Any = None,
     progress_every: int = 0,
     shard: bool = False,
+    split_envs: bool = False,
 ) -> tuple[RunnerState, dict[str, Array]]:
     """Continue ``[S]``-batched runs by up to ``length`` updates from update index ``start``
     (fewer where the run ends first).
@@ -457,6 +626,7 @@ def run_updates(
         env_params=env_params,
         progress_every=progress_every,
         shard=shard,
+        split_envs=split_envs,
     )(runner, start)
 
 
@@ -469,6 +639,7 @@ def compile_run_updates(
     env_params: Any = None,
     progress_every: int = 0,
     shard: bool = False,
+    split_envs: bool = False,
 ) -> Callable[[RunnerState, int], tuple[RunnerState, dict[str, Array]]]:
     """Compile ranges of ``length`` updates once (timing compilation apart from running).
 
@@ -481,7 +652,8 @@ def compile_run_updates(
     cache_env, params = _resolve_env(config, env, env_params)
     hp = config.hyperparams()
     num_seeds = jax.tree.leaves(runner)[0].shape[0]
-    jitted = _range_jit(config, cache_env, length, progress_every, seed_shards(num_seeds, shard))
+    layout = device_layout(config, num_seeds, shard, split_envs)
+    jitted = _range_jit(config, cache_env, length, progress_every, *layout)
     compiled = jitted.lower(runner, hp, params, jnp.int32(0), jnp.int32(0)).compile()
 
     def run(r: RunnerState, start: int) -> tuple[RunnerState, dict[str, Array]]:
@@ -502,17 +674,21 @@ def train_seeds(
     env_params: Any = None,
     progress_every: int = 0,
     shard: bool = False,
+    split_envs: bool = False,
 ) -> TrainResult:
     """Train one agent per seed in ONE compiled call (``vmap`` over keys).
 
     ``seeds`` is a list of ints or an int count (``range(seeds)``). Every leaf of the result has
     a leading ``[S]`` seed axis; entry ``i`` equals ``train(config, PRNGKey(seeds[i]))`` up to
     float tolerance. With ``shard=True`` the seeds are split over all local devices (when they
-    divide the seed count), e.g. the host devices of a CPU or several GPUs.
+    divide the seed count), e.g. the host devices of a CPU or several GPUs. With
+    ``split_envs=True`` every seed's environments and minibatches are split over all local
+    devices instead (see :func:`env_shards`; useful when there are fewer seeds than devices).
     """
     config = _check_config(config)
     keys = seed_keys(seeds)
     cache_env, params = _resolve_env(config, env, env_params)
-    fn = _jitted(config, cache_env, True, progress_every, seed_shards(keys.shape[0], shard))
+    layout = device_layout(config, keys.shape[0], shard, split_envs)
+    fn = _jitted(config, cache_env, True, progress_every, *layout)
     state, metrics = fn(keys, config.hyperparams(), params)
     return _result(state, metrics)

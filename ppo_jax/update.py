@@ -48,10 +48,18 @@ def shuffle_and_split(key: PRNGKey, batch: Batch, num_minibatches: int) -> Batch
 
 
 def update_minibatch(
-    config: PPOConfig, hp: Hyperparams, state: TrainState, minibatch: Batch
+    config: PPOConfig,
+    hp: Hyperparams,
+    state: TrainState,
+    minibatch: Batch,
+    axis_name: str | None = None,
 ) -> tuple[TrainState, tuple[LossInfo, Array]]:
-    """One gradient step on one minibatch; returns ``(state, (LossInfo, grad_norm))``."""
-    (_, info), grads = loss_and_grad(state.params, config, hp, minibatch)
+    """One gradient step on one minibatch; returns ``(state, (LossInfo, grad_norm))``.
+
+    With ``axis_name`` this device holds one shard of the minibatch; the gradient is averaged
+    over the axis (see :func:`ppo_jax.loss.loss_and_grad`), so every device takes the same step.
+    """
+    (_, info), grads = loss_and_grad(state.params, config, hp, minibatch, axis_name)
     tx = make_optimizer(config, hp)
     train_params = trainable(state.params)
     updates, opt_state = tx.update(grads, state.opt_state, train_params)
@@ -61,7 +69,12 @@ def update_minibatch(
 
 
 def update_epoch(
-    config: PPOConfig, hp: Hyperparams, state: TrainState, batch: Batch, key: PRNGKey
+    config: PPOConfig,
+    hp: Hyperparams,
+    state: TrainState,
+    batch: Batch,
+    key: PRNGKey,
+    axis_name: str | None = None,
 ) -> tuple[TrainState, tuple[LossInfo, Array]]:
     """One pass over ``batch [B]`` in ``num_minibatches`` shuffled minibatches.
 
@@ -70,18 +83,28 @@ def update_epoch(
     minibatches = shuffle_and_split(key, batch, config.num_minibatches)
 
     def body(s: TrainState, mb: Batch) -> tuple[TrainState, tuple[LossInfo, Array]]:
-        return update_minibatch(config, hp, s, mb)
+        return update_minibatch(config, hp, s, mb, axis_name)
 
     return jax.lax.scan(body, state, minibatches)
 
 
 def update_epochs(
-    config: PPOConfig, hp: Hyperparams, state: TrainState, batch: Batch, key: PRNGKey
+    config: PPOConfig,
+    hp: Hyperparams,
+    state: TrainState,
+    batch: Batch,
+    key: PRNGKey,
+    axis_name: str | None = None,
 ) -> tuple[TrainState, tuple[LossInfo, Array]]:
-    """``update_epochs`` passes over ``batch``; diagnostics stacked to ``[E, M]``."""
+    """``update_epochs`` passes over ``batch``; diagnostics stacked to ``[E, M]``.
+
+    With ``axis_name``, ``batch`` is this device's shard of the rollout and ``key`` should differ
+    per device (each shuffles its own shard); minibatch ``m`` is the union of every device's
+    ``m``-th local minibatch.
+    """
 
     def body(s: TrainState, k: PRNGKey) -> tuple[TrainState, tuple[LossInfo, Array]]:
-        return update_epoch(config, hp, s, batch, k)
+        return update_epoch(config, hp, s, batch, k, axis_name)
 
     return jax.lax.scan(body, state, jax.random.split(key, config.update_epochs))
 

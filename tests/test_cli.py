@@ -30,7 +30,9 @@ TINY = [
 ]
 
 
-@pytest.mark.parametrize("shard", [[], ["--shard-seeds"]], ids=["one-device", "sharded"])
+@pytest.mark.parametrize(
+    "shard", [[], ["--shard-seeds"], ["--split-envs"]], ids=["one-device", "sharded", "split-envs"]
+)
 def test_train_writes_files_and_prints_table(tmp_path, capsys, shard):
     out = tmp_path / "run"
     assert main(["train", "--seeds", "0,2", "--out", str(out), *TINY, *shard]) == 0
@@ -72,6 +74,8 @@ def test_refuses_non_empty_output_folder(tmp_path, capsys):
         (["--torso", "cnn"], "torso='cnn'"),
         (["--log-std-init", "9"], "log_std_init"),
         (["--cnn-channels", "16,0"], "cnn_channels"),
+        (["--split-envs", "--num-envs", "3", "--num-minibatches", "1"], "multiple of 2"),
+        (["--split-envs", "--shard-seeds"], "exclusive"),
     ],
 )
 def test_bad_values_exit_2_naming_the_field(tmp_path, capsys, flags, needle):
