@@ -8,8 +8,11 @@
 For every (num_envs, seeds) case it compiles ``train_seeds`` ahead of time (timed), runs it once
 to warm up, then ``--repeats`` more times (each ``block_until_ready``) and reports the median.
 It also measures the device's float32 matmul peak in the same run and the model FLOPs per
-env-step of the config, and reports the fraction of that compute ceiling reached.
-Prints a table and one JSON object per case (and writes ``--json`` if given).
+env-step of the config, and reports the fraction of that compute ceiling reached. For
+environments with a solve threshold it reports how many seeds reached it and, when all did, the
+wall time to get there: compile time plus the share of the run spent until the last seed's first
+solving update. ``--layout`` chooses how a case uses the devices (one, seeds split, or every
+seed's environments split; several can be compared in one run). Prints a table and one JSON object per case (and writes ``--json`` if given).
 
 On a CPU the harness exposes one XLA host device per core (as the CLI does), so multi-seed runs
 are split over the cores; ``--host-devices 1`` measures a single device. ``--scaling`` measures
@@ -32,9 +35,11 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ppo_jax import PPOConfig
 from ppo_jax.envs import env_spec, make_env
+from ppo_jax.summary import solved_threshold, steps_to_solve
 from ppo_jax.train import compile_train_seeds, device_layout, env_shards, seed_shards
 
 MATMUL_SIZE = 2048
@@ -111,7 +116,8 @@ def bench_case(
         config, num_seeds, progress_every=progress_every, shard=shard, split_envs=split_envs
     )
     compile_s = time.perf_counter() - t0
-    jax.block_until_ready(run().params)  # warm-up
+    warm = run()  # warm-up
+    jax.block_until_ready(warm.params)
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -119,6 +125,7 @@ def bench_case(
         times.append(time.perf_counter() - t)
     run_s = statistics.median(times)
     steps = config.env_steps * num_seeds
+    solve = solve_times(config, warm.metrics, compile_s, run_s)
     return {
         "env_name": config.env_name,
         "num_envs": config.num_envs,
@@ -132,7 +139,26 @@ def bench_case(
         "progress_every": progress_every,
         "sharded_over": max(seed_split, env_split),
         "layout": "seeds" if seed_split > 1 else "envs" if env_split > 1 else "one",
+        **solve,
     }
+
+
+def solve_times(
+    config: PPOConfig, metrics: dict[str, Any], compile_s: float, run_s: float
+) -> dict[str, Any]:
+    """When the run reached the environment's solve threshold: ``seeds_solved``, and (if every
+    seed got there) ``solve_s_all`` = compile time + the share of the median run time spent
+    until the LAST seed's first update at or above the threshold (the updates run at a steady
+    rate inside the one compiled call). ``None`` where unknown or not reached."""
+    threshold = solved_threshold(config.env_name)
+    if threshold is None:
+        return {"solve_threshold": None, "seeds_solved": None, "solve_s_all": None}
+    steps = np.atleast_1d(steps_to_solve(metrics, threshold))
+    solved = int(np.sum(steps >= 0))
+    all_s = None
+    if solved == steps.size:
+        all_s = compile_s + run_s * float(steps.max()) / config.env_steps
+    return {"solve_threshold": threshold, "seeds_solved": solved, "solve_s_all": all_s}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,14 +247,15 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\n{header['device']}  jax {header['jax_version']}  matmul peak {peak:.0f} GFLOP/s\n"
         f"{'num_envs':>8} {'seeds':>6} {'compile s':>9} {'run s':>7} {'env-steps/s':>12} "
-        f"{'kFLOP/step':>10} {'% ceiling':>9} {'devices':>13}"
+        f"{'kFLOP/step':>10} {'% ceiling':>9} {'devices':>13} {'solved':>7} {'solve s':>7}"
     )
     for r in results:
         print(
             f"{r['num_envs']:>8} {r['seeds']:>6} {r['compile_s']:>9.2f} {r['run_s_median']:>7.2f} "
             f"{r['env_steps_per_s']:>12,.0f} {r['flops_per_env_step'] / 1e3:>10.0f} "
             f"{100 * r['fraction_of_ceiling']:>8.1f}% "
-            f"{str(r['sharded_over']) + ' (' + r['layout'] + ')':>13}"
+            f"{str(r['sharded_over']) + ' (' + r['layout'] + ')':>13} "
+            f"{_solved_cell(r):>7} {_seconds_cell(r['solve_s_all']):>7}"
         )
     if args.progress_overhead:
         from ppo_jax import progress
@@ -269,6 +296,16 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w") as fh:
             json.dump({"header": header, "results": results}, fh, indent=2)
     return 0
+
+
+def _solved_cell(row: dict[str, Any]) -> str:
+    if row["seeds_solved"] is None:
+        return "-"
+    return f"{row['seeds_solved']}/{row['seeds']}"
+
+
+def _seconds_cell(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def set_host_devices(choice: str) -> None:
