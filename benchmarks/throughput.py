@@ -12,7 +12,8 @@ env-step of the config, and reports the fraction of that compute ceiling reached
 environments with a solve threshold it reports how many seeds reached it and, when all did, the
 wall time to get there: compile time plus the share of the run spent until the last seed's first
 solving update. ``--layout`` chooses how a case uses the devices (one, seeds split, or every
-seed's environments split; several can be compared in one run). Prints a table and one JSON object per case (and writes ``--json`` if given).
+seed's environments split; several can be compared in one run). Prints a table and one JSON
+object per case (and writes ``--json`` if given).
 
 On a CPU the harness exposes one XLA host device per core (as the CLI does), so multi-seed runs
 are split over the cores; ``--host-devices 1`` measures a single device. ``--scaling`` measures
@@ -191,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="same as --layout seeds (kept for old command lines)",
     )
+    parser.add_argument(
+        "--shuffle",
+        choices=("sort", "hash"),
+        default="sort",
+        help="PPOConfig.shuffle of every case (minibatch shuffling; default sort)",
+    )
     parser.add_argument("--plot", default=None, help="PNG of env-steps/s vs num_envs and seeds")
     parser.add_argument(
         "--progress-overhead",
@@ -205,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         if layout not in LAYOUTS:
             parser.error(f"--layout: {layout!r} is not one of {', '.join(LAYOUTS)}")
     set_host_devices(args.host_devices)
-    base = PPOConfig()
+    base = PPOConfig(shuffle=args.shuffle)
     if args.total_timesteps:
         base = base.replace(total_timesteps=args.total_timesteps)
     envs_list = [int(x) for x in args.num_envs.split(",")] if args.num_envs else [base.num_envs]

@@ -115,7 +115,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(PPOConfig):
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else None
-        help_text = f"{docs.get(f.name, '')} (default: {default})"
+        # argparse %-formats help strings: a literal "%" in a docstring must be doubled.
+        help_text = f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%")
         hint = hints[f.name]
         kwargs: dict[str, Any] = {"dest": f.name, "default": None, "help": help_text}
         if f.name == "env_name":

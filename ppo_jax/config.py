@@ -23,6 +23,7 @@ from typing import Any, Literal, NamedTuple
 VALUE_TARGETS = ("lambda_return", "reward_to_go")
 ACTIVATIONS = ("tanh", "relu", "gelu", "silu")
 TORSOS = ("auto", "mlp", "cnn")
+SHUFFLES = ("sort", "hash")
 
 #: Fields of :class:`PPOConfig` whose values are floats that set no array shape; they are
 #: carried in :class:`Hyperparams` at run time and may be swept without recompiling.
@@ -129,6 +130,12 @@ class PPOConfig:
     logged episode returns stay raw)."""
     norm_clip: float = 10.0
     """Normalised observations and rewards are clipped to ``[-norm_clip, norm_clip]``."""
+    shuffle: Literal["sort", "hash"] = "sort"
+    """How each epoch shuffles the rollout into minibatches: ``"sort"`` is
+    ``jax.random.permutation`` (sorts random keys); ``"hash"`` maps every index through a keyed
+    bijection (:func:`ppo_jax.update.random_permutation`), no sort: the same minibatch
+    statistics, ~20% faster updates on CPU, but a different random stream (so different runs
+    for the same seed; the tuned configs were verified with ``"sort"``)."""
     env_kwargs: tuple[tuple[str, Any], ...] = field(default=())
     """Keyword arguments passed to ``gymnax.make`` as ``(name, value)`` pairs."""
 
@@ -316,6 +323,8 @@ def _validate_extensions(c: PPOConfig) -> None:
         _require_bool(name, getattr(c, name))
     if c.torso not in TORSOS:
         raise ValueError(f"PPOConfig.torso must be one of {TORSOS}, got {c.torso!r}")
+    if c.shuffle not in SHUFFLES:
+        raise ValueError(f"PPOConfig.shuffle must be one of {SHUFFLES}, got {c.shuffle!r}")
     if (
         not isinstance(c.cnn_channels, tuple)
         or not c.cnn_channels

@@ -38,10 +38,54 @@ def make_optimizer(config: PPOConfig, hp: Hyperparams) -> optax.GradientTransfor
     )
 
 
-def shuffle_and_split(key: PRNGKey, batch: Batch, num_minibatches: int) -> Batch:
-    """Shuffle ``[B, ...]`` leaves with one permutation and split them to ``[M, B/M, ...]``."""
+PERMUTATION_ROUNDS = 8
+"""Rounds of (odd multiply, add, xorshift) in :func:`random_permutation`."""
+
+
+def random_permutation(key: PRNGKey, n: int) -> Array:
+    """A pseudo-random permutation of ``range(n)`` ``[n] int32``, computed without sorting.
+
+    ``jax.random.permutation`` sorts random keys (two rounds for thousands of items), and XLA's
+    CPU sort made that ~15% of a PPO update. Here each index goes through a keyed bijection of
+    ``[0, 2^k)`` (``2^k >= n``): rounds of ``x <- (a x + b) mod 2^k`` with a random odd ``a``
+    and random ``b``, then ``x <- x xor (x >> k/2)``, each invertible, so the composition is a
+    permutation of ``[0, 2^k)``. Values ``>= n`` are mapped again until they fall below ``n``
+    ("cycle walking"), which restricts it to a permutation of ``range(n)``. Every item lands in
+    every position and every pair shares a minibatch at the uniform rates (tested with
+    chi-square and frequency checks); it is not a uniform draw from all ``n!`` permutations.
+    """
+    bits = max(2, (n - 1).bit_length())
+    mask = jnp.uint32((1 << bits) - 1)
+    shift = bits // 2
+    coefficients = jax.random.bits(key, (PERMUTATION_ROUNDS, 2), jnp.uint32)
+    mult = coefficients[:, 0] | jnp.uint32(1)
+    add = coefficients[:, 1]
+
+    def mix(x: Array) -> Array:
+        for r in range(PERMUTATION_ROUNDS):
+            x = (x * mult[r] + add[r]) & mask
+            x = x ^ (x >> shift)
+        return x
+
+    out = mix(jnp.arange(n, dtype=jnp.uint32))
+    if n != 1 << bits:
+        out = jax.lax.while_loop(
+            lambda y: jnp.any(y >= n), lambda y: jnp.where(y >= n, mix(y), y), out
+        )
+    return out.astype(jnp.int32)
+
+
+def shuffle_and_split(
+    key: PRNGKey, batch: Batch, num_minibatches: int, shuffle: str = "sort"
+) -> Batch:
+    """Shuffle ``[B, ...]`` leaves with one permutation and split them to ``[M, B/M, ...]``.
+
+    ``shuffle``: ``"sort"`` (``jax.random.permutation``) or ``"hash"``
+    (:func:`random_permutation`), see ``PPOConfig.shuffle``.
+    """
     size = batch.obs.shape[0]
-    perm = jax.random.permutation(key, size)
+    hashed = shuffle == "hash"
+    perm = random_permutation(key, size) if hashed else jax.random.permutation(key, size)
     return jax.tree.map(
         lambda x: jnp.take(x, perm, axis=0).reshape(num_minibatches, -1, *x.shape[1:]), batch
     )
@@ -80,7 +124,7 @@ def update_epoch(
 
     Returns the state and per-minibatch ``(LossInfo, grad_norm)`` stacked to ``[M]``.
     """
-    minibatches = shuffle_and_split(key, batch, config.num_minibatches)
+    minibatches = shuffle_and_split(key, batch, config.num_minibatches, config.shuffle)
 
     def body(s: TrainState, mb: Batch) -> tuple[TrainState, tuple[LossInfo, Array]]:
         return update_minibatch(config, hp, s, mb, axis_name)

@@ -37,6 +37,17 @@ def test_cartpole_default_config_eight_seeds():
         assert np.mean(returns) >= 475.0, (i, returns)
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_cartpole_hash_shuffle_one_seed():
+    """The sort-free minibatch shuffle (``shuffle="hash"``) learns CartPole like the default."""
+    config = PPOConfig(shuffle="hash")
+    result = train(config, jax.random.PRNGKey(0))
+    assert final_return(result.metrics) >= 475.0
+    returns = gymnasium_returns(config, result.params, episodes=5, seed=300)
+    assert np.mean(returns) >= 475.0, returns
+
+
 @pytest.mark.timeout(300)
 def test_policy_learns_to_match_the_bit():
     """The policy-gradient sign and the advantage plumbing: 1-step episodes, reward for matching
