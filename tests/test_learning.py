@@ -1,5 +1,5 @@
 """Learning tests. The real-environment oracle: gymnasium's own CartPole-v1 judges the trained
-policy. One CartPole seed runs in the default suite; all 8 seeds are marked ``slow``."""
+policy. One CartPole seed runs in the default suite; all 8 seeds run with ``-m full``."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_cartpole_default_config_one_seed():
     assert np.mean(returns) >= 475.0, returns
 
 
-@pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.timeout(1800)
 def test_cartpole_default_config_eight_seeds():
     config = PPOConfig()
