@@ -37,7 +37,7 @@ def test_cartpole_default_config_eight_seeds():
         assert np.mean(returns) >= 475.0, (i, returns)
 
 
-@pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.timeout(600)
 def test_cartpole_hash_shuffle_one_seed():
     """The sort-free minibatch shuffle (``shuffle="hash"``) learns CartPole like the default."""
