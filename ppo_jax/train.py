@@ -352,11 +352,11 @@ def _runner_specs() -> RunnerState:
     )
 
 
-def _over_envs(
-    fn: Callable[..., Any], shards: int, in_specs: Any, out_specs: Any
+def _shard_mapped(
+    fn: Callable[..., Any], shards: int, axis: str, in_specs: Any, out_specs: Any
 ) -> Callable[..., Any]:
-    """``jit(shard_map(fn))`` over the first ``shards`` local devices on :data:`ENVS_AXIS`."""
-    mesh = Mesh(np.asarray(jax.local_devices()[:shards]), (ENVS_AXIS,))
+    """``jit(shard_map(fn))`` over a 1-D mesh ``axis`` of the first ``shards`` local devices."""
+    mesh = Mesh(np.asarray(jax.local_devices()[:shards]), (axis,))
     sharded = jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
     out_shardings = jax.tree.map(
         lambda spec: NamedSharding(mesh, spec),
@@ -366,22 +366,22 @@ def _over_envs(
     return jax.jit(sharded, out_shardings=out_shardings)
 
 
+def _over_envs(
+    fn: Callable[..., Any], shards: int, in_specs: Any, out_specs: Any
+) -> Callable[..., Any]:
+    """``jit(shard_map(fn))`` over the first ``shards`` local devices on :data:`ENVS_AXIS`."""
+    return _shard_mapped(fn, shards, ENVS_AXIS, in_specs, out_specs)
+
+
 def _over_seeds(fn: Callable[..., Any], shards: int, num_args: int) -> Callable[..., Any]:
     """``jit(fn)``, where ``fn`` maps ``[S]``-leading first argument (and results) per seed;
     with ``shards > 1`` the seed axis is split over the first ``shards`` local devices
     (``shard_map``: each device runs its seeds, no communication)."""
     if shards == 1:
         return jax.jit(fn)
-    mesh = Mesh(np.asarray(jax.local_devices()[:shards]), (SEEDS_AXIS,))
     spec = PartitionSpec(SEEDS_AXIS)
-    sharded = jax.shard_map(
-        fn,
-        mesh=mesh,
-        in_specs=(spec, *[PartitionSpec()] * (num_args - 1)),
-        out_specs=spec,
-        check_vma=False,  # seeds never communicate
-    )
-    return jax.jit(sharded, out_shardings=NamedSharding(mesh, spec))
+    in_specs = (spec, *[PartitionSpec()] * (num_args - 1))
+    return _shard_mapped(fn, shards, SEEDS_AXIS, in_specs, spec)
 
 
 @functools.lru_cache(maxsize=32)
