@@ -66,15 +66,17 @@ def explained_variance(predictions: Array, targets: Array, axis_name: str | None
 
     With ``axis_name`` the variances are over every equal-sized shard along that mesh axis.
     """
-    var_t = _variance(targets, axis_name)
-    return jnp.where(var_t > 0, 1.0 - _variance(targets - predictions, axis_name) / var_t, jnp.nan)
+    var_t = _mean_and_variance(targets, axis_name)[1]
+    var_err = _mean_and_variance(targets - predictions, axis_name)[1]
+    return jnp.where(var_t > 0, 1.0 - var_err / var_t, jnp.nan)
 
 
-def _variance(x: Array, axis_name: str | None) -> Array:
+def _mean_and_variance(x: Array, axis_name: str | None) -> tuple[Array, Array]:
+    """Mean and (population) variance of ``x``, across the shards of ``axis_name`` if given."""
     if axis_name is None:
-        return jnp.var(x)
+        return jnp.mean(x), jnp.var(x)
     mean = jax.lax.pmean(jnp.mean(x), axis_name)
-    return jax.lax.pmean(jnp.mean(jnp.square(x - mean)), axis_name)
+    return mean, jax.lax.pmean(jnp.mean(jnp.square(x - mean)), axis_name)
 
 
 def normalize(advantages: Array, axis_name: str | None = None) -> Array:
@@ -85,8 +87,8 @@ def normalize(advantages: Array, axis_name: str | None = None) -> Array:
     """
     if axis_name is None:
         return (advantages - advantages.mean()) / (advantages.std() + ADV_NORM_EPS)
-    mean = jax.lax.pmean(advantages.mean(), axis_name)
-    return (advantages - mean) / (jnp.sqrt(_variance(advantages, axis_name)) + ADV_NORM_EPS)
+    mean, var = _mean_and_variance(advantages, axis_name)
+    return (advantages - mean) / (jnp.sqrt(var) + ADV_NORM_EPS)
 
 
 def ppo_loss(
