@@ -4,6 +4,7 @@
     python -m benchmarks.throughput --seeds 1,64 --num-envs 32,256 --repeats 3 --json out.json
     python -m benchmarks.throughput --scaling --plot docs/scaling.png   # num_envs and seeds sweeps
     python -m benchmarks.throughput --seeds 1,8 --layout one,envs,seeds  # device layouts
+    python -m benchmarks.throughput --seeds 1,64 --compare rejax,sb3    # peers, same workload
 
 For every (num_envs, seeds) case it compiles ``train_seeds`` ahead of time (timed), runs it once
 to warm up, then ``--repeats`` more times (each ``block_until_ready``) and reports the median.
@@ -12,8 +13,9 @@ env-step of the config, and reports the fraction of that compute ceiling reached
 environments with a solve threshold it reports how many seeds reached it and, when all did, the
 wall time to get there: compile time plus the share of the run spent until the last seed's first
 solving update. ``--layout`` chooses how a case uses the devices (one, seeds split, or every
-seed's environments split; several can be compared in one run). Prints a table and one JSON
-object per case (and writes ``--json`` if given).
+seed's environments split; several can be compared in one run). ``--compare rejax,sb3`` also
+runs those libraries (when installed; see ``benchmarks.compare``) on the cases' workloads in the
+same run. Prints a table and one JSON object per case (and writes ``--json`` if given).
 
 On a CPU the harness exposes one XLA host device per core (as the CLI does), so multi-seed runs
 are split over the cores; ``--host-devices 1`` measures a single device. ``--scaling`` measures
@@ -38,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks import compare
 from ppo_jax import PPOConfig
 from ppo_jax.envs import env_spec, make_env
 from ppo_jax.summary import solved_threshold, steps_to_solve
@@ -128,6 +131,7 @@ def bench_case(
     steps = config.env_steps * num_seeds
     solve = solve_times(config, warm.metrics, compile_s, run_s)
     return {
+        "library": "ppo_jax",
         "env_name": config.env_name,
         "num_envs": config.num_envs,
         "num_steps": config.num_steps,
@@ -198,6 +202,19 @@ def main(argv: list[str] | None = None) -> int:
         default="sort",
         help="PPOConfig.shuffle of every case (minibatch shuffling; default sort)",
     )
+    parser.add_argument(
+        "--compare",
+        default="",
+        help="comma-separated peers also run on every case's workload when installed: "
+        "rejax (same seeds, one device, its jit(vmap(train))) and sb3 (Stable-Baselines3, "
+        "one seed per num_envs, --sb3-timesteps steps)",
+    )
+    parser.add_argument(
+        "--sb3-timesteps",
+        type=int,
+        default=65_536,
+        help="Stable-Baselines3's training steps per run (it is ~20x slower; default 65,536)",
+    )
     parser.add_argument("--plot", default=None, help="PNG of env-steps/s vs num_envs and seeds")
     parser.add_argument(
         "--progress-overhead",
@@ -211,10 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     for layout in layouts:
         if layout not in LAYOUTS:
             parser.error(f"--layout: {layout!r} is not one of {', '.join(LAYOUTS)}")
+    try:
+        peers = compare.parse_peers(args.compare)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.sb3_timesteps < 1:
+        parser.error(f"--sb3-timesteps must be >= 1, got {args.sb3_timesteps}")
     set_host_devices(args.host_devices)
     base = PPOConfig(shuffle=args.shuffle)
-    if args.total_timesteps:
-        base = base.replace(total_timesteps=args.total_timesteps)
     envs_list = [int(x) for x in args.num_envs.split(",")] if args.num_envs else [base.num_envs]
     seeds_list = [int(x) for x in args.seeds.split(",")]
     if args.scaling:
@@ -226,6 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         budget = None
         cases = [(n, s, lay) for n in envs_list for s in seeds_list for lay in layouts]
+    try:  # every config is checked before anything compiles
+        configs = {n: case_config(base, n, budget, args.total_timesteps) for n, _, _ in cases}
+        overhead_config = base
+        if args.progress_overhead:
+            overhead_config = case_config(base, base.num_envs, budget, args.total_timesteps)
+        sb3_configs = {n: sb3_config(cfg, args.sb3_timesteps) for n, cfg in configs.items()}
+    except ValueError as err:
+        parser.error(str(err))
     peak = matmul_peak_gflops()
     header = {
         "device": str(jax.devices()[0]),
@@ -239,47 +268,37 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"header": header}), flush=True)
     results = []
     for num_envs, seeds, layout in cases:
-        total = base.total_timesteps
-        if budget is not None:
-            total = max(budget, 2 * num_envs * base.num_steps)
-        cfg = base.replace(num_envs=num_envs, total_timesteps=total)
-        fps = flops_per_env_step(cfg)
+        cfg = configs[num_envs]
         row = bench_case(cfg, seeds, args.repeats, **layout_flags(layout, cfg, seeds))
-        row["flops_per_env_step"] = fps
-        row["ceiling_env_steps_per_s"] = peak * 1e9 / fps
-        row["fraction_of_ceiling"] = row["env_steps_per_s"] / row["ceiling_env_steps_per_s"]
-        row["config"] = cfg.to_dict()
+        add_ceiling(row, cfg, peak)
         results.append(row)
         print(json.dumps(row), flush=True)
-    print(
-        f"\n{header['device']}  jax {header['jax_version']}  matmul peak {peak:.0f} GFLOP/s\n"
-        f"{'num_envs':>8} {'seeds':>6} {'compile s':>9} {'run s':>7} {'env-steps/s':>12} "
-        f"{'kFLOP/step':>10} {'% ceiling':>9} {'devices':>13} {'solved':>7} {'solve s':>7}"
-    )
-    for r in results:
-        print(
-            f"{r['num_envs']:>8} {r['seeds']:>6} {r['compile_s']:>9.2f} {r['run_s_median']:>7.2f} "
-            f"{r['env_steps_per_s']:>12,.0f} {r['flops_per_env_step'] / 1e3:>10.0f} "
-            f"{100 * r['fraction_of_ceiling']:>8.1f}% "
-            f"{str(r['sharded_over']) + ' (' + r['layout'] + ')':>13} "
-            f"{_solved_cell(r):>7} {_seconds_cell(r['solve_s_all']):>7}"
-        )
+    for row in peer_rows(peers, cases, configs, sb3_configs, args.repeats, peak):
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    print_table(results, header)
     if args.progress_overhead:
         from ppo_jax import progress
         from ppo_jax.cli import report_every
 
-        every = report_every(base.num_updates, "bar")  # what the CLI's progress bar uses
+        every = report_every(overhead_config.num_updates, "bar")  # what the CLI's progress bar uses
         seeds = seeds_list[-1]
         events: list[Any] = []
         with progress.listen(events.append):
             on = bench_case(
-                base,
+                overhead_config,
                 seeds,
                 args.repeats,
                 progress_every=every,
-                **layout_flags(layouts[0], base, seeds),
+                **layout_flags(layouts[0], overhead_config, seeds),
             )
-        off = next(r for r in results if r["seeds"] == seeds and r["num_envs"] == base.num_envs)
+        off = next(
+            r
+            for r in results
+            if r.get("library") == "ppo_jax"
+            and r["seeds"] == seeds
+            and r["num_envs"] == base.num_envs
+        )
         overhead = off["env_steps_per_s"] / on["env_steps_per_s"] - 1.0
         row = {
             "case": "progress_overhead",
@@ -305,14 +324,96 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def print_table(results: list[dict[str, Any]], header: dict[str, Any]) -> None:
+    """The human-readable table of ``results`` (peers' skipped rows as one line each)."""
+    peak = header["matmul_peak_gflops"]
+    print(
+        f"\n{header['device']}  jax {header['jax_version']}  matmul peak {peak:.0f} GFLOP/s\n"
+        f"{'library':>8} {'num_envs':>8} {'seeds':>6} {'compile s':>9} {'run s':>7} "
+        f"{'env-steps/s':>12} "
+        f"{'kFLOP/step':>10} {'% ceiling':>9} {'devices':>13} {'solved':>7} {'solve s':>7}"
+    )
+    for r in results:
+        if "skipped" in r:
+            print(f"{r['library']:>8} skipped: {r['skipped']}")
+            continue
+        print(
+            f"{r['library']:>8} {r['num_envs']:>8} {r['seeds']:>6} "
+            f"{_seconds_cell(r['compile_s'], 9, 2)} {r['run_s_median']:>7.2f} "
+            f"{r['env_steps_per_s']:>12,.0f} {r['flops_per_env_step'] / 1e3:>10.0f} "
+            f"{100 * r['fraction_of_ceiling']:>8.1f}% "
+            f"{str(r['sharded_over']) + ' (' + r['layout'] + ')':>13} "
+            f"{_solved_cell(r):>7} {_seconds_cell(r['solve_s_all']):>7}"
+        )
+
+
+def case_config(
+    base: PPOConfig, num_envs: int, budget: int | None, total_timesteps: int | None = None
+) -> PPOConfig:
+    """``base`` with ``num_envs`` and ``total_timesteps`` (if given); with a per-seed step
+    ``budget`` (``--scaling``), that many steps but at least two updates."""
+    total = total_timesteps or base.total_timesteps
+    if budget is not None:
+        total = max(budget, 2 * num_envs * base.num_steps)
+    return base.replace(num_envs=num_envs, total_timesteps=total)
+
+
+def add_ceiling(row: dict[str, Any], config: PPOConfig, peak_gflops: float) -> None:
+    """Add the model FLOPs per env-step, the compute ceiling it implies at ``peak_gflops`` and
+    the fraction of it ``row`` reached, and the config, to ``row``."""
+    fps = flops_per_env_step(config)
+    row["flops_per_env_step"] = fps
+    row["ceiling_env_steps_per_s"] = peak_gflops * 1e9 / fps
+    row["fraction_of_ceiling"] = row["env_steps_per_s"] / row["ceiling_env_steps_per_s"]
+    row["config"] = config.to_dict()
+
+
+def sb3_config(config: PPOConfig, timesteps: int) -> PPOConfig:
+    """``config`` with Stable-Baselines3's step budget (at least one rollout)."""
+    return config.replace(total_timesteps=max(timesteps, config.batch_size))
+
+
+def peer_rows(
+    peers: list[str],
+    cases: list[tuple[int, int, str]],
+    configs: dict[int, PPOConfig],
+    sb3_configs: dict[int, PPOConfig],
+    repeats: int,
+    peak_gflops: float,
+) -> list[dict[str, Any]]:
+    """Run each installed peer once per distinct workload of ``cases``: rejax per
+    (num_envs, seeds) on ``configs[num_envs]``, Stable-Baselines3 once per num_envs with one
+    seed on ``sb3_configs[num_envs]``. A peer that is not installed gives one ``skipped`` row."""
+    rows: list[dict[str, Any]] = []
+    for peer in peers:
+        if not compare.installed(peer):
+            module = compare.PEER_MODULES[peer]
+            reason = f'{module} is not installed (pip install -e ".[compare]")'
+            rows.append({"library": peer, "skipped": reason})
+            continue
+        if peer == "rejax":
+            for num_envs, seeds in sorted({(n, s) for n, s, _ in cases}):
+                cfg = configs[num_envs]
+                row = compare.bench_rejax(cfg, seeds, repeats)
+                add_ceiling(row, cfg, peak_gflops)
+                rows.append(row)
+        else:
+            for num_envs in sorted({n for n, _, _ in cases}):
+                cfg = sb3_configs[num_envs]
+                row = compare.bench_sb3(cfg)
+                add_ceiling(row, cfg, peak_gflops)
+                rows.append(row)
+    return rows
+
+
 def _solved_cell(row: dict[str, Any]) -> str:
     if row["seeds_solved"] is None:
         return "-"
     return f"{row['seeds_solved']}/{row['seeds']}"
 
 
-def _seconds_cell(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
+def _seconds_cell(value: float | None, width: int = 0, digits: int = 1) -> str:
+    return f"{'-' if value is None else f'{value:.{digits}f}':>{width}}"
 
 
 def set_host_devices(choice: str) -> None:
@@ -336,7 +437,7 @@ def plot_scaling(results: list[dict[str, Any]], header: dict[str, Any], path: st
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in results if "num_envs" in r]
+    rows = [r for r in results if r.get("library") == "ppo_jax"]
     default_envs = PPOConfig().num_envs
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for layout in sorted({r["layout"] for r in rows}):

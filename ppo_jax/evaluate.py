@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ppo_jax import xla
 from ppo_jax.config import PPOConfig
 from ppo_jax.envs import action_spec, env_spec, make_env, to_env_action
 from ppo_jax.networks import (
@@ -94,7 +95,7 @@ def _jitted_eval(
             config, env_obj, env_params, params, key, num_episodes, max_steps, greedy
         )
 
-    return jax.jit(fn)
+    return xla.jit(fn)
 
 
 def evaluate(
@@ -166,8 +167,8 @@ def export_policy(
     env, env_params = make_env(config)
     check_params_fit(config, params, env, env_params)
     continuous = is_continuous(params)
-    dist_fn = jax.jit(lambda obs: action_distribution(config, params, obs))
-    bound_fn = jax.jit(lambda a: to_env_action(env, env_params, a))
+    dist_fn = xla.jit(lambda obs: action_distribution(config, params, obs))
+    bound_fn = xla.jit(lambda a: to_env_action(env, env_params, a))
     rng = np.random.default_rng(seed)
 
     def act(obs: Any) -> Any:
@@ -231,7 +232,7 @@ def record_episode(
     key, reset_key = jax.random.split(key)
     obs, state = env_obj.reset(reset_key, env_params)
 
-    @jax.jit
+    @xla.jit
     def step(k: PRNGKey, s: Any, o: Array) -> Any:
         act_key, step_key = jax.random.split(k)
         action = to_env_action(

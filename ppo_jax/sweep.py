@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ppo_jax import xla
 from ppo_jax.config import TRACED_FIELDS, Hyperparams, PPOConfig, config_field_names
 from ppo_jax.envs import env_spec, make_env
 from ppo_jax.train import (
@@ -276,7 +277,7 @@ def _sweep_jit(config: PPOConfig, env: Any, mesh: Mesh, progress_every: int) -> 
         out_specs=spec,
         check_vma=False,  # runs never communicate; the env carries start replicated
     )
-    return jax.jit(sharded, out_shardings=NamedSharding(mesh, spec))
+    return xla.jit(sharded, out_shardings=NamedSharding(mesh, spec))
 
 
 def compile_sweep_chunk(

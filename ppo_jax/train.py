@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ppo_jax import progress
+from ppo_jax import progress, xla
 from ppo_jax.config import Hyperparams, PPOConfig
 from ppo_jax.envs import action_spec, env_spec, make_env, reset_envs
 from ppo_jax.gae import compute_gae, compute_reward_to_go
@@ -363,7 +363,7 @@ def _shard_mapped(
         out_specs,
         is_leaf=lambda x: isinstance(x, PartitionSpec),
     )
-    return jax.jit(sharded, out_shardings=out_shardings)
+    return xla.jit(sharded, out_shardings=out_shardings)
 
 
 def _over_envs(
@@ -378,7 +378,7 @@ def _over_seeds(fn: Callable[..., Any], shards: int, num_args: int) -> Callable[
     with ``shards > 1`` the seed axis is split over the first ``shards`` local devices
     (``shard_map``: each device runs its seeds, no communication)."""
     if shards == 1:
-        return jax.jit(fn)
+        return xla.jit(fn)
     spec = PartitionSpec(SEEDS_AXIS)
     in_specs = (spec, *[PartitionSpec()] * (num_args - 1))
     return _shard_mapped(fn, shards, SEEDS_AXIS, in_specs, spec)
@@ -401,7 +401,7 @@ def _jitted(
         return _over_envs(fn, envs_shards, (replicated,) * 3, replicated)
     fn = make_train(config, env, progress_every)
     if not batched:
-        return jax.jit(fn)
+        return xla.jit(fn)
     return _over_seeds(jax.vmap(fn, in_axes=(0, None, None)), shards, 3)
 
 
