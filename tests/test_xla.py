@@ -30,7 +30,7 @@ def test_a_level_set_in_xla_flags_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_options_change_a_training_run_only_by_rounding(tiny_config: PPOConfig) -> None:
     # LLVM may order a reduction differently at another level: last-bit differences, which
-    # must stay last-bit over a run. (The default CartPole program came out bitwise identical.)
+    # must stay last-bit over a short run (long runs may drift apart, as across XLA versions).
     config = tiny_config.replace(total_timesteps=4 * 8 * 6)
     fn = make_train(config)
     args = (jax.random.PRNGKey(3), config.hyperparams(), config_env_params(config))
