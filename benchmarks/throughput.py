@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "--sb3-timesteps",
         type=int,
         default=65_536,
-        help="Stable-Baselines3's training steps per run (it is ~20x slower; default 65,536)",
+        help="Stable-Baselines3's training steps per run (it is ~10x slower; default 65,536)",
     )
     parser.add_argument("--plot", default=None, help="PNG of env-steps/s vs num_envs and seeds")
     parser.add_argument(
