@@ -21,7 +21,6 @@ Python, one process, whatever the devices.
 from __future__ import annotations
 
 import importlib.util
-import statistics
 import time
 from typing import Any
 
@@ -29,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.timing import timed_runs, timing_row
 from ppo_jax import PPOConfig
 from ppo_jax.envs import make_env
 from ppo_jax.summary import solved_threshold
@@ -118,11 +118,7 @@ def bench_rejax(config: PPOConfig, num_seeds: int, repeats: int, seed: int = 0) 
     compile_s = time.perf_counter() - t0
     train_state, _ = run(keys)
     jax.block_until_ready(train_state)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(run(keys))
-        times.append(time.perf_counter() - t)
+    times = timed_runs(lambda: run(keys), repeats)
 
     def final_return(ts: Any, key: jax.Array) -> jax.Array:
         max_steps = algo.env_params.max_steps_in_episode
@@ -209,21 +205,10 @@ def _peer_row(
     times: list[float],
     final_returns: np.ndarray,
 ) -> dict[str, Any]:
-    run_s = statistics.median(times)
     threshold = solved_threshold(config.env_name)
     solved = None if threshold is None else int(np.sum(final_returns >= threshold))
-    steps = config.env_steps * num_seeds
     return {
-        "library": library,
-        "env_name": config.env_name,
-        "num_envs": config.num_envs,
-        "num_steps": config.num_steps,
-        "seeds": num_seeds,
-        "env_steps": steps,
-        "compile_s": compile_s,
-        "run_s_median": run_s,
-        "run_s_all": times,
-        "env_steps_per_s": steps / run_s,
+        **timing_row(library, config, num_seeds, compile_s, times),
         "sharded_over": 1,
         "layout": "one",
         "solve_threshold": threshold,

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import compare
+from benchmarks.timing import timed_runs, timing_row
 from ppo_jax import PPOConfig
 from ppo_jax.envs import env_spec, make_env
 from ppo_jax.summary import solved_threshold, steps_to_solve
@@ -58,12 +59,7 @@ def matmul_peak_gflops(size: int = MATMUL_SIZE, repeats: int = 5) -> float:
     b = jax.random.normal(jax.random.fold_in(key, 1), (size, size), jnp.float32)
     f = jax.jit(lambda x, y: x @ y)
     f(a, b).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f(a, b).block_until_ready()
-        times.append(time.perf_counter() - t)
-    return 2 * size**3 / statistics.median(times) / 1e9
+    return 2 * size**3 / statistics.median(timed_runs(lambda: f(a, b), repeats)) / 1e9
 
 
 def mlp_macs(sizes: list[int]) -> int:
@@ -122,25 +118,10 @@ def bench_case(
     compile_s = time.perf_counter() - t0
     warm = run()  # warm-up
     jax.block_until_ready(warm.params)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(run().params)
-        times.append(time.perf_counter() - t)
-    run_s = statistics.median(times)
-    steps = config.env_steps * num_seeds
-    solve = solve_times(config, warm.metrics, compile_s, run_s)
+    row = timing_row("ppo_jax", config, num_seeds, compile_s, timed_runs(run, repeats))
+    solve = solve_times(config, warm.metrics, compile_s, row["run_s_median"])
     return {
-        "library": "ppo_jax",
-        "env_name": config.env_name,
-        "num_envs": config.num_envs,
-        "num_steps": config.num_steps,
-        "seeds": num_seeds,
-        "env_steps": steps,
-        "compile_s": compile_s,
-        "run_s_median": run_s,
-        "run_s_all": times,
-        "env_steps_per_s": steps / run_s,
+        **row,
         "progress_every": progress_every,
         "sharded_over": max(seed_split, env_split),
         "layout": "seeds" if seed_split > 1 else "envs" if env_split > 1 else "one",

@@ -101,24 +101,14 @@ def test_harness_runs_end_to_end_and_writes_json(
     assert "rejax skipped: rejax is not installed" in table
 
 
-PEER_CONFIG = PPOConfig(
-    num_envs=4,
-    num_steps=16,
-    total_timesteps=4 * 16 * 2,
-    update_epochs=2,
-    num_minibatches=2,
-    hidden_sizes=(16, 16),
-)
-
-
-def test_rejax_runs_our_workload() -> None:
+def test_rejax_runs_our_workload(tiny_config: PPOConfig) -> None:
     pytest.importorskip("rejax")
-    algo = compare.rejax_ppo(PEER_CONFIG)
-    assert (algo.num_envs, algo.num_steps) == (4, 16)
+    algo = compare.rejax_ppo(tiny_config)
+    assert (algo.num_envs, algo.num_steps) == (4, 8)
     assert (algo.num_epochs, algo.num_minibatches) == (2, 2)
-    assert algo.eval_freq == PEER_CONFIG.total_timesteps and algo.skip_initial_evaluation
-    row = compare.bench_rejax(PEER_CONFIG, num_seeds=2, repeats=1)
-    assert (row["library"], row["seeds"], row["env_steps"]) == ("rejax", 2, 256)
+    assert algo.eval_freq == tiny_config.total_timesteps and algo.skip_initial_evaluation
+    row = compare.bench_rejax(tiny_config, num_seeds=2, repeats=1)
+    assert (row["library"], row["seeds"], row["env_steps"]) == ("rejax", 2, 2 * 96)
     assert row["compile_s"] > 0 and row["env_steps_per_s"] > 0
     assert len(row["final_return_mean"]) == 2
     assert all(1 <= r <= 500 for r in row["final_return_mean"])  # CartPole episode returns
@@ -128,18 +118,18 @@ def test_rejax_runs_our_workload() -> None:
     assert {(4, 16), (16, 16), (16, 2)} <= shapes
 
 
-def test_sb3_runs_our_workload() -> None:
+def test_sb3_runs_our_workload(tiny_config: PPOConfig) -> None:
     pytest.importorskip("stable_baselines3")
     import torch
 
-    model = compare.sb3_ppo(PEER_CONFIG)
-    assert (model.n_envs, model.n_steps, model.batch_size) == (4, 16, 32)
-    assert model.n_epochs == 2 and model.max_grad_norm == PEER_CONFIG.max_grad_norm
-    assert model.lr_schedule(1.0) == pytest.approx(PEER_CONFIG.learning_rate)
-    assert model.lr_schedule(0.5) == pytest.approx(PEER_CONFIG.learning_rate / 2)  # annealed
+    model = compare.sb3_ppo(tiny_config)
+    assert (model.n_envs, model.n_steps, model.batch_size) == (4, 8, 16)
+    assert model.n_epochs == 2 and model.max_grad_norm == tiny_config.max_grad_norm
+    assert model.lr_schedule(1.0) == pytest.approx(tiny_config.learning_rate)
+    assert model.lr_schedule(0.5) == pytest.approx(tiny_config.learning_rate / 2)  # annealed
     linear = [m for m in model.policy.mlp_extractor.policy_net if isinstance(m, torch.nn.Linear)]
     assert [layer.out_features for layer in linear] == [16, 16]
-    row = compare.bench_sb3(PEER_CONFIG)
-    assert (row["library"], row["seeds"], row["env_steps"]) == ("sb3", 1, 128)
+    row = compare.bench_sb3(tiny_config)
+    assert (row["library"], row["seeds"], row["env_steps"]) == ("sb3", 1, 96)
     assert row["compile_s"] is None and row["env_steps_per_s"] > 0
     assert 1 <= row["final_return_mean"][0] <= 500

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from ppo_jax import PPOConfig, evaluate, make_train, sweep, train, train_seeds, xla
+from ppo_jax import PPOConfig, evaluate, make_env, make_train, sweep, train, train_seeds, xla
 
 
 def test_cpu_programs_get_optimization_level_one_and_other_backends_nothing(
@@ -33,19 +33,13 @@ def test_options_change_a_training_run_only_by_rounding(tiny_config: PPOConfig) 
     # must stay last-bit over a short run (long runs may drift apart, as across XLA versions).
     config = tiny_config.replace(total_timesteps=4 * 8 * 6)
     fn = make_train(config)
-    args = (jax.random.PRNGKey(3), config.hyperparams(), config_env_params(config))
+    args = (jax.random.PRNGKey(3), config.hyperparams(), make_env(config)[1])
     plain = jax.jit(fn).lower(*args).compile()
     tuned = jax.jit(fn, compiler_options={"xla_backend_optimization_level": 1}).lower(*args)
     for a, b in zip(
         jax.tree.leaves(plain(*args)), jax.tree.leaves(tuned.compile()(*args)), strict=True
     ):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
-
-
-def config_env_params(config: PPOConfig) -> Any:
-    from ppo_jax.envs import make_env
-
-    return make_env(config)[1]
 
 
 def _train(config: PPOConfig) -> Any:
