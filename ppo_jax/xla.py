@@ -3,11 +3,11 @@
 On the CPU, XLA's LLVM back end by default optimises generated code at level 2. For these
 programs the time goes to library matmuls and small fused loops, and level 1 compiles the
 default CartPole training program 20-35% faster with unchanged run time (the harness measured
-11.4 s -> 8.7 s for one seed, 17.4 s -> 11.1 s for 8). Each operation agrees to float32
-rounding (LLVM may order a reduction differently); over a long run such last-bit differences
-can grow into a different trajectory, as with any XLA version change (3 of 8 default CartPole
-seeds diverged, all solved; ``tests/test_xla.py`` checks a short run). Other backends keep
-XLA's defaults.
+13.0 s -> 10.3 s for one seed, 17.4-18.3 s -> 11.1-12.4 s for 8; see the README). Each operation
+agrees to float32 rounding (LLVM may order a reduction differently); over a long run such
+last-bit differences can grow into a different trajectory, as with any XLA version change (3 of 8
+default CartPole seeds diverged, all solved; ``tests/test_xla.py`` checks a short run). Other
+backends keep XLA's defaults.
 """
 
 from __future__ import annotations
