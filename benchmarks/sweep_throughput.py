@@ -26,7 +26,7 @@ def run_case(kind: str, count: int, total_timesteps: int) -> dict[str, Any]:
     import numpy as np
 
     from ppo_jax import PPOConfig
-    from ppo_jax.sweep import compile_sweep_chunk, plan_sweep, run_sweep
+    from ppo_jax.run.sweep import compile_sweep_chunk, plan_sweep, run_sweep
 
     config = PPOConfig(total_timesteps=total_timesteps)
     if kind == "seeds":
@@ -38,7 +38,7 @@ def run_case(kind: str, count: int, total_timesteps: int) -> dict[str, Any]:
         seeds = 1
     plan = plan_sweep(config, grid, seeds)
     t0 = time.perf_counter()
-    compile_sweep_chunk(config, plan.env, plan.env_params, plan.mesh, plan.chunk_size)
+    compile_sweep_chunk(plan)
     compile_s = time.perf_counter() - t0
     run_sweep(plan)  # warm (compiles through the jit cache path too)
     t1 = time.perf_counter()

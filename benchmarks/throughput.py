@@ -42,10 +42,11 @@ import numpy as np
 
 from benchmarks import compare
 from benchmarks.timing import timed_runs, timing_row
-from ppo_jax import PPOConfig
-from ppo_jax.envs import env_spec, make_env
-from ppo_jax.summary import solved_threshold, steps_to_solve
-from ppo_jax.train import compile_train_seeds, device_layout, env_shards, seed_shards
+from ppo_jax import PPOConfig, make_env
+from ppo_jax.core.envs import env_spec
+from ppo_jax.run import drivers
+from ppo_jax.run.parallel import configure_cpu_devices
+from ppo_jax.run.summary import solved_threshold, steps_to_solve
 
 MATMUL_SIZE = 2048
 SCALING_NUM_ENVS = (4, 16, 64, 256, 1024, 4096, 16384)
@@ -70,7 +71,8 @@ def flops_per_env_step(config: PPOConfig) -> float:
     """Model FLOPs per environment step: the acting forward pass, two critic evaluations
     (V(s), V(s')), and ``update_epochs`` forward+backward passes (~3x forward) of both nets."""
     env, params = make_env(config)
-    obs_shape, num_actions = env_spec(env, params)
+    obs_shape, action = env_spec(env, params)
+    num_actions = action.size
     obs_dim = 1
     for d in obs_shape:
         obs_dim *= d
@@ -82,24 +84,18 @@ def flops_per_env_step(config: PPOConfig) -> float:
 LAYOUTS = ("auto", "one", "seeds", "envs")
 
 
-def layout_flags(layout: str, config: PPOConfig, num_seeds: int) -> dict[str, bool]:
+def layout_flags(layout: str, config: PPOConfig, num_seeds: int) -> dict[str, Any]:
     """``train_seeds`` keyword arguments for a ``--layout``: ``one`` device; ``seeds`` split
     over the devices (``shard=True``); each seed's ``envs`` split (``split_envs=True``);
-    ``auto``: seeds when the device count divides them, else envs when it divides
-    ``num_envs`` (and the minibatches), else one device."""
+    ``auto``: the library's default (seeds when more than one device divides them, else one
+    device)."""
     if layout == "one":
         return {"shard": False, "split_envs": False}
     if layout == "seeds":
         return {"shard": True, "split_envs": False}
     if layout == "envs":
         return {"shard": False, "split_envs": True}
-    if seed_shards(num_seeds, True) > 1:
-        return {"shard": True, "split_envs": False}
-    try:
-        splits = env_shards(config, True) > 1
-    except ValueError:
-        splits = False
-    return {"shard": False, "split_envs": splits}
+    return {"shard": "auto", "split_envs": False}
 
 
 def bench_case(
@@ -107,24 +103,34 @@ def bench_case(
     num_seeds: int,
     repeats: int,
     progress_every: int = 0,
-    shard: bool = False,
+    shard: bool | str = "auto",
     split_envs: bool = False,
 ) -> dict[str, Any]:
-    seed_split, env_split = device_layout(config, num_seeds, shard, split_envs)
+    """Compile (timed) and run (warm-up, then ``repeats`` timed runs) ``train_seeds``; with
+    ``progress_every``, in segments of that many updates with a progress report after each."""
+    plan = drivers.plan_seeds(config, num_seeds, shard=shard, split_envs=split_envs)
     t0 = time.perf_counter()
-    run = compile_train_seeds(
-        config, num_seeds, progress_every=progress_every, shard=shard, split_envs=split_envs
-    )
+    if progress_every:
+        segment = drivers.compile_segments(plan, drivers.init_runs(plan), progress_every)
+
+        def run() -> Any:
+            return drivers.run_segments(plan, progress_every)
+
+    else:
+        segment = None
+        run = drivers.compile_whole(plan)
     compile_s = time.perf_counter() - t0
-    warm = run()  # warm-up
-    jax.block_until_ready(warm.params)
+    del segment
+    state, metrics = run()  # warm-up
+    jax.block_until_ready(state)
     row = timing_row("ppo_jax", config, num_seeds, compile_s, timed_runs(run, repeats))
-    solve = solve_times(config, warm.metrics, compile_s, row["run_s_median"])
+    solve = solve_times(config, metrics, compile_s, row["run_s_median"])
+    layout = plan.layout
     return {
         **row,
         "progress_every": progress_every,
-        "sharded_over": max(seed_split, env_split),
-        "layout": "seeds" if seed_split > 1 else "envs" if env_split > 1 else "one",
+        "sharded_over": layout.size,
+        "layout": "seeds" if layout.runs > 1 else "envs" if layout.envs > 1 else "one",
         **solve,
     }
 
@@ -259,8 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(row), flush=True)
     print_table(results, header)
     if args.progress_overhead:
-        from ppo_jax import progress
-        from ppo_jax.cli import report_every
+        from ppo_jax.io.console import report_every
+        from ppo_jax.run import progress
 
         every = report_every(overhead_config.num_updates, "bar")  # what the CLI's progress bar uses
         seeds = seeds_list[-1]
@@ -398,17 +404,14 @@ def _seconds_cell(value: float | None, width: int = 0, digits: int = 1) -> str:
 
 
 def set_host_devices(choice: str) -> None:
-    """Expose ``choice`` XLA host devices (``"all"``: one per core) unless XLA_FLAGS already
-    sets a count; must run before JAX initialises its backends."""
-    from ppo_jax.cli import use_all_cpu_cores
-
+    """Expose ``choice`` XLA host devices (``"all"``: one per core, as importing ppo_jax
+    already does) unless XLA_FLAGS sets a count; must run before JAX starts its backends."""
     if choice == "all":
-        use_all_cpu_cores()
         return
     count = int(choice)
     if count < 1:
         raise ValueError(f"--host-devices must be 'all' or a count >= 1, got {choice!r}")
-    use_all_cpu_cores(count)
+    configure_cpu_devices(count)
 
 
 def plot_scaling(results: list[dict[str, Any]], header: dict[str, Any], path: str) -> None:

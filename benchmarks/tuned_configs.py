@@ -1,4 +1,4 @@
-"""Learning results of the tuned configs in ``ppo_jax.configs``: the README's environment table.
+"""Learning results of the tuned configs (``ppo_jax.get_config``): the README's environment table.
 
     python -m benchmarks.tuned_configs                          # every classic-control config
     python -m benchmarks.tuned_configs --envs Pendulum-v1 --seeds 8 --json out.json
@@ -23,10 +23,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from ppo_jax import evaluate
-from ppo_jax.configs import TARGETS, get_config
-from ppo_jax.summary import final_return
-from ppo_jax.train import compile_train_seeds
+from ppo_jax import evaluate, get_config
+from ppo_jax.io.tuned import TARGETS
+from ppo_jax.run.drivers import compile_train_seeds
+from ppo_jax.run.summary import final_return
 
 DEFAULT_ENVS = (
     "CartPole-v1",
@@ -53,8 +53,8 @@ def run_env(
     final = final_return({k: np.asarray(v) for k, v in result.metrics.items()})
     greedy = []
     for i in range(seeds):
-        params = jax.tree.map(lambda x, i=i: x[i], result.params)
-        out = evaluate(config, params, jax.random.PRNGKey(10_000 + i), episodes)
+        params, obs_norm = jax.tree.map(lambda x, i=i: x[i], (result.params, result.obs_norm))
+        out = evaluate(config, params, jax.random.PRNGKey(10_000 + i), episodes, obs_norm=obs_norm)
         greedy.append(float(np.mean(np.asarray(out.returns))))
     target = TARGETS.get(env_name)
     return {

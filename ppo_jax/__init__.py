@@ -1,31 +1,54 @@
-"""ppo_jax: fast, correct PPO in JAX on gymnax environments.
+"""ppo_jax: fast, correct PPO in JAX.
+
+Three layers and a thin shell: ``ppo_jax.core`` (pure, jittable), ``ppo_jax.run`` (compiled
+programs, devices, sessions), ``ppo_jax.io`` (checkpoints, run folders, sinks, plots, tuned
+configs) and ``ppo_jax.cli`` (the ``ppo-jax`` command, a face of ``run`` and ``io``).
 
 Public API::
 
-    PPOConfig, Hyperparams, TrainResult, train, train_seeds, make_train,
+    PPOConfig, Hyperparams, get_config, make_env,
+    train, train_seeds, TrainResult, make_train,
+    run_experiment, load_run, RunResult,
     sweep, SweepResult, random_settings, LogUniform, Uniform,
-    evaluate, EvalResult, export_policy, get_config (tuned configs, see ppo_jax.configs),
-    policy_logits, state_value, compute_gae, compute_reward_to_go,
-    clipped_surrogate_loss, value_loss, make_env
+    evaluate, EvalResult, export_policy, Policy, policy_logits, state_value,
+    compute_gae, compute_reward_to_go, clipped_surrogate_loss, value_loss
+
+Importing ``ppo_jax`` before JAX runs anything gives JAX one CPU device per core
+(``ppo_jax.run.parallel.configure_cpu_devices``), so runs use every core by default.
 """
 
-from ppo_jax.config import Hyperparams, PPOConfig
-from ppo_jax.configs import get_config
-from ppo_jax.envs import make_env
-from ppo_jax.evaluate import EvalResult, evaluate, export_policy
-from ppo_jax.gae import compute_gae, compute_reward_to_go
-from ppo_jax.loss import clipped_surrogate_loss, value_loss
-from ppo_jax.networks import policy_logits, state_value
-from ppo_jax.sweep import LogUniform, SweepResult, Uniform, random_settings, sweep
-from ppo_jax.train import TrainResult, make_train, train, train_seeds
+from ppo_jax.run import parallel as _parallel
 
-__version__ = "0.1.0"
+_parallel.configure_cpu_devices()
+
+from ppo_jax.core.config import Hyperparams, PPOConfig  # noqa: E402
+from ppo_jax.core.envs import make_env  # noqa: E402
+from ppo_jax.core.gae import compute_gae, compute_reward_to_go  # noqa: E402
+from ppo_jax.core.loss import clipped_surrogate_loss, value_loss  # noqa: E402
+from ppo_jax.core.train import make_train  # noqa: E402
+from ppo_jax.io.rundir import RunResult  # noqa: E402
+from ppo_jax.io.tuned import get_config  # noqa: E402
+from ppo_jax.run.drivers import TrainResult, train, train_seeds  # noqa: E402
+from ppo_jax.run.evaluate import (  # noqa: E402
+    EvalResult,
+    Policy,
+    evaluate,
+    export_policy,
+    policy_logits,
+    state_value,
+)
+from ppo_jax.run.session import load_run, run_experiment  # noqa: E402
+from ppo_jax.run.sweep import LogUniform, SweepResult, Uniform, random_settings, sweep  # noqa: E402
+
+__version__ = "0.2.0"
 
 __all__ = [
     "EvalResult",
     "Hyperparams",
     "LogUniform",
     "PPOConfig",
+    "Policy",
+    "RunResult",
     "SweepResult",
     "TrainResult",
     "Uniform",
@@ -36,10 +59,12 @@ __all__ = [
     "evaluate",
     "export_policy",
     "get_config",
+    "load_run",
     "make_env",
     "make_train",
     "policy_logits",
     "random_settings",
+    "run_experiment",
     "state_value",
     "sweep",
     "train",

@@ -147,12 +147,100 @@ class TargetActionEnv(environment.Environment):
         return spaces.Box(-0.5, 0.5, (1,), jnp.float32)
 
 
+@struct.dataclass
+class MaskState(environment.EnvState):
+    time: int
+    mask: jax.Array
+
+
+class MaskedChoiceEnv(environment.Environment):
+    """Legal-action masks: 4 actions paying ``[0.2, 0.5, 1.0, 5.0]``. Action 3 pays most and is
+    never legal; action 2 is legal only when the observed bit is 1. The masked optimum: action
+    2 when the bit is 1, else action 1 (expected reward 0.75 per step). Episodes last
+    ``max_steps_in_episode`` steps."""
+
+    PAYOFF = (0.2, 0.5, 1.0, 5.0)
+
+    @property
+    def default_params(self) -> CounterParams:
+        return CounterParams(max_steps_in_episode=8)
+
+    def _draw(self, key: Any) -> jax.Array:
+        bit = jax.random.bernoulli(key)
+        return jnp.array([True, True, bit, False])
+
+    def step_env(self, key: Any, state: MaskState, action: Any, params: CounterParams):
+        reward = jnp.asarray(self.PAYOFF, jnp.float32)[action]
+        new_state = MaskState(time=state.time + 1, mask=self._draw(key))
+        return self.get_obs(new_state), new_state, reward, jnp.array(False), {}
+
+    def reset_env(self, key: Any, params: CounterParams):
+        state = MaskState(time=0, mask=self._draw(key))
+        return self.get_obs(state), state
+
+    def get_obs(self, state: MaskState, params: Any = None, key: Any = None):
+        return state.mask[2:3].astype(jnp.float32)
+
+    def action_mask(self, state: MaskState, params: Any = None) -> jax.Array:
+        return state.mask
+
+    def action_space(self, params: Any = None) -> spaces.Discrete:
+        return spaces.Discrete(4)
+
+    def observation_space(self, params: Any) -> spaces.Box:
+        return spaces.Box(0.0, 1.0, (1,), jnp.float32)
+
+
+class DictMaskEnv(MaskedChoiceEnv):
+    """:class:`MaskedChoiceEnv` with Jumanji-style observations: a dict holding the mask."""
+
+    def get_obs(self, state: MaskState, params: Any = None, key: Any = None):
+        return {"bit": state.mask[2:3].astype(jnp.float32), "action_mask": state.mask}
+
+
+class NaNAfter(ConstantRewardEnv):
+    """Reward turns NaN once an episode reaches step 5: the value loss becomes NaN."""
+
+    def step_env(self, key, state, action, params):
+        obs, new_state, reward, terminated, info = super().step_env(key, state, action, params)
+        return (
+            obs,
+            new_state,
+            jax.numpy.where(new_state.time >= 5, jax.numpy.nan, reward),
+            terminated,
+            info,
+        )
+
+
+# Targets of ``module:attribute`` environment names (``probe_envs:CONSTANT``, ...).
+CONSTANT = ConstantRewardEnv()
+
+
+def make_constant(max_steps: int = 5) -> tuple[ConstantRewardEnv, CounterParams]:
+    """A factory returning ``(env, env_params)``; ``env_kwargs`` reach it."""
+    return ConstantRewardEnv(), CounterParams(max_steps_in_episode=max_steps)
+
+
+def make_match_bit() -> MatchBitEnv:
+    """A factory returning an environment."""
+    return MatchBitEnv()
+
+
+NOT_AN_ENV = 42
+
+
 __all__ = [
+    "CONSTANT",
     "ConstantRewardEnv",
     "ContinuousActionEnv",
     "CounterParams",
+    "DictMaskEnv",
+    "MaskedChoiceEnv",
     "MatchBitEnv",
     "MatrixActionEnv",
+    "NaNAfter",
     "TargetActionEnv",
     "constant_obs_value",
+    "make_constant",
+    "make_match_bit",
 ]

@@ -1,0 +1,522 @@
+"""``ppo-jax``: parse flags, call ``ppo_jax.run`` and ``ppo_jax.io``, print.
+
+Every command is a few lines over the library: ``train`` is :func:`ppo_jax.run_experiment`,
+``sweep`` is :func:`ppo_jax.run.sweep.run_sweep_experiment`, ``eval`` is
+:func:`ppo_jax.load_run` + :func:`ppo_jax.evaluate`, ``plot`` is
+:func:`ppo_jax.io.plotting.replot`. Invalid input exits 2 with one line naming the field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ppo_jax.cli.flags import add_config_flags, bounded_int, config_flags
+from ppo_jax.core.config import PPOConfig
+
+SEED_MAX = 2**32 - 1
+EXIT_CODES = {"stopped": 3, "SIGINT": 130, "SIGTERM": 143}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse without prefix matching (``--learning-rat`` is refused), whose usage errors
+    are one line and exit 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message[:300]}\n")
+
+
+# --------------------------------------------------------------------------- config
+def config_for(fields: dict[str, Any]) -> PPOConfig:
+    """``fields`` (from flags and/or a config file) on top of the tuned config of their
+    ``env_name`` (``ppo_jax.get_config``; CartPole-v1 when none is given)."""
+    from ppo_jax.io.tuned import get_config
+
+    fields = dict(fields)
+    if isinstance(fields.get("env_kwargs"), list):
+        fields["env_kwargs"] = tuple(
+            tuple(p) if isinstance(p, list) else p for p in fields["env_kwargs"]
+        )
+    base = get_config(fields.get("env_name", PPOConfig().env_name))
+    return PPOConfig.from_dict({**base.to_dict(), **fields})
+
+
+def config_origin(config: PPOConfig) -> str:
+    """One line saying which tuned config ``config`` starts from and what differs from it."""
+    from ppo_jax.io.tuned import get_config, tuned_configs
+
+    base = get_config(config.env_name).to_dict()
+    tuned = config.env_name in tuned_configs()
+    changed = [f"{k}={v}" for k, v in config.to_dict().items() if v != base[k]]
+    origin = f"ppo_jax.get_config({config.env_name!r})" if tuned else "package defaults (not tuned)"
+    return origin + (f", changed: {', '.join(changed)}" if changed else "")
+
+
+def resolve_config(args: argparse.Namespace) -> tuple[PPOConfig, list[int] | None]:
+    """Config and seeds (``None`` when none are given): ``--config`` (TOML) overridden by
+    flags, on the tuned config."""
+    from ppo_jax.io.configfile import load_config_file, parse_seeds
+
+    base = load_config_file(args.config) if args.config else {}
+    seeds = base.pop("seeds", None)
+    if args.seeds is not None:
+        seeds = parse_seeds(args.seeds)
+    return config_for({**base, **config_flags(args)}), seeds
+
+
+def _progress(args: argparse.Namespace) -> str:
+    return "none" if args.quiet else args.progress
+
+
+# --------------------------------------------------------------------------- train
+def cmd_train(args: argparse.Namespace) -> int:
+    from ppo_jax.run.session import run_experiment
+
+    common = {
+        "stop_after": args.stop_after,
+        "tensorboard": args.tensorboard,
+        "wandb": args.wandb,
+        "wandb_mode": args.wandb_mode,
+        "progress": _progress(args),
+        "shard": True if args.shard_seeds else "auto",
+        "split_envs": args.split_envs,
+        "log": (lambda _: None) if args.quiet else print,
+    }
+    if args.resume is not None:
+        given = [f"--{n.replace('_', '-')}" for n in config_flags(args)]
+        given += [
+            f
+            for f, v in (
+                ("--config", args.config),
+                ("--seeds", args.seeds),
+                ("--out", args.out),
+                ("--checkpoint-every", args.checkpoint_every),
+            )
+            if v is not None
+        ]
+        if given:
+            raise ValueError(
+                "--resume continues a run with its saved config; do not combine it with config "
+                f"flags, --config, --seeds, --out or --checkpoint-every (got {given[:5]})"
+            )
+        result = run_experiment(None, None, args.resume, resume=True, **common)
+    else:
+        config, seeds = resolve_config(args)
+        if not args.quiet:
+            print(f"  config: {config_origin(config)}")
+        result = run_experiment(
+            config, seeds or [0], args.out, checkpoint_every=args.checkpoint_every, **common
+        )
+    if not result.metrics:
+        print(f"ppo-jax train: {result.status}; no update completed", file=sys.stderr)
+        return 3
+    print_train_table(result)
+    if result.status == "finished":
+        return 0
+    where = f"last good checkpoint {result.checkpoint}" if result.checkpoint else "no checkpoint"
+    print(f"ppo-jax train: {result.status}; {where}", file=sys.stderr)
+    if result.checkpoint is not None and not result.status.startswith("stopped"):
+        print(f"  continue with: ppo-jax train --resume {result.out_dir}", file=sys.stderr)
+    return next((code for key, code in EXIT_CODES.items() if key in result.status), 0)
+
+
+def print_train_table(result: Any) -> None:
+    from ppo_jax.run.summary import solved_threshold
+
+    threshold = solved_threshold(result.config.env_name)
+    solved_head = f"solved(>={threshold:g})" if threshold is not None else "solved"
+    head = (
+        f"{'seed':>5}  {'final return':>12}  {solved_head:>14}  {'steps to solve':>14}  "
+        f"{'wall s':>7}  {'env-steps/s':>11}  {'compile s':>9}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in result.summary:
+        solved = "-" if r["solved"] is None else ("yes" if r["solved"] else "no")
+        steps = r["steps_to_solve"]
+        steps_text = "-" if steps is None or steps < 0 else f"{steps:,}"
+        print(
+            f"{r['seed']:>5}  {_num(r['final_return']):>12.1f}  {solved:>14}  {steps_text:>14}  "
+            f"{_num(r['wall_s']):>7.1f}  {_num(r['env_steps_per_s']):>11,.0f}  "
+            f"{_num(r['compile_s']):>9.1f}"
+        )
+    finals = np.asarray([_num(r["final_return"]) for r in result.summary], np.float64)
+    first = result.summary[0] if result.summary else {}
+    mean = f"{np.mean(finals):.1f} +- {np.std(finals):.1f}" if np.isfinite(finals).all() else "n/a"
+    rate = _num(first.get("env_steps_per_s")) * len(result.seeds)
+    print(
+        f"mean final return {mean} over {len(result.seeds)} seed(s); {rate:,.0f} env-steps/s "
+        f"in total; compile {_num(first.get('compile_s')):.1f}s, run "
+        f"{_num(first.get('run_s')):.1f}s"
+    )
+    out = result.out_dir
+    print(f"wrote {out / 'metrics.csv'}, {out / 'results.json'}, {out / 'learning_curves.png'}")
+
+
+def _num(value: Any) -> float:
+    """A number from a summary (``null`` in JSON, for NaN, becomes NaN)."""
+    return float("nan") if value is None else float(value)
+
+
+# --------------------------------------------------------------------------- sweep
+def parse_grid_item(text: str) -> tuple[str, Any]:
+    """``name=v1,v2,...`` (values), ``name=log:LO:HI`` or ``name=uniform:LO:HI`` (random search)."""
+    from ppo_jax.run.sweep import LogUniform, Uniform
+
+    name, sep, raw = text.partition("=")
+    name = name.strip().replace("-", "_")
+    if not sep or not name or not raw:
+        raise argparse.ArgumentTypeError(
+            "--grid takes NAME=V1,V2,... or NAME=log:LO:HI or NAME=uniform:LO:HI, got "
+            f"{text[:80]!r}"
+        )
+    try:
+        if raw.startswith(("log:", "uniform:")):
+            kind, lo, hi = raw.split(":")
+            dist = LogUniform if kind == "log" else Uniform
+            return name, dist(float(lo), float(hi))
+        return name, [float(v) for v in raw.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--grid {text[:80]!r}: values must be numbers") from None
+
+
+def grid_space(items: list[tuple[str, Any]] | None, flag: str = "--grid") -> dict[str, Any]:
+    if not items:
+        raise ValueError(f"give at least one {flag} NAME=V1,V2,...")
+    names = [n for n, _ in items]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{flag} names {repeated} more than once; give each field once")
+    return dict(items)
+
+
+def check_processes(args: argparse.Namespace) -> None:
+    """``--coordinator`` with ``--num-processes`` and ``--process-id``, all or none."""
+    given = [args.coordinator, args.num_processes, args.process_id]
+    if any(v is not None for v in given) and args.coordinator is None:
+        raise ValueError("--num-processes/--process-id need --coordinator HOST:PORT")
+    if args.coordinator is not None:
+        from ppo_jax.run.parallel import initialize
+
+        if args.num_processes is None or args.process_id is None:
+            raise ValueError("--coordinator needs --num-processes and --process-id")
+        initialize(args.coordinator, args.num_processes, args.process_id)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import jax
+
+    from ppo_jax.run.sweep import random_settings, run_sweep_experiment
+
+    space = grid_space(args.grid)
+    check_processes(args)  # jax.distributed must start before anything touches JAX
+    config, seeds = resolve_config(args)
+    is_random = any(not isinstance(v, list) for v in space.values())
+    if args.random is not None:
+        settings: Any = random_settings(space, args.random, jax.random.PRNGKey(args.random_seed))
+    elif is_random:
+        raise ValueError("--grid NAME=log:LO:HI / uniform:LO:HI needs --random N (samples)")
+    else:
+        settings = space
+    lead = jax.process_index() == 0
+    _, ranked = run_sweep_experiment(
+        config,
+        settings,
+        seeds or list(range(4)),
+        args.out,
+        chunk_size=args.chunk_size,
+        progress=_progress(args),
+        log=(lambda _: None) if args.quiet or not lead else print,
+        write=lead,
+    )
+    if not lead:
+        return 0
+    print_sweep_table(ranked, list(space))
+    return 0
+
+
+def print_sweep_table(ranked: list[dict[str, Any]], fields: list[str]) -> None:
+    head = (
+        f"{'rank':>4}  "
+        + "  ".join(f"{f:>13}" for f in fields)
+        + f"  {'final return':>17}  {'IQM [95% CI]':>24}  {'solved':>7}  {'steps to solve':>14}"
+    )
+    print(head)
+    print("-" * len(head))
+    for rank, r in enumerate(ranked, 1):
+        solved = "-" if r["solved_fraction"] is None else f"{100 * r['solved_fraction']:.0f}%"
+        steps = r["median_steps_to_solve"]
+        steps_text = "-" if steps is None else f"{steps:,.0f}"
+        ret = f"{r['final_return_mean']:.1f} +- {r['final_return_std']:.1f}"
+        iqm = f"{r['iqm']:.1f} [{r['iqm_ci_low']:.1f}, {r['iqm_ci_high']:.1f}]"
+        print(
+            f"{rank:>4}  "
+            + "  ".join(f"{r[f]:>13.4g}" for f in fields)
+            + f"  {ret:>17}  {iqm:>24}  {solved:>7}  {steps_text:>14}"
+        )
+
+
+# --------------------------------------------------------------------------- plot, eval
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ppo_jax.run.session import replot
+
+    written = replot(Path(args.run_dir))
+    print("wrote " + ", ".join(str(w) for w in written))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import jax
+
+    from ppo_jax.io.rundir import EVAL_FILE, write_json
+    from ppo_jax.run.evaluate import check_gif_request, evaluate, record_episode
+    from ppo_jax.run.session import load_run
+
+    run_dir = Path(args.run_dir)
+    run = load_run(run_dir)
+    if args.gif is not None:
+        check_gif_request(run.config, args.gif)
+    if run.params is None:
+        raise ValueError(f"{str(run_dir)!r} has no checkpoint to evaluate")
+    mode = "stochastic" if args.stochastic else "greedy"
+    print(
+        f"ppo-jax eval: {run.config.env_name}, checkpoint at update {run.updates_done}/"
+        f"{run.config.num_updates}, {args.episodes} {mode} episode(s) per seed"
+    )
+    print(f"{'seed':>5}  {'mean return':>11}  {'std':>7}  {'min':>7}  {'max':>7}")
+    results = []
+    for i, seed in enumerate(run.seeds):
+        pick = jax.tree.map(lambda x, i=i: x[i], (run.params, run.obs_norm))
+        res = evaluate(
+            run.config,
+            pick[0],
+            jax.random.PRNGKey((args.eval_seed + seed) % 2**32),
+            args.episodes,
+            greedy=not args.stochastic,
+            obs_norm=pick[1],
+        )
+        r = np.asarray(res.returns)
+        results.append({"seed": seed, "returns": r.tolist()})
+        print(f"{seed:>5}  {r.mean():>11.1f}  {r.std():>7.1f}  {r.min():>7.1f}  {r.max():>7.1f}")
+    write_json(run_dir / EVAL_FILE, {"update": run.updates_done, "mode": mode, "runs": results})
+    if args.gif is not None:
+        from gymnax.visualize import Visualizer
+
+        from ppo_jax.core.envs import make_env
+
+        first = jax.tree.map(lambda x: x[0], (run.params, run.obs_norm))
+        states, returns = record_episode(
+            run.config,
+            first[0],
+            jax.random.PRNGKey(args.eval_seed),
+            max_steps=args.gif_max_steps,
+            greedy=not args.stochastic,
+            obs_norm=first[1],
+        )
+        env, env_params = make_env(run.config)
+        Visualizer(env, env_params, states, returns).animate(args.gif)
+        print(f"wrote {args.gif} ({len(states)} frames, seed {run.seeds[0]})")
+    print(f"wrote {run_dir / EVAL_FILE}")
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+def _run_flags(p: argparse.ArgumentParser, default_out: str) -> None:
+    p.add_argument(
+        "--seeds",
+        default=None,
+        metavar="N|LIST|A:B",
+        help="a count (8 -> seeds 0..7), a list (0,5,9) or a range (3:7)",
+    )
+    p.add_argument("--out", default=None, help=f"output folder (default {default_out})")
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE.toml",
+        help="read config fields (and seeds) from a TOML file; flags override it",
+    )
+    p.add_argument("--quiet", action="store_true", help="print only the final table")
+    p.add_argument(
+        "--progress",
+        choices=("auto", "bar", "lines"),
+        default="auto",
+        help="live progress: a bar on a terminal, lines in logs (auto)",
+    )
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="ppo-jax", description="PPO in JAX, one compiled call per run (see the README)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+    tr = sub.add_parser(
+        "train", help="train PPO on one env over several seeds in one compiled call"
+    )
+    _run_flags(tr, "runs/ENV-TIMESTAMP")
+    tr.add_argument(
+        "--tensorboard",
+        default=None,
+        metavar="DIR",
+        help="also write TensorBoard event files to DIR",
+    )
+    tr.add_argument(
+        "--wandb",
+        default=None,
+        metavar="PROJECT",
+        help="also log to Weights & Biases project PROJECT (pip install wandb)",
+    )
+    tr.add_argument(
+        "--wandb-mode",
+        default=None,
+        choices=("online", "offline", "disabled"),
+        help="W&B mode; offline works without network",
+    )
+    tr.add_argument(
+        "--resume",
+        default=None,
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its newest checkpoint",
+    )
+    tr.add_argument(
+        "--checkpoint-every",
+        type=bounded_int(0),
+        default=None,
+        metavar="UPDATES",
+        help="save the full training state every UPDATES updates and at the end "
+        "(default: every 10%% of the run; 0: no checkpoints)",
+    )
+    tr.add_argument(
+        "--stop-after",
+        type=bounded_int(1),
+        default=None,
+        metavar="UPDATES",
+        help="pause (with a checkpoint) at the first checkpoint at or after UPDATES updates; "
+        "continue later with --resume",
+    )
+    tr.add_argument(
+        "--shard-seeds",
+        action="store_true",
+        help="split the seeds over the devices (the default already does when there are "
+        "several; kept for old command lines)",
+    )
+    tr.add_argument(
+        "--split-envs",
+        action="store_true",
+        help="split every seed's environments and minibatches over all devices (data "
+        "parallel, gradients averaged)",
+    )
+    add_config_flags(tr)
+    tr.set_defaults(func=cmd_train)
+
+    sw = sub.add_parser(
+        "sweep",
+        help="train every hyperparameter setting x seed in one compiled call, ranked",
+        description="Sweep traced hyperparameters (learning_rate, gamma, gae_lambda, "
+        "clip_eps, ent_coef, vf_coef, max_grad_norm) over seeds, sharded over all devices.",
+    )
+    _run_flags(sw, "runs/sweep-ENV-TIMESTAMP")
+    sw.add_argument(
+        "--grid",
+        action="append",
+        type=parse_grid_item,
+        metavar="NAME=V1,V2|NAME=log:LO:HI|NAME=uniform:LO:HI",
+        help="a swept field and its values (repeat for a Cartesian product); with --random, "
+        "a distribution or a list of choices",
+    )
+    sw.add_argument(
+        "--random",
+        type=bounded_int(1, 2**20),
+        default=None,
+        metavar="N",
+        help="random search: N settings sampled from the --grid space",
+    )
+    sw.add_argument(
+        "--random-seed", type=bounded_int(0, SEED_MAX), default=0, help="seed of the random search"
+    )
+    sw.add_argument(
+        "--chunk-size",
+        type=bounded_int(1, 2**20),
+        default=None,
+        help="force this many runs per compiled call (default: as many as fit)",
+    )
+    multi = sw.add_argument_group("multi-process (jax.distributed; run the same command on each)")
+    multi.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="address of process 0's coordinator",
+    )
+    multi.add_argument("--num-processes", type=bounded_int(1, 2**16), default=None)
+    multi.add_argument("--process-id", type=bounded_int(0, 2**16), default=None)
+    add_config_flags(sw)
+    sw.set_defaults(func=cmd_sweep)
+
+    pl = sub.add_parser("plot", help="write PNG learning curves of a run folder")
+    pl.add_argument("run_dir", metavar="RUN_DIR")
+    pl.set_defaults(func=cmd_plot)
+
+    ev = sub.add_parser("eval", help="evaluate the newest checkpoint of a train run folder")
+    ev.add_argument("run_dir", metavar="RUN_DIR")
+    ev.add_argument(
+        "--episodes", type=bounded_int(1, 10**6), default=10, help="episodes per seed (default 10)"
+    )
+    ev.add_argument("--stochastic", action="store_true", help="sample actions (default greedy)")
+    ev.add_argument(
+        "--eval-seed", type=bounded_int(0, SEED_MAX), default=1000, help="base seed of the episodes"
+    )
+    ev.add_argument(
+        "--gif",
+        default=None,
+        metavar="FILE.gif",
+        help="render one episode of the first seed to a GIF",
+    )
+    ev.add_argument(
+        "--gif-max-steps",
+        type=bounded_int(1, 10**5),
+        default=200,
+        help="frames at most (default 200)",
+    )
+    ev.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from ppo_jax.run.parallel import configure_cpu_devices
+
+    configure_cpu_devices()
+    enable_compile_cache()
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, TypeError) as err:
+        message = " ".join(str(err).split())
+        print(f"ppo-jax {args.command}: error: {message[:2000]}", file=sys.stderr)
+        return 2
+
+
+def enable_compile_cache() -> None:
+    """Keep compiled XLA programs on disk between runs (``PPO_JAX_COMPILE_CACHE`` = a folder,
+    or ``off``; default ``~/.cache/ppo_jax/xla``): a repeated run of the same config skips most
+    of its compile time (the programs carry no host callbacks, so all of them are cached)."""
+    choice = os.environ.get("PPO_JAX_COMPILE_CACHE", "")
+    if choice.lower() == "off":
+        return
+    import jax
+
+    path = choice or os.path.join(os.path.expanduser("~"), ".cache", "ppo_jax", "xla")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return  # an unwritable cache only costs compile time
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

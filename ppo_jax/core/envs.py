@@ -1,0 +1,316 @@
+"""Environments: construction from ``env_name``, checks, and vmapped reset/step with episode
+bookkeeping.
+
+Uses the gymnax >= 1.0 contract: ``env.step`` returns
+``(obs, state, reward, terminated, truncated, info)``, resets automatically where
+``terminated | truncated``, and keeps the pre-reset observation in ``info["final_observation"]``.
+Adapters of other suites (``ppo_jax.core.suites``) present the same contract.
+
+An environment may restrict its actions: with a method ``action_mask(state, params) ->
+bool[num_actions]`` the policy gives illegal actions zero probability (acting, loss, entropy,
+evaluation). An environment whose observations are a pytree with an ``action_mask`` entry (as
+Jumanji's are) is wrapped by :class:`ObservationMask`, which moves the mask to that method and
+hands the network the other entries flattened into one vector.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from ppo_jax.core.config import PPOConfig, env_name_kind
+from ppo_jax.core.types import ActionSpec, Array, EnvCarry, EpisodeStats, PRNGKey
+
+
+def make_env(config: PPOConfig) -> tuple[Any, Any]:
+    """``(env, env_params)`` for ``config.env_name``: ``gymnax.make`` for a gymnax id, the suite
+    adapter for ``suite:id``, or the attribute of ``module:attribute`` (a gymnax Environment,
+    or a factory called with ``config.env_kwargs`` returning one or ``(env, env_params)``).
+
+    Raises ``ValueError`` naming ``env_name`` when it cannot be resolved.
+    """
+    name, kwargs = config.env_name, dict(config.env_kwargs)
+    kind = env_name_kind(name)
+    if kind == "gymnax":
+        import gymnax
+
+        try:
+            env, env_params = gymnax.make(name, **kwargs)
+        except TypeError as err:
+            raise ValueError(f"PPOConfig.env_kwargs {kwargs} do not fit {name}: {err}") from None
+        except Exception as err:  # e.g. MNISTBandit-bsuite downloading MNIST without network
+            raise ValueError(
+                f"PPOConfig.env_name {name!r}: gymnax could not build it ({type(err).__name__}: "
+                f"{str(err)[:200]})"
+            ) from None
+    elif kind == "suite":
+        from ppo_jax.core.suites import make_suite_env
+
+        env, env_params = make_suite_env(name, kwargs)
+    else:
+        env, env_params = _from_module(name, kwargs)
+    env = wrap_observation_mask(env, env_params)
+    check_env(env, env_params, f"PPOConfig.env_name {name!r}")
+    return env, env_params
+
+
+def _from_module(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    module_name, _, attribute = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(
+            f"PPOConfig.env_name {name!r}: cannot import module {module_name!r} ({err})"
+        ) from None
+    if not hasattr(module, attribute):
+        raise ValueError(
+            f"PPOConfig.env_name {name!r}: module {module_name!r} has no attribute {attribute!r}"
+        )
+    target = getattr(module, attribute)
+    if is_environment(target):
+        if kwargs:
+            raise ValueError(
+                f"PPOConfig.env_kwargs {kwargs} given, but {name!r} is an environment object, "
+                "not a factory that could take them"
+            )
+        return target, target.default_params
+    if not callable(target):
+        raise ValueError(
+            f"PPOConfig.env_name {name!r} is a {type(target).__name__}, not a gymnax "
+            "Environment or a factory returning one"
+        )
+    try:
+        made = target(**kwargs)
+    except Exception as err:
+        raise ValueError(f"PPOConfig.env_name {name!r}: the factory failed: {err!r}") from None
+    if isinstance(made, tuple) and len(made) == 2 and is_environment(made[0]):
+        return made
+    if is_environment(made):
+        return made, made.default_params
+    raise ValueError(
+        f"PPOConfig.env_name {name!r}: the factory returned {type(made).__name__}; it must "
+        "return a gymnax Environment or (env, env_params)"
+    )
+
+
+def is_environment(obj: Any) -> bool:
+    """Whether ``obj`` has the gymnax Environment methods ppo_jax uses."""
+    return all(
+        hasattr(obj, attr)
+        for attr in ("reset", "step", "action_space", "observation_space", "default_params")
+    )
+
+
+def check_env(env: Any, env_params: Any, what: str = "env") -> None:
+    """``TypeError``/``ValueError`` unless ``env`` is a usable environment: the gymnax methods,
+    a supported action space, array observations, and a step that traces (abstractly: nothing
+    is compiled or run)."""
+    for attr in ("reset", "step", "action_space", "observation_space"):
+        if not hasattr(env, attr):
+            raise TypeError(f"{what} must be a gymnax Environment (missing .{attr}), got {env!r}")
+    action = action_spec(env, env_params)
+    env_spec(env, env_params)
+
+    def one_step(k: Array) -> Any:
+        _, state = env.reset(k, env_params)
+        sample = jnp.zeros((action.size,), jnp.float32) if action.continuous else jnp.int32(0)
+        return env.step(k, state, to_env_action(env, env_params, sample), env_params)
+
+    try:
+        out = jax.eval_shape(jax.vmap(one_step), jax.ShapeDtypeStruct((2, 2), jnp.uint32))
+    except Exception as err:
+        raise ValueError(
+            f"{what}: a step of the environment fails ({type(err).__name__}: "
+            f"{str(err).splitlines()[0][:200] if str(err) else ''})"
+        ) from None
+    if not isinstance(out, tuple) or len(out) != 6:
+        raise ValueError(
+            f"{what}: step returns {len(out) if isinstance(out, tuple) else type(out).__name__} "
+            "values; ppo_jax needs gymnax >= 1.0's (obs, state, reward, terminated, truncated, "
+            "info) with info['final_observation']"
+        )
+    if "final_observation" not in out[5]:
+        raise ValueError(f"{what}: step's info lacks 'final_observation' (gymnax >= 1.0 sets it)")
+
+
+def action_spec(env: Any, env_params: Any) -> ActionSpec:
+    """:class:`ActionSpec` of a gymnax environment.
+
+    Raises ``TypeError`` if the object is not a gymnax environment, ``ValueError`` if its action
+    space is neither ``Discrete`` nor a 1-D ``Box``.
+    """
+    from gymnax.environments import spaces
+
+    for attr in ("reset", "step", "action_space", "observation_space"):
+        if not hasattr(env, attr):
+            raise TypeError(f"env must be a gymnax Environment (missing .{attr}), got {env!r}")
+    space = env.action_space(env_params)
+    if isinstance(space, spaces.Discrete):
+        return ActionSpec(continuous=False, size=int(space.n))
+    if isinstance(space, spaces.Box) and len(space.shape) == 1:
+        return ActionSpec(continuous=True, size=int(space.shape[0]))
+    raise ValueError(
+        f"env {getattr(env, 'name', env)!r} has action space {space!r}; ppo_jax handles "
+        "gymnax spaces.Discrete and 1-D spaces.Box action spaces"
+    )
+
+
+def env_spec(env: Any, env_params: Any) -> tuple[tuple[int, ...], ActionSpec]:
+    """``(obs_shape, ActionSpec)`` of an environment (see :func:`action_spec`, which also
+    raises here). The observation shape is read from an abstract ``reset``, so it is what the
+    environment really returns."""
+    action = action_spec(env, env_params)
+    obs, _ = jax.eval_shape(env.reset, jax.ShapeDtypeStruct((2,), jnp.uint32), env_params)
+    if not hasattr(obs, "shape"):
+        raise ValueError(
+            f"env {getattr(env, 'name', env)!r} returns pytree observations "
+            f"({jax.tree.structure(obs)}); ppo_jax needs one array, or a pytree with an "
+            "'action_mask' entry (see ObservationMask)"
+        )
+    return tuple(int(d) for d in obs.shape), action
+
+
+def has_action_mask(env: Any) -> bool:
+    """Whether ``env`` restricts its actions through ``action_mask(state, params)``."""
+    return callable(getattr(env, "action_mask", None))
+
+
+def action_masks(env: Any, env_params: Any, env_state: Any) -> Array | None:
+    """``[N, A]`` legal-action masks of a batch of states, or ``None`` without masks."""
+    if not has_action_mask(env):
+        return None
+    masks = jax.vmap(env.action_mask, in_axes=(0, None))(env_state, env_params)
+    return jnp.asarray(masks, bool)
+
+
+class ObservationMask:
+    """Wraps an environment whose observations are a pytree with an ``action_mask`` entry: the
+    mask becomes the ``action_mask(state, params)`` method and the other entries are flattened
+    and concatenated (float32) into the observation. The wrapped state carries the mask."""
+
+    def __init__(self, env: Any) -> None:
+        self._env = env
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._env, name)
+
+    def __hash__(self) -> int:
+        return hash((ObservationMask, self._env))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ObservationMask) and other._env == self._env
+
+    @staticmethod
+    def split(obs: Any) -> tuple[Array, Array]:
+        """``(flat observation [D], mask [A])`` of one pytree observation."""
+        items = obs._asdict() if hasattr(obs, "_asdict") else dict(obs)
+        mask = jnp.asarray(items.pop("action_mask"), bool)
+        parts = [jnp.ravel(jnp.asarray(v, jnp.float32)) for _, v in sorted(items.items())]
+        return jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float32), mask
+
+    def reset(self, key: PRNGKey, params: Any = None) -> tuple[Array, Any]:
+        obs, state = self._env.reset(key, params)
+        flat, mask = self.split(obs)
+        return flat, (state, mask)
+
+    def step(self, key: PRNGKey, state: Any, action: Any, params: Any = None) -> Any:
+        inner, _ = state
+        obs, inner, reward, terminated, truncated, info = self._env.step(key, inner, action, params)
+        flat, mask = self.split(obs)
+        info = dict(info)
+        if "final_observation" in info:
+            info["final_observation"] = self.split(info["final_observation"])[0]
+        return flat, (inner, mask), reward, terminated, truncated, info
+
+    def action_mask(self, state: Any, params: Any = None) -> Array:
+        return state[1]
+
+    def observation_space(self, params: Any) -> Any:
+        from gymnax.environments import spaces
+
+        obs, _ = jax.eval_shape(self.reset, jax.ShapeDtypeStruct((2,), jnp.uint32), params)
+        return spaces.Box(-jnp.inf, jnp.inf, obs.shape, jnp.float32)
+
+
+def wrap_observation_mask(env: Any, env_params: Any) -> Any:
+    """``env`` wrapped in :class:`ObservationMask` when its observations are a pytree with an
+    ``action_mask`` entry; otherwise ``env`` itself."""
+    if isinstance(env, ObservationMask) or not hasattr(env, "reset"):
+        return env
+    try:
+        obs, _ = jax.eval_shape(env.reset, jax.ShapeDtypeStruct((2,), jnp.uint32), env_params)
+    except Exception:
+        return env  # check_env reports what is wrong
+    if hasattr(obs, "shape"):
+        return env
+    entries = obs._asdict() if hasattr(obs, "_asdict") else obs
+    if isinstance(entries, dict) and "action_mask" in entries:
+        return ObservationMask(env)
+    return env
+
+
+def to_env_action(env: Any, env_params: Any, action: Array) -> Array:
+    """The action handed to ``env.step``: continuous actions clipped to the ``Box`` bounds
+    (``[..., A]``); discrete actions unchanged."""
+    from gymnax.environments import spaces
+
+    space = env.action_space(env_params)
+    if isinstance(space, spaces.Box):
+        return jnp.clip(action, space.low, space.high).astype(space.dtype)
+    return action
+
+
+def reset_envs(env: Any, env_params: Any, key: PRNGKey, num_envs: int) -> EnvCarry:
+    """Reset ``num_envs`` independent environments; returns the rollout carry (leading ``[N]``)."""
+    keys = jax.random.split(key, num_envs)
+    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(keys, env_params)
+    zeros = jnp.zeros((num_envs,), jnp.float32)
+    stats = EpisodeStats(episode_return=zeros, episode_length=jnp.zeros((num_envs,), jnp.int32))
+    return EnvCarry(env_state=env_state, obs=obs, stats=stats, first=jnp.ones((num_envs,), bool))
+
+
+def step_envs(
+    env: Any, env_params: Any, key: PRNGKey, carry: EnvCarry, action: Array
+) -> tuple[EnvCarry, dict[str, Array]]:
+    """Step every environment once with ``action [N]`` (or ``[N, A]``, already within bounds).
+
+    Returns the new carry (its ``policy_state`` unchanged) and a dict of ``[N]`` arrays:
+    ``reward``, ``terminated``, ``truncated``, ``final_obs`` ``[N, *obs_shape]``,
+    ``completed_return`` and ``completed_length`` (the return and length of the episode that
+    ended at this step, 0 where none ended).
+    """
+    keys = jax.random.split(key, action.shape[0])
+    obs, env_state, reward, terminated, truncated, info = jax.vmap(
+        env.step, in_axes=(0, 0, 0, None)
+    )(keys, carry.env_state, action, env_params)
+    reward = jnp.asarray(reward, jnp.float32).reshape(action.shape[0])
+    terminated = jnp.asarray(terminated, bool).reshape(action.shape[0])
+    truncated = jnp.asarray(truncated, bool).reshape(action.shape[0]) & ~terminated
+    done = terminated | truncated
+    ep_return = carry.stats.episode_return + reward
+    ep_length = carry.stats.episode_length + 1
+    out = {
+        "reward": reward,
+        "terminated": terminated,
+        "truncated": truncated,
+        "final_obs": info["final_observation"],
+        "completed_return": jnp.where(done, ep_return, 0.0),
+        "completed_length": jnp.where(done, ep_length, 0),
+    }
+    stats = EpisodeStats(
+        episode_return=jnp.where(done, 0.0, ep_return),
+        episode_length=jnp.where(done, 0, ep_length),
+    )
+    new_carry = EnvCarry(
+        env_state=env_state, obs=obs, stats=stats, first=done, policy_state=carry.policy_state
+    )
+    return new_carry, out
+
+
+def obs_size(obs_shape: tuple[int, ...]) -> int:
+    """Number of floats in one observation."""
+    return math.prod(obs_shape) if obs_shape else 1

@@ -1,0 +1,162 @@
+"""Learning-curve figures (matplotlib, Agg backend), and writing them into a run folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CONFIDENCE_Z = 1.96
+"""Normal quantile of the 95% confidence band of the mean over seeds."""
+MAX_CURVES = 12
+"""Most curves drawn in one learning-curve figure (best final returns first)."""
+
+
+def forward_fill(returns: np.ndarray) -> np.ndarray:
+    """Carry the last finite value forward along the last axis (updates without a completed
+    episode report NaN); leading NaNs stay NaN."""
+    out = np.array(returns, np.float64)
+    flat = out.reshape(-1, out.shape[-1])
+    for row in flat:
+        last = np.nan
+        for u in range(row.shape[0]):
+            if np.isnan(row[u]):
+                row[u] = last
+            else:
+                last = row[u]
+    return out
+
+
+def mean_and_band(returns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``returns [seeds, updates]`` -> mean and the 95% band of the mean over seeds."""
+    filled = forward_fill(returns)
+    count = np.sum(np.isfinite(filled), axis=0)
+    mean = np.nanmean(filled, axis=0)
+    std = np.nanstd(filled, axis=0)
+    half = CONFIDENCE_Z * std / np.sqrt(np.maximum(count, 1))
+    return mean, mean - half, mean + half
+
+
+def learning_curves(
+    env_steps: np.ndarray,
+    returns_by_curve: Sequence[np.ndarray],
+    labels: Sequence[str],
+    title: str,
+    threshold: float | None = None,
+) -> Any:
+    """One line per curve (mean over seeds, with a 95% band). ``returns_by_curve[i]`` is
+    ``[seeds, updates]``; ``env_steps`` is ``[updates]``."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before any episode
+        for returns, label in zip(returns_by_curve, labels, strict=True):
+            mean, low, high = mean_and_band(np.asarray(returns))
+            (line,) = ax.plot(env_steps, mean, label=label, linewidth=1.6)
+            ax.fill_between(env_steps, low, high, color=line.get_color(), alpha=0.2)
+    if threshold is not None:
+        ax.axhline(
+            threshold, color="grey", linestyle="--", linewidth=1, label=f"solved ({threshold:g})"
+        )
+    ax.set_xlabel("environment steps (per run)")
+    ax.set_ylabel("episode return (mean over seeds, 95% band)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+DIAGNOSTIC_PANELS = (
+    ("episode_return", "episode return"),
+    ("policy_loss", "policy loss"),
+    ("value_loss", "value loss"),
+    ("entropy", "entropy"),
+    ("approx_kl", "approx. KL"),
+    ("clip_fraction", "clip fraction"),
+    ("explained_variance", "explained variance"),
+    ("learning_rate", "learning rate"),
+)
+
+
+def diagnostics_figure(metrics: dict[str, np.ndarray], title: str) -> Any:
+    """A grid of panels (return, losses, entropy, KL, clip fraction, explained variance,
+    learning rate) vs env steps; each the mean over seeds with a 95% band. Arrays are
+    ``[seeds, updates]``."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 4, figsize=(14, 6), dpi=100)
+    steps = np.asarray(metrics["env_steps"])[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for ax, (name, label) in zip(axes.flat, DIAGNOSTIC_PANELS, strict=True):
+            if name not in metrics:
+                ax.set_visible(False)
+                continue
+            mean, low, high = mean_and_band(np.asarray(metrics[name], np.float64))
+            ax.plot(steps, mean, linewidth=1.4)
+            ax.fill_between(steps, low, high, alpha=0.25)
+            ax.set_title(label, fontsize=10)
+            ax.grid(alpha=0.3)
+            ax.tick_params(labelsize=8)
+    fig.suptitle(f"{title} (mean over seeds, 95% band; x: env steps)")
+    fig.tight_layout()
+    return fig
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """Write a matplotlib figure to ``path`` (via a temporary file) and free it; an
+    ``OSError`` becomes ``ppo_jax.io.rundir.OutputError`` naming the file."""
+    import matplotlib.pyplot as plt
+
+    from ppo_jax.io.rundir import OutputError
+
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    try:
+        fig.savefig(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
+    finally:
+        plt.close(fig)
+
+
+def write_run_plots(
+    out: Path,
+    title: str,
+    metrics: Mapping[str, np.ndarray],
+    threshold: float | None,
+    curves: Sequence[tuple[str, np.ndarray]] | None = None,
+) -> list[Path]:
+    """``learning_curves.png`` (return vs env steps, mean over rows with a 95% band; one curve
+    per entry of ``curves`` when given) and ``diagnostics.png`` (losses, entropy, KL, clip
+    fraction, explained variance, learning rate). ``metrics`` arrays are ``[rows, updates]``."""
+    from ppo_jax.io.rundir import DIAGNOSTICS, LEARNING_CURVES
+
+    rows = np.asarray(metrics["episode_return"]).shape[0]
+    curves = curves or [(f"{rows} seed(s)", np.asarray(metrics["episode_return"]))]
+    fig = learning_curves(
+        np.asarray(metrics["env_steps"])[0],
+        [c for _, c in curves],
+        [label for label, _ in curves],
+        f"{title}: episode return",
+        threshold,
+    )
+    save_figure(fig, out / LEARNING_CURVES)
+    save_figure(diagnostics_figure(dict(metrics), title), out / DIAGNOSTICS)
+    return [out / LEARNING_CURVES, out / DIAGNOSTICS]

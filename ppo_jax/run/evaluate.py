@@ -1,0 +1,507 @@
+"""Trained policies at work: evaluation episodes (one compiled call), export as a plain
+function, and the policy/value at given observations.
+
+Every function takes ``params`` as :func:`~ppo_jax.train` returns them, optionally with a
+leading seed axis (as :func:`~ppo_jax.train_seeds` returns them; results then have a leading
+seed axis too), or a whole result (``TrainResult``/``RunResult``, whose observation statistics
+are then used). Observation statistics (``obs_norm=``) are required exactly when the config
+normalises observations. Parameters that do not fit the network or the environment raise a
+``ValueError`` naming the first array that differs and both shapes.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ppo_jax.core.config import PPOConfig
+from ppo_jax.core.distributions import DiagGaussian, dist_mode, dist_sample
+from ppo_jax.core.envs import action_masks, has_action_mask, to_env_action
+from ppo_jax.core.spec import TrainSpec
+from ppo_jax.core.types import Array, Params, PRNGKey, RunningStats
+from ppo_jax.run import backend
+from ppo_jax.run.drivers import check_key, resolve_spec
+
+
+class EvalResult(NamedTuple):
+    """Returns and lengths of ``num_episodes`` complete episodes, each ``[num_episodes]``
+    (``[S, num_episodes]`` for seed-batched parameters)."""
+
+    returns: Array
+    lengths: Array
+
+
+class PolicyInputs(NamedTuple):
+    """Checked ``params`` and ``obs_norm`` of a policy, and the number of seeds (0: no seed
+    axis)."""
+
+    params: Params
+    obs_norm: RunningStats | None
+    seeds: int
+
+
+def unpack(params: Any, obs_norm: Any) -> tuple[Any, Any]:
+    """``(params, obs_norm)`` from parameters or a result object with ``.params`` (and
+    ``.obs_norm``)."""
+    if hasattr(params, "params") and not isinstance(params, dict):
+        if obs_norm is None:
+            obs_norm = getattr(params, "obs_norm", None)
+        params = params.params
+    return params, obs_norm
+
+
+def check_policy_inputs(
+    spec: TrainSpec, config: PPOConfig, params: Any, obs_norm: Any
+) -> PolicyInputs:
+    """Check ``params`` (and ``obs_norm``) against the network's and the environment's shapes,
+    with or without a leading seed axis."""
+    params, obs_norm = unpack(params, obs_norm)
+    params = jax.tree.map(jnp.asarray, params)
+    template = jax.eval_shape(spec.network.init, jax.ShapeDtypeStruct((2,), jnp.uint32))
+    want = jax.tree_util.tree_flatten_with_path(template)[0]
+    try:
+        got_leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+        same = str(jax.tree.structure(params)) == str(jax.tree.structure(template))
+    except Exception:
+        same = False
+    if not same:
+        missing = sorted(
+            {jax.tree_util.keystr(p) for p, _ in want}
+            - {jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]}
+        )
+        raise ValueError(
+            "params do not fit the network for this environment (observations "
+            f"{spec.network.obs_shape}, {spec.network.action.size} "
+            f"{'continuous' if spec.network.action.continuous else 'discrete'} action(s)): "
+            + (f"missing {missing[:4]}" if missing else "other arrays than the network's")
+        )
+    seeds: int | None = None
+    for (path, w), (_, g) in zip(want, got_leaves, strict=True):
+        if tuple(g.shape) == tuple(w.shape):
+            lead = 0
+        elif g.ndim == len(w.shape) + 1 and tuple(g.shape[1:]) == tuple(w.shape) and g.shape[0]:
+            lead = int(g.shape[0])
+        else:
+            lead = -1
+        if lead < 0 or (seeds is not None and lead != seeds):
+            raise ValueError(
+                f"params{jax.tree_util.keystr(path)} has shape {list(g.shape)}; the network for "
+                f"observations {spec.network.obs_shape} needs {list(w.shape)}"
+                + (
+                    f" (with {seeds} seeds: [{seeds}, {', '.join(map(str, w.shape))}])"
+                    if seeds
+                    else " (or [S, ...] for S seeds)"
+                )
+            )
+        seeds = lead
+    seeds = seeds or 0
+    if config.normalize_observations and obs_norm is None:
+        raise ValueError(
+            "the config normalises observations (normalize_observations=True), but no "
+            "observation statistics were given: pass obs_norm=result.obs_norm (or the result "
+            "itself); without them the policy would play on un-normalised observations"
+        )
+    if obs_norm is not None:
+        if not config.normalize_observations:
+            raise ValueError(
+                "obs_norm was given, but the config does not normalise observations "
+                "(normalize_observations=False)"
+            )
+        obs_norm = RunningStats(*[jnp.asarray(x, jnp.float32) for x in obs_norm])
+        want_mean = ((seeds,) if seeds else ()) + spec.network.obs_shape
+        if tuple(obs_norm.mean.shape) != want_mean or tuple(obs_norm.var.shape) != want_mean:
+            raise ValueError(
+                f"obs_norm statistics have shape {list(obs_norm.mean.shape)}, the observations "
+                f"need {list(want_mean)}"
+            )
+    return PolicyInputs(params, obs_norm, seeds)
+
+
+def _max_steps(env_params: Any, max_steps: int | None) -> int:
+    if max_steps is None:
+        max_steps = int(getattr(env_params, "max_steps_in_episode", 1000))
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 1 <= max_steps <= 10**7:
+        raise ValueError(f"max_steps must be an int in [1, 10**7], got {max_steps!r}")
+    return max_steps
+
+
+class _EvalCarry(NamedTuple):
+    env_state: Any
+    obs: Array
+    policy_state: Any
+    ret: Array
+    length: Array
+    active: Array
+    key: PRNGKey
+
+
+def run_episodes(
+    spec: TrainSpec,
+    env_params: Any,
+    params: Params,
+    obs_norm: RunningStats | None,
+    key: PRNGKey,
+    num_episodes: int,
+    max_steps: int,
+    greedy: bool,
+) -> EvalResult:
+    """Play ``num_episodes`` episodes in parallel, each to its first end (or ``max_steps``)."""
+    env, net = spec.env, spec.network
+    reset_key, key = jax.random.split(key)
+    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
+        jax.random.split(reset_key, num_episodes), env_params
+    )
+    zeros = jnp.zeros((num_episodes,), jnp.float32)
+    carry = _EvalCarry(
+        env_state,
+        obs,
+        net.initial_state(num_episodes),
+        zeros,
+        zeros.astype(jnp.int32),
+        jnp.ones((num_episodes,), bool),
+        key,
+    )
+    never = jnp.zeros((num_episodes,), bool)
+
+    def body(c: _EvalCarry, _: None) -> tuple[_EvalCarry, None]:
+        key, act_key, step_key = jax.random.split(c.key, 3)
+        mask = action_masks(env, env_params, c.env_state)
+        if net.recurrent:
+            policy_state, dist, _value = net.step(
+                params, c.policy_state, c.obs, never, obs_norm, mask
+            )
+        else:
+            policy_state = c.policy_state
+            dist = net.apply(params, c.obs, obs_norm, mask)[0]
+        action = dist_mode(dist) if greedy else dist_sample(act_key, dist)
+        obs, env_state, reward, terminated, truncated, _ = jax.vmap(
+            env.step, in_axes=(0, 0, 0, None)
+        )(
+            jax.random.split(step_key, num_episodes),
+            c.env_state,
+            to_env_action(env, env_params, action),
+            env_params,
+        )
+        reward = jnp.asarray(reward, jnp.float32).reshape(num_episodes)
+        ret = c.ret + jnp.where(c.active, reward, 0.0)
+        length = c.length + c.active.astype(jnp.int32)
+        ended = (jnp.asarray(terminated) | jnp.asarray(truncated)).reshape(num_episodes)
+        active = c.active & ~ended
+        return _EvalCarry(env_state, obs, policy_state, ret, length, active, key), None
+
+    carry, _ = jax.lax.scan(body, carry, None, length=max_steps)
+    return EvalResult(returns=carry.ret, lengths=carry.length)
+
+
+@functools.lru_cache(maxsize=16)
+def _eval_program(
+    spec: TrainSpec, num_episodes: int, max_steps: int, greedy: bool, batched: bool
+) -> Any:
+    def fn(params: Params, obs_norm: Any, key: PRNGKey, env_params: Any) -> EvalResult:
+        return run_episodes(
+            spec, env_params, params, obs_norm, key, num_episodes, max_steps, greedy
+        )
+
+    if batched:
+        fn = jax.vmap(fn, in_axes=(0, 0, None, None))
+    return backend.jit(fn)
+
+
+def evaluate(
+    config: PPOConfig,
+    params: Any,
+    key: Any,
+    num_episodes: int,
+    greedy: bool = True,
+    *,
+    env: Any = None,
+    env_params: Any = None,
+    max_steps: int | None = None,
+    network: Any = None,
+    obs_norm: Any = None,
+) -> EvalResult:
+    """Returns of ``num_episodes`` episodes of the trained policy (one compiled call).
+
+    ``greedy`` takes the most probable action (the Gaussian mean); otherwise actions are
+    sampled. Episodes run to their first termination or truncation; ``max_steps`` (default:
+    the environment's ``max_steps_in_episode``) bounds the loop. A recurrent policy carries its
+    state through each episode; a masked environment's illegal actions are never taken.
+    Seed-batched ``params`` play the same ``num_episodes`` episode starts (the same ``key``)
+    for every seed, and the results get a leading seed axis.
+    """
+    key = check_key(key)
+    if (
+        isinstance(num_episodes, bool)
+        or not isinstance(num_episodes, int)
+        or not 1 <= num_episodes <= 10**6
+    ):
+        raise ValueError(f"num_episodes must be an int in [1, 10**6], got {num_episodes!r}")
+    spec, params_env = resolve_spec(config, env=env, env_params=env_params, network=network)
+    steps = _max_steps(params_env, max_steps)
+    inputs = check_policy_inputs(spec, config, params, obs_norm)
+    program = _eval_program(spec, num_episodes, steps, bool(greedy), inputs.seeds > 0)
+    return program(inputs.params, inputs.obs_norm, key, params_env)
+
+
+def _policy_fn(
+    config: PPOConfig, params: Any, obs_norm: Any, env: Any, env_params: Any, network: Any
+) -> tuple[TrainSpec, Any, PolicyInputs]:
+    spec, params_env = resolve_spec(config, env=env, env_params=env_params, network=network)
+    return spec, params_env, check_policy_inputs(spec, config, params, obs_norm)
+
+
+def policy_logits(
+    config: PPOConfig,
+    params: Any,
+    obs: Any,
+    *,
+    obs_norm: Any = None,
+    env: Any = None,
+    env_params: Any = None,
+    network: Any = None,
+) -> Array:
+    """Actor output ``[..., A]`` for one observation ``[*obs_shape]`` or a batch of them: the
+    action logits (discrete), or the Gaussian mean (continuous). Feed-forward policies."""
+    spec, _, inputs = _policy_fn(config, params, obs_norm, env, env_params, network)
+    _feed_forward(spec, "policy_logits")
+    dist, _ = _apply(spec, inputs, obs)
+    return dist.mean if isinstance(dist, DiagGaussian) else dist.logits
+
+
+def state_value(
+    config: PPOConfig,
+    params: Any,
+    obs: Any,
+    *,
+    obs_norm: Any = None,
+    env: Any = None,
+    env_params: Any = None,
+    network: Any = None,
+) -> Array:
+    """State values ``[...]`` for one observation ``[*obs_shape]`` or a batch of them."""
+    spec, _, inputs = _policy_fn(config, params, obs_norm, env, env_params, network)
+    _feed_forward(spec, "state_value")
+    return _apply(spec, inputs, obs)[1]
+
+
+def _feed_forward(spec: TrainSpec, what: str) -> None:
+    if spec.network.recurrent:
+        raise ValueError(
+            f"{what} evaluates a feed-forward policy; a recurrent one needs its state: use "
+            "export_policy(...).step(obs, state)"
+        )
+
+
+def _apply(spec: TrainSpec, inputs: PolicyInputs, obs: Any) -> Any:
+    net = spec.network
+    if inputs.seeds:
+        return jax.vmap(lambda p, n: net.apply(p, obs, n))(inputs.params, inputs.obs_norm)
+    return net.apply(inputs.params, obs, inputs.obs_norm)
+
+
+class Policy:
+    """A trained policy as a plain function of numpy observations (from :func:`export_policy`).
+
+    ``policy(obs)`` (or ``policy(obs, action_mask)`` for a masked environment) returns an int
+    for one discrete observation, an int array for a batch, or float32 actions ``[A]`` /
+    ``[batch, A]`` clipped to the environment's bounds; with seed-batched parameters every
+    result gets a leading seed axis. A recurrent policy keeps its state between calls (one
+    episode at a time; :meth:`reset` at an episode start), or is used explicitly:
+    ``action, state = policy.step(obs, state)`` from ``state = policy.initial_state(batch)``.
+    """
+
+    def __init__(
+        self,
+        spec: TrainSpec,
+        env_params: Any,
+        inputs: PolicyInputs,
+        greedy: bool,
+        seed: int,
+    ) -> None:
+        self.spec, self.greedy, self.seeds = spec, greedy, inputs.seeds
+        self.recurrent = spec.network.recurrent
+        self.masked = has_action_mask(spec.env)
+        self._rng = np.random.default_rng(seed)
+        self._state: Any = None
+        self._obs_ndim = len(spec.network.obs_shape)
+        net, env = spec.network, spec.env
+        params = jax.device_get(inputs.params)
+        obs_norm = inputs.obs_norm
+
+        def dist_fn(p: Any, n: Any, state: Any, obs: Array, mask: Any) -> Any:
+            if self.recurrent:
+                first = jnp.zeros(obs.shape[:1], bool)
+                state, dist, _ = net.step(p, state, obs, first, n, mask)
+                return state, dist
+            return state, net.apply(p, obs, n, mask)[0]
+
+        if self.seeds:
+            dist_fn = jax.vmap(dist_fn, in_axes=(0, 0, 0, None, None))
+        self._dist = backend.jit(functools.partial(dist_fn, params, obs_norm))
+        self._bound = backend.jit(lambda a: to_env_action(env, env_params, a))
+
+    def initial_state(self, batch_size: int = 1) -> Any:
+        """The recurrent state at an episode start for ``batch_size`` observations (``None``
+        for a feed-forward policy)."""
+        if not self.recurrent:
+            return None
+        state = self.spec.network.initial_state(batch_size)
+        if self.seeds:
+            state = jax.tree.map(lambda x: jnp.broadcast_to(x, (self.seeds, *x.shape)), state)
+        return state
+
+    def reset(self) -> None:
+        """Start a new episode (recurrent policies forget their state)."""
+        self._state = None
+
+    def step(self, obs: Any, state: Any, action_mask: Any = None) -> tuple[Any, Any]:
+        """``(action, new_state)`` for ``obs`` (one observation or a batch) from ``state``."""
+        obs = np.asarray(obs, np.float32)
+        single = obs.ndim == self._obs_ndim
+        batch = obs[None] if single else obs
+        mask = self._mask(action_mask, batch.shape[0], single)
+        if state is None:
+            state = self.initial_state(batch.shape[0])
+        state, dist = self._dist(state, batch, mask)
+        action = self._act(dist)
+        if single:
+            action = action[:, 0] if self.seeds else action[0]
+            if not self.spec.network.action.continuous and not self.seeds:
+                action = int(action)
+        return action, state
+
+    def __call__(self, obs: Any, action_mask: Any = None) -> Any:
+        if self.recurrent:
+            action, self._state = self.step(obs, self._state, action_mask)
+            return action
+        return self.step(obs, None, action_mask)[0]
+
+    def _mask(self, action_mask: Any, batch: int, single: bool) -> Any:
+        if action_mask is None:
+            if self.masked:
+                raise ValueError(
+                    "this environment restricts its actions: call policy(obs, action_mask)"
+                )
+            return None
+        mask = np.asarray(action_mask, bool)
+        mask = mask[None] if single else mask
+        want = (batch, self.spec.network.action.size)
+        if mask.shape != want:
+            raise ValueError(f"action_mask has shape {list(mask.shape)}, expected {list(want)}")
+        return mask
+
+    def _act(self, dist: Any) -> Any:
+        if isinstance(dist, DiagGaussian):
+            mean = np.asarray(dist.mean, np.float64)
+            if not self.greedy:
+                std = np.exp(np.asarray(dist.log_std, np.float64))
+                mean = mean + std * self._rng.standard_normal(mean.shape)
+            return np.asarray(self._bound(mean.astype(np.float32)))
+        logits = np.asarray(dist.logits, np.float64)
+        if self.greedy:
+            return np.argmax(logits, axis=-1)
+        probs = np.exp(logits - logits.max(-1, keepdims=True))
+        probs /= probs.sum(-1, keepdims=True)
+        flat = probs.reshape(-1, probs.shape[-1])
+        return np.array([self._rng.choice(len(p), p=p) for p in flat]).reshape(probs.shape[:-1])
+
+
+def export_policy(
+    config: PPOConfig,
+    params: Any,
+    *,
+    greedy: bool = True,
+    seed: int = 0,
+    env: Any = None,
+    env_params: Any = None,
+    network: Any = None,
+    obs_norm: Any = None,
+) -> Policy:
+    """A plain function ``numpy observation -> action`` (a :class:`Policy`), e.g. for a
+    gymnasium environment loop.
+
+    Observation normalisation is applied (``obs_norm``, or the result's statistics). Greedy
+    takes the most probable action (the Gaussian mean); with ``greedy=False`` actions are
+    sampled from a generator seeded with ``seed``. Compiled once per input shape.
+    """
+    spec, params_env, inputs = _policy_fn(config, params, obs_norm, env, env_params, network)
+    return Policy(spec, params_env, inputs, bool(greedy), seed)
+
+
+RENDERABLE_ENVS = (
+    "CartPole-v1",
+    "Acrobot-v1",
+    "Pendulum-v1",
+    "MountainCar-v0",
+    "MountainCarContinuous-v0",
+    "Catch-bsuite",
+    "Asterix-MinAtar",
+    "Breakout-MinAtar",
+    "Freeway-MinAtar",
+    "Seaquest-MinAtar",
+    "SpaceInvaders-MinAtar",
+    "Pong-misc",
+    "PointRobot-misc",
+    "MetaMaze-misc",
+    "FourRooms-misc",
+)
+"""Environments gymnax's ``Visualizer`` can draw."""
+
+
+def check_gif_request(config: PPOConfig, gif: str) -> None:
+    """``ValueError`` unless an episode of ``config``'s environment can be drawn to ``gif``."""
+    import importlib.util
+
+    if config.env_name not in RENDERABLE_ENVS:
+        raise ValueError(
+            f"--gif: gymnax cannot render {config.env_name}; renderable: {list(RENDERABLE_ENVS)}"
+        )
+    classic = ("-v0", "-v1")
+    if config.env_name.endswith(classic) and importlib.util.find_spec("pygame") is None:
+        raise ValueError(
+            "--gif: rendering classic-control envs needs pygame: pip install 'ppo-jax[render]'"
+        )
+    if not str(gif).lower().endswith(".gif"):
+        raise ValueError(f"--gif must name a .gif file, got {gif!r}")
+    import os
+
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+
+def record_episode(
+    config: PPOConfig,
+    params: Any,
+    key: Any,
+    *,
+    max_steps: int,
+    greedy: bool = True,
+    obs_norm: Any = None,
+) -> tuple[list[Any], list[float]]:
+    """One episode of the policy as ``(states, cumulative_returns)`` (pre-reset states, at most
+    ``max_steps``), for rendering with gymnax's ``Visualizer``."""
+    spec, env_params, inputs = _policy_fn(config, params, obs_norm, None, None, None)
+    env = spec.env
+    policy = Policy(spec, env_params, inputs, greedy, 0)
+    key = check_key(key)
+    key, reset_key = jax.random.split(key)
+    obs, state = env.reset(reset_key, env_params)
+    step = backend.jit(lambda k, s, a: env.step(k, s, a, env_params))
+    states, returns, total = [state], [0.0], 0.0
+    mask_of = jax.jit(lambda s: env.action_mask(s, env_params)) if policy.masked else None
+    for _ in range(max_steps):
+        key, sub = jax.random.split(key)
+        mask = None if mask_of is None else np.asarray(mask_of(state))
+        action = policy(np.asarray(obs), mask) if policy.masked else policy(np.asarray(obs))
+        obs, next_state, reward, terminated, truncated, _ = step(sub, state, jnp.asarray(action))
+        total += float(reward)
+        if bool(terminated) or bool(truncated):
+            returns.append(total)
+            break
+        state = next_state
+        states.append(state)
+        returns.append(total)
+    return states, returns[: len(states)]

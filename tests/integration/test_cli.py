@@ -1,0 +1,258 @@
+"""The command line: files written, tables printed, errors named (exit 2, one line, nothing
+written), nothing overwritten, and every command a face of the library."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from cli_helpers import TINY, exit_code
+
+from ppo_jax import PPOConfig, load_run, run_experiment
+from ppo_jax.cli import main
+from ppo_jax.core.config import config_field_names, field_docs
+
+TINY_CONFIG = PPOConfig(
+    num_envs=4, num_steps=8, total_timesteps=96, num_minibatches=2, update_epochs=1,
+    hidden_sizes=(8,),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "shard", [[], ["--shard-seeds"], ["--split-envs"]], ids=["default", "sharded", "split-envs"]
+)
+def test_train_writes_files_and_prints_table(tmp_path, capsys, shard):
+    out = tmp_path / "run"
+    assert (
+        main(["train", "--seeds", "0,2", "--out", str(out), "--progress", "lines", *TINY, *shard])
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert "final return" in printed and "env-steps/s" in printed and "compile" in printed
+    assert "update     3/3" in printed
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert len(rows) == 2 * 3
+    assert {r["seed"] for r in rows} == {"0", "2"}
+    results = json.loads((out / "results.json").read_text())
+    assert [r["seed"] for r in results["runs"]] == [0, 2]
+    assert results["config"]["num_envs"] == 4
+    assert len(results["metrics"]["episode_return"]) == 2
+    assert json.loads((out / "config.json").read_text())["config"]["hidden_sizes"] == [8]
+
+
+def test_the_cli_is_a_face_of_run_experiment(tmp_path):
+    """The same seeds and config give the same parameters either way."""
+    assert main(["train", "--quiet", "--seeds", "0,2", "--out", str(tmp_path / "cli"), *TINY]) == 0
+    lib = run_experiment(TINY_CONFIG, [0, 2], tmp_path / "lib")
+    cli = load_run(tmp_path / "cli")
+    assert cli.config == lib.config == TINY_CONFIG
+    for a, b in zip(jax.tree.leaves(cli.params), jax.tree.leaves(lib.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_quiet_prints_only_the_table(tmp_path, capsys):
+    assert main(["train", "--quiet", "--seeds", "0,2", "--out", str(tmp_path / "q"), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "update " not in printed
+    assert "final return" in printed
+
+
+def test_refuses_non_empty_output_folder(tmp_path, capsys):
+    keep = tmp_path / "results.json"
+    keep.write_text("precious")
+    assert main(["train", "--out", str(tmp_path), *TINY]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert keep.read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        (["--num-envs", "0"], "num_envs"),
+        (["--gamma", "1.5"], "gamma"),
+        (["--num-minibatches", "3"], "num_minibatches"),
+        (["--env", "NoSuchEnv-v0"], "env_name"),
+        (["--env", "no_such_module_q:Env"], "cannot import module"),
+        (["--torso", "cnn"], "torso='cnn'"),
+        (["--log-std-init", "9"], "log_std_init"),
+        (["--cnn-channels", "16,0"], "cnn_channels"),
+        (["--split-envs", "--num-envs", "3", "--num-minibatches", "1"], "multiple of 2"),
+        (["--split-envs", "--shard-seeds"], "exclusive"),
+        (["--seeds", "4294967296"], "seeds"),
+        (["--seeds", "0,0"], "more than once"),
+        (["--seeds", "4294967296,1"], "seeds"),
+        (["--update-epochs", "1e29"], "update-epochs"),
+        (["--total-timesteps", "1e30"], "total-timesteps"),
+        (["--hidden-sizes", "100000000"], "hidden-sizes"),
+        (["--hidden-sizes", "60000,60000,60000,60000"], "GiB"),
+        (["--cnn-kernel", "1000000000"], "cnn-kernel"),
+        (["--stop-after", "0"], "stop-after"),
+        (["--stop-after", "-2"], "stop-after"),
+        (["--checkpoint-every", "99999999999"], "checkpoint-every"),
+        (["--learning-rat", "0.1"], "unrecognized arguments: --learning-rat"),
+        (["--learning-rate", "1e-50"], "float32"),
+        (["--env", "MNISTBandit-bsuite"], "MNISTBandit-bsuite"),
+        (["--tensorboard", "/dev/null/tb"], "tensorboard"),
+    ],
+)
+def test_bad_values_exit_2_naming_the_field(tmp_path, capsys, flags, needle):
+    out = tmp_path / "never"
+    assert exit_code(["train", "--out", str(out), *flags]) == 2
+    err = capsys.readouterr().err
+    assert needle.replace("-", "_") in err.replace("-", "_"), err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_every_config_field_has_a_flag_with_help():
+    docs = field_docs()
+    assert set(docs) == set(config_field_names())
+    help_text = subprocess.run(
+        [sys.executable, "-m", "ppo_jax", "train", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in config_field_names():
+        flag = "--env-kwarg" if name == "env_kwargs" else "--" + name.replace("_", "-")
+        assert flag in help_text, flag
+    assert "Parallel environments per training run." in help_text
+
+
+def test_optional_fields_take_none(tmp_path):
+    from ppo_jax.cli.main import build_parser, resolve_config
+
+    args = build_parser().parse_args(["train", "--vf-clip-eps", "none", "--recurrent", "gru"])
+    config, _ = resolve_config(args)
+    assert config.vf_clip_eps is None and config.recurrent == "gru"
+    args = build_parser().parse_args(["train", "--recurrent", "none", "--vf-clip-eps", "0.3"])
+    config, _ = resolve_config(args)
+    assert config.recurrent is None and config.vf_clip_eps == 0.3
+
+
+def test_config_file_with_overrides_and_seed_lists(tmp_path, capsys):
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(
+        "num_envs = 4\nnum_steps = 8\ntotal_timesteps = 96\nnum_minibatches = 2\n"
+        "update_epochs = 1\nhidden_sizes = [8]\nlearning_rate = 0.01\nseeds = [0, 3]\n"
+    )
+    out = tmp_path / "run"
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(cfg),
+                "--learning-rate",
+                "0.002",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["config"]["learning_rate"] == 0.002  # the flag wins
+    assert saved["config"]["hidden_sizes"] == [8]
+    assert saved["seeds"] == [0, 3]
+    for content, needle in (
+        ("num_envz = 4\n", "num_envz"),
+        ("num_envs = [\n", "invalid TOML"),
+        ("seeds = 4294967296\n", "seeds"),
+        ('seeds = "a:b"\n', "seeds"),
+        ("seeds = [1, 1]\n", "more than once"),
+    ):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(content)
+        capsys.readouterr()
+        assert main(["train", "--config", str(bad), "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert needle in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / "x").exists()
+
+
+def test_plot_and_eval_commands(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--quiet", *TINY, "--seeds", "2", "--out", str(out)]) == 0
+    for png in ("learning_curves.png", "diagnostics.png"):
+        (out / png).unlink()
+    assert main(["plot", str(out)]) == 0
+    assert (out / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "diagnostics.png").stat().st_size > 10_000
+    capsys.readouterr()
+    assert main(["eval", str(out), "--episodes", "3"]) == 0
+    printed = capsys.readouterr().out
+    assert "mean return" in printed
+    evals = json.loads((out / "eval.json").read_text())
+    assert [len(r["returns"]) for r in evals["runs"]] == [3, 3]
+    assert exit_code(["plot", str(tmp_path / "nothing")]) == 2
+    assert exit_code(["eval", str(out), "--episodes", "0"]) == 2
+    assert exit_code(["eval", str(out), "--eval-seed", str(2**40)]) == 2
+    pytest.importorskip("pygame")
+    gif = tmp_path / "episode.gif"
+    assert (
+        main(["eval", str(out), "--episodes", "1", "--gif", str(gif), "--gif-max-steps", "20"]) == 0
+    )
+    assert gif.read_bytes()[:6] in (b"GIF89a", b"GIF87a")
+
+
+def test_sweep_command_ranks_settings_and_writes_plot(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--grid", "learning_rate=1e-3,3e-3", "--grid", "clip_eps=0.2"]
+    assert main([*argv, "--seeds", "2", "--out", str(out), "--progress", "lines", *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "2 setting(s) x 2 seed(s) = 4 runs" in printed
+    assert "rank" in printed and "final return" in printed and "IQM" in printed
+    rows = list(csv.DictReader((out / "sweep.csv").open()))
+    assert [int(r["rank"]) for r in rows] == [1, 2]
+    iqms = [float(r["iqm"]) for r in rows]
+    assert iqms == sorted(iqms, reverse=True)
+    assert {"iqm", "iqm_ci_low", "iqm_ci_high"} <= set(rows[0])
+    assert {float(r["learning_rate"]) for r in rows} == {1e-3, 3e-3}
+    assert len(list(csv.DictReader((out / "metrics.csv").open()))) == 2 * 2 * 3
+    png = (out / "learning_curves.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    results = json.loads((out / "results.json").read_text())
+    assert results["num_devices"] == 2
+    assert len(results["final_return"]) == 2
+    swept = load_run(out)
+    assert swept.kind == "sweep" and swept.metrics["episode_return"].shape == (4, 3)
+    assert swept.settings[2] == {"learning_rate": 3e-3, "clip_eps": 0.2}
+    assert main(["plot", str(out)]) == 0
+
+
+def test_sweep_random_search_and_forced_chunks(tmp_path, capsys):
+    out = tmp_path / "rs"
+    argv = ["sweep", "--grid", "learning_rate=log:1e-4:1e-2", "--random", "3"]
+    assert main([*argv, "--seeds", "2", "--chunk-size", "2", "--out", str(out), *TINY]) == 0
+    printed = capsys.readouterr().out
+    assert "3 chunks of 2 runs" in printed
+    assert len(list(csv.DictReader((out / "sweep.csv").open()))) == 3
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--grid", "num_envs=4,8"], "num_envs cannot be swept"),
+        (["--grid", "learning_rate=-1"], "learning_rate"),
+        (["--grid", "learning_rate=log:1e-4:1e-2"], "--random"),
+        (["--grid", "learning_rate=1e-3", "--grid", "learning_rate=2e-3"], "more than once"),
+        (
+            ["--grid", "learning_rate=1e-3", "--num-processes", "2", "--process-id", "5"],
+            "--coordinator",
+        ),
+        (["--grid", "learning_rate=1e-3", "--num-processes", "2"], "--coordinator"),
+        ([], "at least one --grid"),
+    ],
+)
+def test_sweep_bad_requests_exit_2_before_writing(tmp_path, capsys, argv, needle):
+    out = tmp_path / "never"
+    assert main(["sweep", *argv, "--out", str(out), *TINY]) == 2
+    assert needle in capsys.readouterr().err
+    assert not out.exists()

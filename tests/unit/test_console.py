@@ -1,0 +1,33 @@
+"""ppo_jax.io.console: progress styles and the printed progress lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ppo_jax.io.console import ProgressPrinter, report_every, resolve_style
+from ppo_jax.run.progress import ProgressEvent
+
+
+def test_styles_and_report_intervals():
+    assert resolve_style(None) == "none"
+    assert resolve_style("auto") in ("bar", "lines")
+    assert resolve_style("lines") == "lines"
+    with pytest.raises(ValueError, match="progress must be one of"):
+        resolve_style("fancy")
+    assert report_every(128, "lines") == 13 and report_every(128, "bar") == 6
+    assert report_every(128, "none") == 0 and report_every(3, "lines") == 1
+
+
+def test_lines_show_the_mean_over_runs_that_finished_episodes(capsys):
+    printer = ProgressPrinter(3, 10, "lines")
+    printer(ProgressEvent(5, 10, 320, np.array([10.0, np.nan, 20.0]), np.array([2, 0, 1])))
+    printer(ProgressEvent(10, 10, 640, np.array([np.nan] * 3), np.zeros(3, int)))
+    printer.close()
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        "update     5/10" in out[0]
+        and "return    15.0 +-   5.0" in out[0]
+        and "(2/3 seeds)" in out[0]
+    )
+    assert "n/a (no episode ended)" in out[1]

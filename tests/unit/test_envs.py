@@ -1,0 +1,94 @@
+"""ppo_jax.core.envs: environments from every kind of name, checks, legal-action masks (a method,
+or a pytree observation holding them), and the vmapped step's episode bookkeeping."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from probe_envs import ConstantRewardEnv, CounterParams, DictMaskEnv, MaskedChoiceEnv
+
+from ppo_jax import PPOConfig, make_env
+from ppo_jax.core.envs import (
+    ObservationMask,
+    action_masks,
+    action_spec,
+    env_spec,
+    reset_envs,
+    step_envs,
+)
+
+
+def test_gymnax_names():
+    env, params = make_env(PPOConfig(env_name="Acrobot-v1"))
+    assert env_spec(env, params)[0] == (6,)
+    assert action_spec(env, params).size == 3
+    with pytest.raises(ValueError, match="env_kwargs"):
+        make_env(PPOConfig(env_kwargs=(("no_such_argument", 1),)))
+
+
+def test_module_attribute_names():
+    env, params = make_env(PPOConfig(env_name="probe_envs:CONSTANT"))
+    assert isinstance(env, ConstantRewardEnv) and params == env.default_params
+    env, params = make_env(PPOConfig(env_name="probe_envs:make_constant"))
+    assert params.max_steps_in_episode == 5
+    cfg = PPOConfig(env_name="probe_envs:make_constant", env_kwargs=(("max_steps", 9),))
+    assert make_env(cfg)[1].max_steps_in_episode == 9
+    env, _ = make_env(PPOConfig(env_name="probe_envs:make_match_bit"))
+    assert action_spec(env, env.default_params).size == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "needle"),
+    [
+        ("no_such_module_xyz:Env", "cannot import module 'no_such_module_xyz'"),
+        ("probe_envs:Nope", "has no attribute 'Nope'"),
+        ("probe_envs:NOT_AN_ENV", "not a gymnax Environment or a factory"),
+        ("probe_envs:constant_obs_value", "the factory failed"),
+        ("brax:ant", 'pip install "ppo-jax\\[brax\\]"'),
+    ],
+)
+def test_bad_names_are_refused_naming_env_name(name, needle):
+    with pytest.raises(ValueError, match=needle) as info:
+        make_env(PPOConfig(env_name=name))
+    assert "env_name" in str(info.value)
+
+
+def test_masks_from_a_method_and_from_pytree_observations(key):
+    env = MaskedChoiceEnv()
+    carry = reset_envs(env, env.default_params, key, 6)
+    masks = np.asarray(action_masks(env, env.default_params, carry.env_state))
+    assert masks.shape == (6, 4) and not masks[:, 3].any() and masks[:, :2].all()
+    np.testing.assert_array_equal(masks[:, 2], np.asarray(carry.obs)[:, 0] == 1.0)
+    assert action_masks(ConstantRewardEnv(), None, carry.env_state) is None
+
+    wrapped, params = make_env_from(DictMaskEnv())
+    assert isinstance(wrapped, ObservationMask)
+    assert env_spec(wrapped, params)[0] == (1,)
+    carry = reset_envs(wrapped, params, key, 6)
+    masks = np.asarray(action_masks(wrapped, params, carry.env_state))
+    np.testing.assert_array_equal(masks[:, 2], np.asarray(carry.obs)[:, 0] == 1.0)
+    carry, out = step_envs(wrapped, params, key, carry, jnp.zeros(6, jnp.int32))
+    assert out["final_obs"].shape == (6, 1)
+
+
+def make_env_from(env):
+    from ppo_jax.core.envs import wrap_observation_mask
+
+    return wrap_observation_mask(env, env.default_params), env.default_params
+
+
+def test_step_bookkeeping(key):
+    env, params = ConstantRewardEnv(), CounterParams(max_steps_in_episode=3)
+    carry = reset_envs(env, params, key, 2)
+    assert np.all(np.asarray(carry.first))
+    completed, firsts = [], []
+    for t in range(7):
+        carry, out = step_envs(
+            env, params, jax.random.fold_in(key, t), carry, jnp.zeros(2, jnp.int32)
+        )
+        completed.append(np.asarray(out["completed_return"])[0])
+        firsts.append(bool(carry.first[0]))
+    assert completed == [0, 0, 3, 0, 0, 3, 0]
+    assert firsts == [False, False, True, False, False, True, False]

@@ -1,0 +1,238 @@
+"""ppo_jax.core.networks: the factory (shapes, leading axes, no name sniffing), the built-in
+modules, initialisation, normalisation inside ``apply``, and custom modules checked up front."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ppo_jax import PPOConfig, policy_logits, state_value
+from ppo_jax.core.distributions import Categorical, DiagGaussian
+from ppo_jax.core.networks import (
+    ActorCritic,
+    PatchConv,
+    RecurrentActorCritic,
+    check_network,
+    make_network,
+    orthogonal,
+)
+from ppo_jax.core.types import ActionSpec, RunningStats
+
+
+def net_for(config, obs_shape, n, continuous=False, module=None, conv="im2col"):
+    return make_network(config, obs_shape, ActionSpec(continuous, n), module, conv)
+
+
+def test_shapes_single_and_batch(key):
+    cfg = PPOConfig(hidden_sizes=(32, 16))
+    net = net_for(cfg, (4,), 2)
+    params = net.init(key)
+    dist, value = net.apply(params, jnp.zeros(4))
+    assert dist.logits.shape == (2,) and value.shape == ()
+    dist, value = net.apply(params, jnp.zeros((3, 7, 4)))
+    assert dist.logits.shape == (3, 7, 2) and value.shape == (3, 7)
+    assert params["network"]["actor"]["Dense_0"]["kernel"].shape == (4, 32)
+    assert params["network"]["actor"]["Dense_1"]["kernel"].shape == (32, 16)
+    assert params["network"]["actor"]["Dense_2"]["kernel"].shape == (16, 2)
+    assert params["network"]["critic"]["Dense_2"]["kernel"].shape == (16, 1)
+    # The public helpers bind the config's environment (CartPole: 4 observations, 2 actions).
+    assert policy_logits(cfg, params, jnp.zeros(4)).shape == (2,)
+    assert state_value(cfg, params, jnp.zeros((3, 7, 4))).shape == (3, 7)
+
+
+def test_image_observations_are_flattened_with_mlp_torso(key):
+    cfg = PPOConfig(hidden_sizes=(8,), torso="mlp")
+    net = net_for(cfg, (3, 5, 2), 4)
+    params = net.init(key)
+    assert params["network"]["actor"]["Dense_0"]["kernel"].shape == (30, 8)
+    assert net.apply(params, jnp.zeros((3, 5, 2)))[0].logits.shape == (4,)
+    assert net.value(params, jnp.zeros((6, 3, 5, 2))).shape == (6,)
+
+
+def test_image_observations_get_a_cnn_torso_and_both_convolutions_agree(key):
+    cfg = PPOConfig(hidden_sizes=(32,), cnn_channels=(8,))
+    net = net_for(cfg, (10, 10, 4), 3)
+    params = net.init(key)
+    assert params["network"]["actor"]["Conv_0"]["kernel"].shape == (3, 3, 4, 8)
+    assert params["network"]["critic"]["Dense_0"]["kernel"].shape == (8 * 8 * 8, 32)
+    obs = jax.random.uniform(key, (5, 10, 10, 4))
+    native = net_for(cfg, (10, 10, 4), 3, conv="native")
+    assert jax.tree.structure(native.init(key)) == jax.tree.structure(params)
+    np.testing.assert_allclose(
+        native.apply(params, obs)[0].logits, net.apply(params, obs)[0].logits, atol=1e-5
+    )
+    with pytest.raises(ValueError, match=r"observation shape \(10, 10, 4\)"):
+        net.value(params, jnp.zeros((10, 10, 3)))
+
+
+def test_cnn_that_does_not_fit_the_images_is_refused():
+    with pytest.raises(ValueError, match="cnn_kernel=7"):
+        net_for(PPOConfig(cnn_kernel=7, cnn_channels=(4, 4)), (10, 10, 4), 3)
+
+
+def test_wrong_observation_shape_is_refused(key):
+    cfg = PPOConfig(hidden_sizes=(8,))
+    net = net_for(cfg, (4,), 2)
+    with pytest.raises(ValueError, match=r"observation shape \(4,\)"):
+        net.apply(net.init(key), jnp.zeros((7, 3)))
+
+
+def test_actor_and_critic_are_separate(key):
+    net = net_for(PPOConfig(), (4,), 2)
+    params = net.init(key)
+    grads = jax.grad(lambda p: net.value(p, jnp.ones(4)))(params)
+    actor = grads["network"]["actor"]
+    assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(actor))
+    assert any(float(jnp.abs(g).max()) > 0.0 for g in jax.tree.leaves(grads["network"]["critic"]))
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (4, 64), (64, 2), (200, 8)])
+def test_orthogonal_init(key, shape):
+    w = orthogonal(2.0)(key, shape)
+    small = min(shape)
+    gram = w.T @ w if shape[0] >= shape[1] else w @ w.T
+    np.testing.assert_allclose(gram, 4.0 * np.eye(small), atol=1e-4)
+
+
+def test_initial_policy_is_near_uniform(key):
+    net = net_for(PPOConfig(), (4,), 2)
+    obs = jax.random.normal(key, (100, 4))
+    probs = jax.nn.softmax(net.apply(net.init(key), obs)[0].logits)
+    assert float(jnp.abs(probs - 0.5).max()) < 0.05
+
+
+def test_init_under_vmap_does_not_hang(key):
+    net = net_for(PPOConfig(), (4,), 2)
+    params = jax.jit(jax.vmap(net.init))(jax.random.split(key, 8))
+    assert params["network"]["actor"]["Dense_0"]["kernel"].shape == (8, 4, 64)
+
+
+def test_gaussian_policy_owns_a_learned_log_std(key):
+    cfg = PPOConfig(hidden_sizes=(8,), log_std_init=-0.5)
+    net = net_for(cfg, (1,), 1, continuous=True)
+    params = net.init(key)
+    np.testing.assert_allclose(params["log_std"], [-0.5])
+    dist, _ = net.apply(params, jnp.ones((5, 1)))
+    assert isinstance(dist, DiagGaussian) and dist.mean.shape == (5, 1)
+    np.testing.assert_allclose(dist.log_std, -0.5)
+
+
+def test_normalisation_is_applied_inside_apply(key):
+    net = net_for(PPOConfig(hidden_sizes=(8,)), (4,), 2)
+    params = net.init(key)
+    mean, var = jnp.array([1.0, -1.0, 0.5, 0.0]), jnp.array([4.0, 1.0, 0.25, 9.0])
+    stats = RunningStats(mean=mean, var=var, samples=jnp.float32(10.0))
+    obs = np.array([[0.3, -0.2, 1.0, 2.0], [3.0, 1.0, -1.0, 0.0]], np.float32)
+    z = (obs - np.asarray(mean)) / np.sqrt(np.asarray(var) + 1e-8)
+    np.testing.assert_allclose(
+        net.apply(params, obs, stats)[0].logits, net.apply(params, z)[0].logits, rtol=1e-5
+    )
+
+
+def test_action_masks_reach_the_distribution(key):
+    net = net_for(PPOConfig(hidden_sizes=(8,)), (4,), 3)
+    mask = jnp.array([[True, False, True]])
+    dist, _ = net.apply(net.init(key), jnp.zeros((1, 4)), action_mask=mask)
+    assert isinstance(dist, Categorical)
+    assert float(jax.nn.softmax(dist.logits)[0, 1]) == 0.0
+
+
+def test_patch_convolution_equals_xla_convolution(key):
+    x = jax.random.normal(key, (2, 3, 10, 9, 4))
+    module = PatchConv(features=6, kernel_size=3)
+    params = module.init(key, x)
+    params["params"]["bias"] = jnp.arange(6.0)
+    out = module.apply(params, x)
+    kernel = params["params"]["kernel"]
+    expected = jax.lax.conv_general_dilated(
+        x.reshape(6, 10, 9, 4), kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    ).reshape(2, 3, 8, 7, 6) + jnp.arange(6.0)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------ custom modules
+class SharedTorso(nn.Module):
+    """A shared actor-critic torso with a LayerNorm."""
+
+    actions: int
+
+    @nn.compact
+    def __call__(self, obs):
+        x = nn.LayerNorm()(nn.tanh(nn.Dense(32)(obs)))
+        return nn.Dense(self.actions)(x), nn.Dense(1)(x)[..., 0]
+
+
+class WrongValue(nn.Module):
+    @nn.compact
+    def __call__(self, obs):
+        return nn.Dense(2)(obs), nn.Dense(1)(obs)  # value [B, 1], not [B]
+
+
+class WrongLogits(nn.Module):
+    @nn.compact
+    def __call__(self, obs):
+        return nn.Dense(5)(obs), nn.Dense(1)(obs)[..., 0]
+
+
+class OneOutput(nn.Module):
+    @nn.compact
+    def __call__(self, obs):
+        return nn.Dense(2)(obs)
+
+
+def test_a_custom_module_is_bound_without_guessing(key):
+    net = net_for(PPOConfig(), (4,), 2, module=SharedTorso(2))
+    check_network(net)
+    params = net.init(key)
+    assert set(params) == {"network"} and "LayerNorm_0" in params["network"]
+    dist, value = net.apply(params, jnp.ones((3, 4)))
+    assert dist.logits.shape == (3, 2) and value.shape == (3,)
+    assert net.value(params, jnp.ones(4)).shape == ()
+
+
+@pytest.mark.parametrize(
+    ("module", "needle"),
+    [
+        (WrongValue(), r"value shaped like the batch \[B\].*value\[\.\.\., 0\]"),
+        (WrongLogits(), r"logits shaped \[B, 2\]"),
+        (OneOutput(), r"must return \(logits \[B, 2\], value \[B\]\)"),
+    ],
+)
+def test_custom_modules_with_wrong_outputs_are_refused(module, needle):
+    with pytest.raises(ValueError, match=needle):
+        check_network(net_for(PPOConfig(), (4,), 2, module=module))
+    with pytest.raises(TypeError, match=r"flax\.linen\.Module"):
+        net_for(PPOConfig(), (4,), 2, module=lambda obs: obs)
+
+
+def test_equal_modules_give_equal_networks():
+    a = net_for(PPOConfig(), (4,), 2, module=SharedTorso(2))
+    b = net_for(PPOConfig(), (4,), 2, module=SharedTorso(2))
+    assert a == b and hash(a) == hash(b)
+    assert a != net_for(PPOConfig(), (4,), 2, module=SharedTorso(3))
+
+
+def test_recurrent_module_steps_and_unrolls_alike(key):
+    cfg = PPOConfig(hidden_sizes=(8,), recurrent="gru", recurrent_size=6)
+    net = net_for(cfg, (4,), 2)
+    assert net.recurrent and isinstance(net.module, RecurrentActorCritic)
+    assert not isinstance(net.module, ActorCritic)
+    params = net.init(key)
+    obs = jax.random.normal(key, (5, 3, 4))  # [T, B, obs]
+    first = jnp.array([[1, 1, 1], [0, 0, 1], [0, 1, 0], [0, 0, 0], [1, 0, 0]], bool)
+    state = net.initial_state(3)
+    outs = []
+    for t in range(5):
+        state, dist, value = net.step(params, state, obs[t], first[t])
+        outs.append((dist.logits, value))
+    dist, value = net.unroll(params, net.initial_state(3), obs, first)
+    for t in range(5):
+        np.testing.assert_allclose(dist.logits[t], outs[t][0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(value[t], outs[t][1], rtol=1e-5, atol=1e-6)
+    # A reset makes a step independent of what came before.
+    _, d1, _ = net.step(params, jax.tree.map(lambda x: x + 3.0, state), obs[0], first[0])
+    _, d0, _ = net.step(params, net.initial_state(3), obs[0], first[0])
+    np.testing.assert_array_equal(d1.logits, d0.logits)

@@ -1,0 +1,187 @@
+"""ppo_jax.run.session: run_experiment and load_run from Python: the run folder, bit-identical
+resume, refusals before anything is written, stop requests, the non-finite stop, honest disk
+checks and clean errors when writing fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from probe_envs import ConstantRewardEnv, NaNAfter
+
+from ppo_jax import PPOConfig, load_run, run_experiment, train_seeds
+from ppo_jax.io import checkpoint, rundir
+from ppo_jax.run import session
+
+SMALL = PPOConfig(
+    num_envs=4, num_steps=8, total_timesteps=320, num_minibatches=2, update_epochs=1,
+    hidden_sizes=(8,),
+)  # fmt: skip
+
+
+def test_a_run_folder_and_its_result(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = run_experiment(SMALL, [0, 3], out, checkpoint_every=2)
+    assert result.completed and result.status == "finished" and result.seeds == [0, 3]
+    assert result.config == SMALL and result.out_dir == out
+    assert result.metrics["value_loss"].shape == (2, 10)
+    assert jax.tree.leaves(result.params)[0].shape[0] == 2
+    assert result.checkpoint == checkpoint.latest(out)
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "metrics.csv", "metrics.jsonl", "results.json", "checkpoints"} <= names
+    assert {"learning_curves.png", "diagnostics.png"} <= names
+    loaded = load_run(out)
+    assert loaded.config == SMALL and loaded.seeds == [0, 3] and loaded.completed
+    for a, b in zip(jax.tree.leaves(loaded.params), jax.tree.leaves(result.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(
+        loaded.metrics["value_loss"], result.metrics["value_loss"], rtol=1e-6
+    )
+    pd = pytest.importorskip("pandas")
+    frame = loaded.to_dataframe()
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 20
+    # The same run in one call of train_seeds: the same numbers (float tolerance).
+    direct = train_seeds(SMALL, [0, 3])
+    np.testing.assert_allclose(
+        direct.metrics["value_loss"], result.metrics["value_loss"], rtol=1e-4
+    )
+
+
+def test_resume_from_python_is_bit_identical(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_experiment(SMALL, 2, a, checkpoint_every=2)
+    paused = run_experiment(SMALL, 2, b, checkpoint_every=2, stop_after=5)
+    assert paused.status == "paused after update 6 (stop_after)" and not paused.completed
+    assert load_run(b).status.startswith("paused") and not load_run(b).completed
+    done = run_experiment(None, None, b, resume=True)
+    assert done.completed
+    assert checkpoint.latest(a).read_bytes() == checkpoint.latest(b).read_bytes()
+    assert (a / "metrics.csv").read_text() == (b / "metrics.csv").read_text()
+    steps = [json.loads(line)["step"] for line in (b / "metrics.jsonl").open()]
+    assert steps == sorted(set(steps)) and len(steps) == 10
+    again = run_experiment(SMALL, 2, b, resume=True)  # finished: nothing to do
+    assert again.completed and again.checkpoint == checkpoint.latest(b)
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:
+    """Same config, other seeds: resuming must not take the other run's state."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_experiment(SMALL, [0, 1], a, checkpoint_every=2, stop_after=2)
+    run_experiment(SMALL, [5, 6], b, checkpoint_every=2, stop_after=2)
+    target = checkpoint.latest(a)
+    target.write_bytes(checkpoint.latest(b).read_bytes())
+    with pytest.raises(
+        ValueError, match=r"belongs to another run: seeds: \[5, 6\] \(this run: \[0, 1\]\)"
+    ):
+        run_experiment(None, None, a, resume=True)
+    with pytest.raises(ValueError, match="seeds"):
+        run_experiment(SMALL, [9, 9], a, resume=True)
+    with pytest.raises(ValueError, match="config differs"):
+        run_experiment(SMALL.replace(num_steps=16, total_timesteps=640), None, a, resume=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"stop_after": 0}, "stop_after"),
+        ({"stop_after": -3}, "stop_after"),
+        ({"checkpoint_every": -1}, "checkpoint_every"),
+        ({"checkpoint_every": 2**40}, "checkpoint_every"),
+        ({"checkpoint_every": 0, "stop_after": 3}, "needs checkpoint_every"),
+        ({"progress": "fancy"}, "progress must be one of"),
+        ({"wandb": ""}, "wandb"),
+        ({"seeds": [2**32]}, "seeds"),
+        ({"seeds": [1, 1]}, "duplicates"),
+        ({"config": SMALL.replace(hidden_sizes=(65536, 65536, 65536))}, "GiB"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_written(tmp_path: Path, kwargs, needle) -> None:
+    out = tmp_path / "never"
+    args = {"config": SMALL, "seeds": [0], "out_dir": out, **kwargs}
+    with pytest.raises((ValueError, TypeError), match=needle):
+        run_experiment(**args)
+    assert not out.exists()
+
+
+def test_tensorboard_pointing_at_a_file_is_refused_first(tmp_path: Path) -> None:
+    blocker = tmp_path / "tb"
+    blocker.write_text("a file")
+    with pytest.raises(ValueError, match="tensorboard"):
+        run_experiment(SMALL, [0], tmp_path / "run", tensorboard=blocker)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_stop_request_pauses_with_a_checkpoint(tmp_path: Path) -> None:
+    def interrupt(event) -> None:
+        if event.update == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    out = tmp_path / "run"
+    result = run_experiment(SMALL, [0, 3], out, checkpoint_every=2, progress=interrupt)
+    assert result.status == "interrupted (SIGINT)"
+    assert result.checkpoint is not None and checkpoint.load(result.checkpoint).update == 2
+    assert result.metrics["value_loss"].shape == (2, 2)
+    resumed = run_experiment(None, None, out, resume=True)
+    assert resumed.completed
+
+
+def test_non_finite_values_stop_the_run_keeping_the_last_good_checkpoint(tmp_path: Path) -> None:
+    config = PPOConfig(
+        num_envs=2, num_steps=2, total_timesteps=40, num_minibatches=1, update_epochs=1,
+        hidden_sizes=(8,),
+    )  # fmt: skip
+    result = run_experiment(config, [0], tmp_path / "nan", checkpoint_every=1, env=NaNAfter())
+    assert result.status == "stopped: non-finite policy_loss at update 3 (seed index 0)"
+    assert checkpoint.load(checkpoint.latest(tmp_path / "nan")).update == 2
+    assert result.metrics["value_loss"].shape == (1, 2)
+    problem = session.first_nonfinite(
+        {name: np.zeros((1, 2)) for name in session.NONFINITE_METRICS}, {"w": np.array([np.inf])}, 4
+    )
+    assert problem == "non-finite parameter ['w'] after update 4"
+
+
+def test_too_little_disk_is_refused_with_an_honest_estimate(tmp_path: Path, monkeypatch) -> None:
+    import shutil
+
+    need = {}
+
+    def usage(path):
+        need["asked"] = True
+        return shutil._ntuple_diskusage(10**12, 10**12, 64 * 2**10)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(session.shutil, "disk_usage", usage)
+    with pytest.raises(ValueError, match="MiB free, the run needs about"):
+        run_experiment(SMALL, [0], tmp_path / "full")
+    assert need and not (tmp_path / "full").exists()
+
+
+def test_a_failed_write_names_the_checkpoint_and_the_resume_command(
+    tmp_path: Path, monkeypatch
+) -> None:
+    out = tmp_path / "run"
+    real = rundir.write_text
+
+    def fail_on_results(path: Path, text: str) -> None:
+        if path.name == rundir.RESULTS_FILE:
+            raise rundir.OutputError(f"cannot write {str(path)!r}: no space left on the device")
+        real(path, text)
+
+    monkeypatch.setattr(rundir, "write_text", fail_on_results)
+    with pytest.raises(
+        rundir.OutputError, match=r"newest complete checkpoint is .*ckpt-00000010.*--resume"
+    ):
+        run_experiment(SMALL, [0, 3], out, checkpoint_every=2)
+    assert not list(out.glob("*.tmp"))
+
+
+def test_custom_environment_objects_must_be_given_again_to_resume(tmp_path: Path) -> None:
+    out = tmp_path / "env"
+    run_experiment(SMALL, [0, 3], out, env=ConstantRewardEnv(), checkpoint_every=2, stop_after=2)
+    with pytest.raises(ValueError, match="env"):
+        run_experiment(None, None, out, resume=True)
+    assert run_experiment(None, None, out, resume=True, env=ConstantRewardEnv()).completed

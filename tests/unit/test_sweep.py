@@ -1,0 +1,145 @@
+"""ppo_jax.run.sweep: rows equal single runs, chunking and sharding do not change results,
+settings tables and random search, ranking with IQM statistics, and bad sweep requests are
+refused before compiling (two processes on loopback: tests/integration/test_multiprocess.py)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from ppo_jax import PPOConfig, train_seeds
+from ppo_jax.run import drivers
+from ppo_jax.run.sweep import (
+    LogUniform,
+    Uniform,
+    grid_settings,
+    plan_chunks,
+    random_settings,
+    rank_settings,
+    sweep,
+)
+
+TINY = {
+    "num_envs": 4,
+    "num_steps": 8,
+    "total_timesteps": 96,
+    "num_minibatches": 2,
+    "update_epochs": 1,
+    "hidden_sizes": (8,),
+}
+GRID = {"learning_rate": [1e-3, 3e-3], "clip_eps": [0.1, 0.3]}
+SEEDS = [0, 7]
+
+
+def assert_trees_close(a, b, rtol=1e-4, atol=1e-5):
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=rtol, atol=atol)
+
+
+@pytest.fixture(scope="module")
+def tiny() -> PPOConfig:
+    return PPOConfig(**TINY)
+
+
+@pytest.fixture(scope="module")
+def full(tiny):
+    return sweep(tiny, GRID, SEEDS)
+
+
+def test_shapes_and_settings_table(full):
+    assert full.settings == grid_settings(GRID)
+    assert full.settings[1] == {"learning_rate": 1e-3, "clip_eps": 0.3}
+    assert full.seeds == SEEDS
+    assert full.metrics["episode_return"].shape == (4, 2, 3)
+    assert jax.tree.leaves(full.params)[0].shape[:2] == (4, 2)
+    assert full.num_devices == jax.device_count() == 2
+
+
+@pytest.mark.parametrize("row", [0, 3])
+def test_row_equals_train_seeds(full, tiny, row):
+    single = train_seeds(tiny.replace(**full.settings[row]), SEEDS)
+    assert_trees_close(full.row(row).params, single.params)
+    for name in ("policy_loss", "value_loss", "episodes_completed"):
+        np.testing.assert_allclose(
+            full.metrics[name][row], single.metrics[name], rtol=1e-4, atol=1e-5
+        )
+
+
+def test_chunked_equals_unchunked(full, tiny):
+    chunked = sweep(tiny, GRID, SEEDS, chunk_size=2)
+    assert (chunked.chunk_size, chunked.num_chunks) == (2, 4)
+    assert_trees_close(chunked.params, full.params)
+    # Memory-aware planning splits on its own when told memory is short.
+    per_run = drivers.estimate_run_bytes(drivers.resolve_spec(tiny)[0])
+    planned = sweep(tiny, GRID, SEEDS, memory_bytes=int(per_run * 3.5))
+    assert planned.num_chunks > 1
+    assert_trees_close(planned.params, full.params)
+
+
+def test_one_device_equals_two_devices(full, tiny):
+    one = sweep(tiny, GRID, SEEDS, devices=jax.devices()[:1])
+    assert one.num_devices == 1
+    assert_trees_close(one.params, full.params)
+    np.testing.assert_allclose(one.metrics["entropy"], full.metrics["entropy"], rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("grid", "error", "needle"),
+    [
+        ({"num_envs": [4, 8]}, ValueError, "num_envs cannot be swept"),
+        ({"hidden_sizes": [(8,)]}, ValueError, "hidden_sizes cannot be swept"),
+        ({"learning_rat": [1e-3]}, ValueError, "unknown sweep field"),
+        ({"learning_rate": [-1.0]}, ValueError, "learning_rate"),
+        ({"gamma": [1.2]}, ValueError, "gamma"),
+        ({"learning_rate": []}, ValueError, "learning_rate"),
+        ([{"update_epochs": 2}], ValueError, "update_epochs cannot be swept"),
+        ("learning_rate=1", TypeError, "grid"),
+        ({}, ValueError, "grid is empty"),
+        ([], ValueError, "no settings"),
+    ],
+)
+def test_bad_sweeps_are_refused(tiny, grid, error, needle):
+    with pytest.raises(error, match=needle):
+        sweep(tiny, grid, SEEDS)
+
+
+def test_bad_chunk_size(tiny):
+    with pytest.raises(ValueError, match="multiple of the device count"):
+        sweep(tiny, GRID, SEEDS, chunk_size=3)
+
+
+def test_explicit_settings_and_random_search():
+    key = jax.random.PRNGKey(3)
+    space = {
+        "learning_rate": LogUniform(1e-4, 1e-2),
+        "gamma": Uniform(0.9, 0.99),
+        "clip_eps": [0.1, 0.2],
+    }
+    a = random_settings(space, 50, key)
+    assert a == random_settings(space, 50, key)
+    assert a != random_settings(space, 50, jax.random.PRNGKey(4))
+    lr = np.array([s["learning_rate"] for s in a])
+    assert lr.min() >= 1e-4 and lr.max() <= 1e-2
+    assert (lr < 1e-3).mean() > 0.3  # log-uniform: half the mass below the geometric middle
+    assert {s["clip_eps"] for s in a} == {0.1, 0.2}
+    with pytest.raises(ValueError, match="num_envs"):
+        random_settings({"num_envs": [1, 2]}, 3, key)
+
+
+def test_plan_chunks():
+    assert plan_chunks(100, 2, run_bytes=10, free_bytes=10_000) == (100, 1)
+    assert plan_chunks(100, 2, run_bytes=10, free_bytes=100) == (10, 10)  # 5 per device
+    assert plan_chunks(7, 2, run_bytes=10, free_bytes=10_000) == (8, 1)  # padded to 2 devices
+    assert plan_chunks(100, 2, run_bytes=10, free_bytes=10_000, chunk_size=16) == (16, 7)
+
+
+def test_ranking_uses_the_iqm_with_bootstrap_intervals(full):
+    ranked = rank_settings(full)
+    assert [r["setting"] for r in ranked] != [] and len(ranked) == 4
+    iqms = [r["iqm"] for r in ranked]
+    assert iqms == sorted(iqms, reverse=True)
+    for r in ranked:
+        assert r["iqm_ci_low"] <= r["iqm"] <= r["iqm_ci_high"]
+        assert set(full.settings[r["setting"]]) <= set(r)
+    assert full.config is not None and full.config.num_envs == 4
