@@ -33,7 +33,8 @@ class ArgumentParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:
-        self.exit(2, f"{self.prog}: error: {message[:300]}\n")
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message[:300])
+        self.exit(2, f"{self.prog}: error: {shown}\n")
 
 
 # --------------------------------------------------------------------------- config
@@ -494,12 +495,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ppo_jax.run.parallel import configure_cpu_devices
 
     configure_cpu_devices()
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # --env my_envs:MyEnv finds ./my_envs.py, as python -m does
     enable_compile_cache()
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except (ValueError, TypeError) as err:
-        message = " ".join(str(err).split())
+        message = "".join(c if c.isprintable() else " " for c in " ".join(str(err).split()))
         print(f"ppo-jax {args.command}: error: {message[:2000]}", file=sys.stderr)
         return 2
 

@@ -68,7 +68,7 @@ class Hyperparams(NamedTuple):
     learning_rate: Any = 2.5e-3
     gamma: Any = 0.99
     gae_lambda: Any = 0.95
-    clip_eps: Any = 0.2
+    clip_eps: Any = 0.1
     ent_coef: Any = 0.01
     vf_coef: Any = 0.5
     max_grad_norm: Any = 0.5

@@ -59,6 +59,7 @@ def make_env(config: PPOConfig) -> tuple[Any, Any]:
 
 
 def _from_module(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """The environment named ``module:attribute`` (imported from ``sys.path``)."""
     module_name, _, attribute = name.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -71,7 +72,7 @@ def _from_module(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
             f"PPOConfig.env_name {name!r}: module {module_name!r} has no attribute {attribute!r}"
         )
     target = getattr(module, attribute)
-    if is_environment(target):
+    if is_environment(target) and not isinstance(target, type):
         if kwargs:
             raise ValueError(
                 f"PPOConfig.env_kwargs {kwargs} given, but {name!r} is an environment object, "

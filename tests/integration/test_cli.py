@@ -256,3 +256,50 @@ def test_sweep_bad_requests_exit_2_before_writing(tmp_path, capsys, argv, needle
     assert main(["sweep", *argv, "--out", str(out), *TINY]) == 2
     assert needle in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_custom_environment_through_the_command_line_and_python(tmp_path, capsys):
+    """``--env module:attribute``: trained, paused, resumed and evaluated by the CLI; the run
+    folder records it, so load_run, evaluate and export_policy work from Python."""
+    import jax
+
+    from ppo_jax import evaluate, export_policy
+
+    out = tmp_path / "custom"
+    common = ["--env", "probe_envs:make_constant", "--env-kwarg", "max_steps=4", *TINY[:-2]]
+    args = [*common, "--hidden-sizes", "8", "--total-timesteps", "320", "--quiet"]
+    assert exit_code(["train", *args, "--out", str(out), "--stop-after", "4"]) == 0
+    assert exit_code(["train", "--resume", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert exit_code(["eval", str(out), "--episodes", "3"]) == 0
+    assert "probe_envs:make_constant" in capsys.readouterr().out
+    run = load_run(out)
+    assert run.completed and run.config.env_name == "probe_envs:make_constant"
+    returns = evaluate(run.config, run, jax.random.PRNGKey(0), 3).returns
+    assert returns.shape == (1, 3) and float(returns.mean()) == 4.0  # reward 1 for 4 steps
+    act = export_policy(run.config, jax.tree.map(lambda x: x[0], run.params))
+    assert act(np.ones(1, np.float32)) in (0, 1)
+    assert exit_code(["train", "--env", "probe_envs:NOT_AN_ENV", "--out", str(tmp_path / "n")]) == 2
+    assert "not a gymnax Environment" in capsys.readouterr().err
+
+
+def test_runs_without_finished_episodes_print_no_runtime_warnings(tmp_path, capsys):
+    """Pendulum episodes last 200 steps: in 3 updates of 8 steps none ends, so every final
+    return is NaN; the table says n/a and no NumPy warning is printed."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        argv = [
+            "train",
+            "--env",
+            "Pendulum-v1",
+            *TINY,
+            "--seeds",
+            "2",
+            "--out",
+            str(tmp_path / "p"),
+        ]
+        assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "mean final return n/a" in printed and "nan" in printed
