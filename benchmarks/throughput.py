@@ -67,6 +67,15 @@ def mlp_macs(sizes: list[int]) -> int:
     return sum(a * b for a, b in itertools.pairwise(sizes))
 
 
+def tower_macs(obs_dim: int, config: PPOConfig, out: int) -> int:
+    """Multiply-accumulates of one tower: the MLP, and with ``recurrent`` a GRU cell (3 gates,
+    each an input and a recurrent matmul) before the head."""
+    if config.recurrent is None:
+        return mlp_macs([obs_dim, *config.hidden_sizes, out])
+    size, last = config.recurrent_size, ([obs_dim, *config.hidden_sizes])[-1]
+    return mlp_macs([obs_dim, *config.hidden_sizes]) + 3 * (last + size) * size + size * out
+
+
 def flops_per_env_step(config: PPOConfig) -> float:
     """Model FLOPs per environment step: the acting forward pass, two critic evaluations
     (V(s), V(s')), and ``update_epochs`` forward+backward passes (~3x forward) of both nets."""
@@ -76,8 +85,8 @@ def flops_per_env_step(config: PPOConfig) -> float:
     obs_dim = 1
     for d in obs_shape:
         obs_dim *= d
-    actor = mlp_macs([obs_dim, *config.hidden_sizes, num_actions])
-    critic = mlp_macs([obs_dim, *config.hidden_sizes, 1])
+    actor = tower_macs(obs_dim, config, num_actions)
+    critic = tower_macs(obs_dim, config, 1)
     return 2.0 * (actor + 2 * critic + config.update_epochs * 3 * (actor + critic))
 
 
@@ -190,6 +199,15 @@ def main(argv: list[str] | None = None) -> int:
         help="PPOConfig.shuffle of every case (minibatch shuffling; default sort)",
     )
     parser.add_argument(
+        "--recurrent",
+        choices=("none", "gru"),
+        default="none",
+        help="PPOConfig.recurrent of every case (gru: a recurrent policy; default none)",
+    )
+    parser.add_argument(
+        "--recurrent-size", type=int, default=128, help="PPOConfig.recurrent_size (128)"
+    )
+    parser.add_argument(
         "--compare",
         default="",
         help="comma-separated peers also run on every case's workload when installed: "
@@ -222,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.sb3_timesteps < 1:
         parser.error(f"--sb3-timesteps must be >= 1, got {args.sb3_timesteps}")
     set_host_devices(args.host_devices)
-    base = PPOConfig(shuffle=args.shuffle)
+    base = base_config(args, parser)
     envs_list = [int(x) for x in args.num_envs.split(",")] if args.num_envs else [base.num_envs]
     seeds_list = [int(x) for x in args.seeds.split(",")]
     if args.scaling:
@@ -332,6 +350,19 @@ def print_table(results: list[dict[str, Any]], header: dict[str, Any]) -> None:
             f"{str(r['sharded_over']) + ' (' + r['layout'] + ')':>13} "
             f"{_solved_cell(r):>7} {_seconds_cell(r['solve_s_all']):>7}"
         )
+
+
+def base_config(args: argparse.Namespace, parser: argparse.ArgumentParser) -> PPOConfig:
+    """The config every case starts from (``--shuffle``, ``--recurrent``)."""
+    try:
+        return PPOConfig(
+            shuffle=args.shuffle,
+            recurrent=None if args.recurrent == "none" else args.recurrent,
+            recurrent_size=args.recurrent_size,
+        )
+    except ValueError as err:
+        parser.error(str(err))
+        raise
 
 
 def case_config(

@@ -1,6 +1,6 @@
 """Learning results of the tuned configs (``ppo_jax.get_config``): the README's environment table.
 
-    python -m benchmarks.tuned_configs                          # every classic-control config
+    python -m benchmarks.tuned_configs                          # classic control and MemoryChain
     python -m benchmarks.tuned_configs --envs Pendulum-v1 --seeds 8 --json out.json
     python -m benchmarks.tuned_configs --envs Breakout-MinAtar --total-timesteps 1000000
 
@@ -34,6 +34,7 @@ DEFAULT_ENVS = (
     "MountainCar-v0",
     "Pendulum-v1",
     "MountainCarContinuous-v0",
+    "MemoryChain-bsuite",
 )
 
 

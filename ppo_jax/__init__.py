@@ -10,6 +10,7 @@ Public API::
     train, train_seeds, TrainResult, make_train,
     run_experiment, load_run, RunResult,
     sweep, SweepResult, random_settings, LogUniform, Uniform,
+    pbt, PBTResult, run_pbt_experiment,
     evaluate, EvalResult, export_policy, Policy, policy_logits, state_value,
     compute_gae, compute_reward_to_go, clipped_surrogate_loss, value_loss
 
@@ -37,6 +38,7 @@ from ppo_jax.run.evaluate import (  # noqa: E402
     policy_logits,
     state_value,
 )
+from ppo_jax.run.pbt import PBTResult, pbt, run_pbt_experiment  # noqa: E402
 from ppo_jax.run.session import load_run, run_experiment  # noqa: E402
 from ppo_jax.run.sweep import LogUniform, SweepResult, Uniform, random_settings, sweep  # noqa: E402
 
@@ -46,6 +48,7 @@ __all__ = [
     "EvalResult",
     "Hyperparams",
     "LogUniform",
+    "PBTResult",
     "PPOConfig",
     "Policy",
     "RunResult",
@@ -62,9 +65,11 @@ __all__ = [
     "load_run",
     "make_env",
     "make_train",
+    "pbt",
     "policy_logits",
     "random_settings",
     "run_experiment",
+    "run_pbt_experiment",
     "state_value",
     "sweep",
     "train",

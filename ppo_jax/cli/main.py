@@ -19,6 +19,8 @@ import numpy as np
 
 from ppo_jax.cli.flags import add_config_flags, bounded_int, config_flags
 from ppo_jax.core.config import PPOConfig
+from ppo_jax.io.console import print_pbt_table, print_sweep_table, print_train_table
+from ppo_jax.run.summary import final_return, iqm_with_ci
 
 SEED_MAX = 2**32 - 1
 EXIT_CODES = {"stopped": 3, "SIGINT": 130, "SIGTERM": 143}
@@ -121,7 +123,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not result.metrics:
         print(f"ppo-jax train: {result.status}; no update completed", file=sys.stderr)
         return 3
-    print_train_table(result)
+    finals = final_return(result.metrics)
+    iqm = iqm_with_ci({"seeds": finals})["seeds"] if np.isfinite(finals).any() else None
+    print_train_table(result, iqm)
     if result.status == "finished":
         return 0
     where = f"last good checkpoint {result.checkpoint}" if result.checkpoint else "no checkpoint"
@@ -129,44 +133,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.checkpoint is not None and not result.status.startswith("stopped"):
         print(f"  continue with: ppo-jax train --resume {result.out_dir}", file=sys.stderr)
     return next((code for key, code in EXIT_CODES.items() if key in result.status), 0)
-
-
-def print_train_table(result: Any) -> None:
-    from ppo_jax.run.summary import solved_threshold
-
-    threshold = solved_threshold(result.config.env_name)
-    solved_head = f"solved(>={threshold:g})" if threshold is not None else "solved"
-    head = (
-        f"{'seed':>5}  {'final return':>12}  {solved_head:>14}  {'steps to solve':>14}  "
-        f"{'wall s':>7}  {'env-steps/s':>11}  {'compile s':>9}"
-    )
-    print(head)
-    print("-" * len(head))
-    for r in result.summary:
-        solved = "-" if r["solved"] is None else ("yes" if r["solved"] else "no")
-        steps = r["steps_to_solve"]
-        steps_text = "-" if steps is None or steps < 0 else f"{steps:,}"
-        print(
-            f"{r['seed']:>5}  {_num(r['final_return']):>12.1f}  {solved:>14}  {steps_text:>14}  "
-            f"{_num(r['wall_s']):>7.1f}  {_num(r['env_steps_per_s']):>11,.0f}  "
-            f"{_num(r['compile_s']):>9.1f}"
-        )
-    finals = np.asarray([_num(r["final_return"]) for r in result.summary], np.float64)
-    first = result.summary[0] if result.summary else {}
-    mean = f"{np.mean(finals):.1f} +- {np.std(finals):.1f}" if np.isfinite(finals).all() else "n/a"
-    rate = _num(first.get("env_steps_per_s")) * len(result.seeds)
-    print(
-        f"mean final return {mean} over {len(result.seeds)} seed(s); {rate:,.0f} env-steps/s "
-        f"in total; compile {_num(first.get('compile_s')):.1f}s, run "
-        f"{_num(first.get('run_s')):.1f}s"
-    )
-    out = result.out_dir
-    print(f"wrote {out / 'metrics.csv'}, {out / 'results.json'}, {out / 'learning_curves.png'}")
-
-
-def _num(value: Any) -> float:
-    """A number from a summary (``null`` in JSON, for NaN, becomes NaN)."""
-    return float("nan") if value is None else float(value)
 
 
 # --------------------------------------------------------------------------- sweep
@@ -246,25 +212,69 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_sweep_table(ranked: list[dict[str, Any]], fields: list[str]) -> None:
-    head = (
-        f"{'rank':>4}  "
-        + "  ".join(f"{f:>13}" for f in fields)
-        + f"  {'final return':>17}  {'IQM [95% CI]':>24}  {'solved':>7}  {'steps to solve':>14}"
-    )
-    print(head)
-    print("-" * len(head))
-    for rank, r in enumerate(ranked, 1):
-        solved = "-" if r["solved_fraction"] is None else f"{100 * r['solved_fraction']:.0f}%"
-        steps = r["median_steps_to_solve"]
-        steps_text = "-" if steps is None else f"{steps:,.0f}"
-        ret = f"{r['final_return_mean']:.1f} +- {r['final_return_std']:.1f}"
-        iqm = f"{r['iqm']:.1f} [{r['iqm_ci_low']:.1f}, {r['iqm_ci_high']:.1f}]"
-        print(
-            f"{rank:>4}  "
-            + "  ".join(f"{r[f]:>13.4g}" for f in fields)
-            + f"  {ret:>17}  {iqm:>24}  {solved:>7}  {steps_text:>14}"
+# --------------------------------------------------------------------------- pbt, compare
+def cmd_pbt(args: argparse.Namespace) -> int:
+    from ppo_jax.run.pbt import run_pbt_experiment
+
+    common = {
+        "stop_after": args.stop_after,
+        "tensorboard": args.tensorboard,
+        "progress": _progress(args),
+        "log": (lambda _: None) if args.quiet else print,
+    }
+    if args.resume is not None:
+        given = [f"--{n.replace('_', '-')}" for n in config_flags(args)]
+        given += [f for f, v in (("--config", args.config), ("--space", args.space)) if v]
+        if given or args.out is not None:
+            raise ValueError(
+                "--resume continues a PBT run with its saved settings; give no "
+                f"config flags, --config, --space or --out (got {given[:5]})"
+            )
+        result = run_pbt_experiment(None, None, None, args.resume, resume=True, **common)
+    else:
+        config, _ = resolve_config(args)
+        result = run_pbt_experiment(
+            config,
+            grid_space(args.space, "--space"),
+            args.population,
+            args.out,
+            seed=args.seed,
+            interval=args.interval,
+            fraction=args.fraction,
+            perturb=args.perturb,
+            resample_probability=args.resample_probability,
+            checkpoint_every=args.checkpoint_every,
+            **common,
         )
+    if not result.metrics:
+        print(f"ppo-jax pbt: {result.status}; no update completed", file=sys.stderr)
+        return 3
+    final = final_return(result.metrics)
+    print_pbt_table(result, final, iqm_with_ci({"pbt": final})["pbt"])
+    if result.status != "finished":
+        print(
+            f"ppo-jax pbt: {result.status}; continue with: ppo-jax pbt --resume {result.out_dir}",
+            file=sys.stderr,
+        )
+    return next((code for key, code in EXIT_CODES.items() if key in result.status), 0)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from ppo_jax.run.summary import compare_runs
+
+    rows = compare_runs([Path(d) for d in args.run_dirs], plot=args.plot)
+    head = (
+        f"{'run':<28}  {'rows':>4}  {'IQM [95% CI]':>24}  {'mean':>8}  "
+        f"{'P(run > ' + rows[0]['run'][:12] + ') [95% CI]':>36}"
+    )
+    print(head + "\n" + "-" * len(head))
+    for r in rows:
+        iqm = f"{r['iqm']:.1f} [{r['iqm_ci_low']:.1f}, {r['iqm_ci_high']:.1f}]"
+        poi = f"{r['p_improve']:.2f} [{r['p_improve_low']:.2f}, {r['p_improve_high']:.2f}]"
+        print(f"{r['run'][:28]:<28}  {r['rows']:>4}  {iqm:>24}  {r['mean']:>8.1f}  {poi:>36}")
+    if args.plot:
+        print(f"wrote {args.plot}")
+    return 0
 
 
 # --------------------------------------------------------------------------- plot, eval
@@ -332,13 +342,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- parser
-def _run_flags(p: argparse.ArgumentParser, default_out: str) -> None:
-    p.add_argument(
-        "--seeds",
-        default=None,
-        metavar="N|LIST|A:B",
-        help="a count (8 -> seeds 0..7), a list (0,5,9) or a range (3:7)",
-    )
+def _run_flags(p: argparse.ArgumentParser, default_out: str, seeds: bool = True) -> None:
+    if seeds:
+        p.add_argument(
+            "--seeds",
+            default=None,
+            metavar="N|LIST|A:B",
+            help="a count (8 -> seeds 0..7), a list (0,5,9) or a range (3:7)",
+        )
     p.add_argument("--out", default=None, help=f"output folder (default {default_out})")
     p.add_argument(
         "--config",
@@ -461,6 +472,47 @@ def build_parser() -> ArgumentParser:
     multi.add_argument("--process-id", type=bounded_int(0, 2**16), default=None)
     add_config_flags(sw)
     sw.set_defaults(func=cmd_sweep)
+
+    pb = sub.add_parser(
+        "pbt",
+        help="population-based training in one compiled call (exploit/explore every interval)",
+    )
+    _run_flags(pb, "runs/pbt-ENV-TIMESTAMP", seeds=False)
+    pb.set_defaults(seeds=None)
+    pb.add_argument(
+        "--space",
+        action="append",
+        type=parse_grid_item,
+        metavar="NAME=log:LO:HI|NAME=uniform:LO:HI|NAME=V1,V2",
+        help="a searched traced field: a distribution or a list of choices (repeat)",
+    )
+    pb.add_argument("--population", type=bounded_int(2, 2**16), default=8, help="members (8)")
+    pb.add_argument("--interval", type=bounded_int(1), default=10, help="updates between steps")
+    pb.add_argument(
+        "--fraction", type=float, default=0.25, help="bottom/top share exploited (0.25)"
+    )
+    pb.add_argument(
+        "--perturb",
+        type=lambda t: tuple(float(v) for v in t.split(",")),
+        default=(0.8, 1.25),
+        metavar="F1,F2",
+        help="factors an inherited value is multiplied by (0.8,1.25)",
+    )
+    pb.add_argument("--resample-probability", type=float, default=0.25, help="(0.25)")
+    pb.add_argument("--seed", type=bounded_int(0, SEED_MAX), default=0, help="seed of the run")
+    pb.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a PBT folder")
+    pb.add_argument("--checkpoint-every", type=bounded_int(0), default=None, metavar="UPDATES")
+    pb.add_argument("--stop-after", type=bounded_int(1), default=None, metavar="UPDATES")
+    pb.add_argument("--tensorboard", default=None, metavar="DIR")
+    add_config_flags(pb)
+    pb.set_defaults(func=cmd_pbt)
+
+    cp = sub.add_parser(
+        "compare", help="compare finished run folders: IQM with 95%% CIs, P(improvement)"
+    )
+    cp.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    cp.add_argument("--plot", default=None, metavar="FILE.png", help="performance profiles")
+    cp.set_defaults(func=cmd_compare)
 
     pl = sub.add_parser("plot", help="write PNG learning curves of a run folder")
     pl.add_argument("run_dir", metavar="RUN_DIR")

@@ -1,6 +1,8 @@
-"""Adapters of other JAX environment suites to the gymnax >= 1.0 contract (``suite:id`` names).
+"""Reserved names of other JAX environment suites (``suite:id``, e.g. ``brax:ant``).
 
-Each suite is an optional extra, imported only when its prefix is used.
+No suite adapter is written yet: such a name is refused with one line saying so and naming the
+way that works today (a ``module:attribute`` factory returning a gymnax-compatible
+environment).
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from ppo_jax.core.config import SUITE_PREFIXES
 
 
 def make_suite_env(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
-    """``(env, env_params)`` for ``suite:id``; ``ValueError`` naming the pip extra when the
-    suite is not installed."""
+    """``(env, env_params)`` for ``suite:id``: for now a ``ValueError`` saying the adapter is
+    not written yet."""
     prefix = name.partition(":")[0]
     if prefix not in SUITE_PREFIXES:
         raise ValueError(f"PPOConfig.env_name {name!r}: unknown suite {prefix!r}")
     raise ValueError(
-        f"PPOConfig.env_name {name!r}: the {prefix} adapter is not available yet "
-        f'(pip install "ppo-jax[{prefix}]")'
+        f"PPOConfig.env_name {name!r}: no {prefix} adapter is written yet; wrap the environment "
+        "in a module:attribute factory returning a gymnax-compatible environment instead"
     )

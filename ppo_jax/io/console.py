@@ -1,4 +1,5 @@
-"""Live progress on a console: a progress bar (tqdm) on a terminal, or one line per report.
+"""The console: live progress (a tqdm bar on a terminal, or one line per report) and the result
+tables the command line prints.
 
 A :class:`ProgressPrinter` is a listener of :mod:`ppo_jax.run.progress` events, which the drivers
 send between compiled segments of updates.
@@ -91,3 +92,90 @@ class ProgressPrinter:
             f"{ret}  ({ended})  {rate:>9,.0f} env-steps/s  {elapsed:6.1f}s",
             flush=True,
         )
+
+
+# --------------------------------------------------------------------------- result tables
+def print_train_table(result: Any, iqm: tuple[float, float, float] | None = None) -> None:
+    """The table of a train run: one row per seed, then totals and ``iqm`` (IQM, CI low, CI
+    high) of the final returns."""
+    from ppo_jax.io.tuned import target
+
+    threshold = target(result.config.env_name)
+    solved_head = f"solved(>={threshold:g})" if threshold is not None else "solved"
+    head = (
+        f"{'seed':>5}  {'final return':>12}  {solved_head:>14}  {'steps to solve':>14}  "
+        f"{'wall s':>7}  {'env-steps/s':>11}  {'compile s':>9}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in result.summary:
+        solved = "-" if r["solved"] is None else ("yes" if r["solved"] else "no")
+        steps = r["steps_to_solve"]
+        steps_text = "-" if steps is None or steps < 0 else f"{steps:,}"
+        print(
+            f"{r['seed']:>5}  {_num(r['final_return']):>12.1f}  {solved:>14}  {steps_text:>14}  "
+            f"{_num(r['wall_s']):>7.1f}  {_num(r['env_steps_per_s']):>11,.0f}  "
+            f"{_num(r['compile_s']):>9.1f}"
+        )
+    finals = np.asarray([_num(r["final_return"]) for r in result.summary], np.float64)
+    first = result.summary[0] if result.summary else {}
+    mean = f"{np.mean(finals):.1f} +- {np.std(finals):.1f}" if np.isfinite(finals).all() else "n/a"
+    rate = _num(first.get("env_steps_per_s")) * len(result.seeds)
+    print(
+        f"mean final return {mean} over {len(result.seeds)} seed(s); {rate:,.0f} env-steps/s "
+        f"in total; compile {_num(first.get('compile_s')):.1f}s, run "
+        f"{_num(first.get('run_s')):.1f}s"
+    )
+    if iqm is not None and np.isfinite(iqm[0]):
+        print(
+            f"final return IQM {iqm[0]:.1f} [95% CI {iqm[1]:.1f}, {iqm[2]:.1f}] "
+            "(stratified bootstrap)"
+        )
+    out = result.out_dir
+    print(f"wrote {out / 'metrics.csv'}, {out / 'results.json'}, {out / 'learning_curves.png'}")
+
+
+def _num(value: Any) -> float:
+    """A number from a summary (``null`` in JSON, for NaN, becomes NaN)."""
+    return float("nan") if value is None else float(value)
+
+
+def print_sweep_table(ranked: list[dict[str, Any]], fields: list[str]) -> None:
+    head = (
+        f"{'rank':>4}  "
+        + "  ".join(f"{f:>13}" for f in fields)
+        + f"  {'final return':>17}  {'IQM [95% CI]':>24}  {'solved':>7}  {'steps to solve':>14}"
+    )
+    print(head)
+    print("-" * len(head))
+    for rank, r in enumerate(ranked, 1):
+        solved = "-" if r["solved_fraction"] is None else f"{100 * r['solved_fraction']:.0f}%"
+        steps = r["median_steps_to_solve"]
+        steps_text = "-" if steps is None else f"{steps:,.0f}"
+        ret = f"{r['final_return_mean']:.1f} +- {r['final_return_std']:.1f}"
+        iqm = f"{r['iqm']:.1f} [{r['iqm_ci_low']:.1f}, {r['iqm_ci_high']:.1f}]"
+        print(
+            f"{rank:>4}  "
+            + "  ".join(f"{r[f]:>13.4g}" for f in fields)
+            + f"  {ret:>17}  {iqm:>24}  {solved:>7}  {steps_text:>14}"
+        )
+
+
+def print_pbt_table(result: Any, final: np.ndarray, iqm: tuple[float, float, float]) -> None:
+    """The table of a PBT run: members by ``final`` return, how often each copied another, its
+    last searched hyperparameters; then the ``iqm`` (IQM, CI low, CI high) over members."""
+    searched = [k for k, v in result.metrics.items() if k.startswith("hp/") and np.ptp(v) > 0]
+    copies = (result.metrics["pbt/parent"] != np.arange(len(result.seeds))[:, None]).sum(1)
+    head = f"{'member':>6}  {'final return':>12}  {'copied':>6}  " + "  ".join(
+        f"{k[3:]:>13}" for k in searched
+    )
+    print(head + "\n" + "-" * len(head))
+    for m in np.argsort(-np.nan_to_num(final, nan=-np.inf)):
+        values = "  ".join(f"{result.metrics[k][m, -1]:>13.4g}" for k in searched)
+        print(f"{m:>6}  {final[m]:>12.1f}  {copies[m]:>6}  {values}")
+    print(
+        f"final return over {len(final)} members: IQM {iqm[0]:.1f} [95% CI {iqm[1]:.1f}, "
+        f"{iqm[2]:.1f}]"
+        f"; best member {int(np.nanargmax(final))}"
+    )
+    print(f"wrote {result.out_dir} (metrics.csv, results.json, hyperparameters.png)")

@@ -118,6 +118,70 @@ def diagnostics_figure(metrics: dict[str, np.ndarray], title: str) -> Any:
     return fig
 
 
+def hyperparameter_trajectories(
+    env_steps: np.ndarray,
+    returns: np.ndarray,
+    hyperparams: Mapping[str, np.ndarray],
+    title: str,
+) -> Any:
+    """Population-based training: one panel of every member's return and one per
+    hyperparameter that varies, each member a line (``[members, updates]`` arrays; ``env_steps``
+    ``[updates]``). Hyperparameters spanning over a decade are drawn on a log axis."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    varying = {
+        k: np.asarray(v, np.float64) for k, v in hyperparams.items() if np.nanmax(v) > np.nanmin(v)
+    }
+    panels = [("episode return", forward_fill(np.asarray(returns))), *varying.items()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), dpi=100)
+    axes = np.atleast_1d(axes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for ax, (name, values) in zip(axes, panels, strict=True):
+            for m, row in enumerate(values):
+                ax.plot(env_steps, row, linewidth=1.0, color=f"C{m % 10}")
+            positive = np.all(values > 0)
+            if name != "episode return" and positive and values.max() > 10 * values.min():
+                ax.set_yscale("log")
+            ax.set_title(name, fontsize=10)
+            ax.grid(alpha=0.3)
+            ax.tick_params(labelsize=8)
+    fig.suptitle(f"{title} (one line per member; x: env steps)")
+    fig.tight_layout()
+    return fig
+
+
+def performance_profile_figure(
+    taus: np.ndarray,
+    profiles: Mapping[str, np.ndarray],
+    bands: Mapping[str, np.ndarray],
+    xlabel: str,
+) -> Any:
+    """Run-score performance profiles (Agarwal et al. 2021): for each group, the fraction of
+    runs scoring above ``tau`` with its 95% bootstrap band (``bands[name]`` is ``[2, taus]``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for name, profile in profiles.items():
+        (line,) = ax.plot(taus, profile, label=name, linewidth=1.6)
+        ax.fill_between(taus, bands[name][0], bands[name][1], color=line.get_color(), alpha=0.2)
+    ax.set_xlabel(xlabel + " (tau)")
+    ax.set_ylabel("fraction of runs with score > tau")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
 def save_figure(fig: Any, path: Path) -> None:
     """Write a matplotlib figure to ``path`` (via a temporary file) and free it; an
     ``OSError`` becomes ``ppo_jax.io.rundir.OutputError`` naming the file."""

@@ -22,6 +22,7 @@ TARGETS: dict[str, float] = {
     "MountainCar-v0": -150.0,
     "Pendulum-v1": -250.0,
     "MountainCarContinuous-v0": 90.0,
+    "MemoryChain-bsuite": 0.9,
 }
 
 
@@ -101,13 +102,35 @@ def _minatar() -> list[PPOConfig]:
     ]
 
 
+def _memory() -> list[PPOConfig]:
+    """bsuite's MemoryChain: the context bit is shown only at the first of 6 steps and must be
+    given back at the last (return +1 or -1). Only a policy with memory can score above 0, so
+    the tuned config is recurrent: ``get_config("MemoryChain-bsuite")`` (a GRU of 32 units)
+    solves it (greedy return 1.0 on every seed tested, tests/learning/test_memory.py); the
+    feed-forward policy with the same settings (``recurrent=None``) stays at chance (0)."""
+    return [
+        PPOConfig(
+            env_name="MemoryChain-bsuite",
+            num_envs=32,
+            num_steps=32,
+            total_timesteps=131_072,
+            learning_rate=1e-3,
+            clip_eps=0.2,
+            ent_coef=0.01,
+            hidden_sizes=(64,),
+            recurrent="gru",
+            recurrent_size=32,
+        )
+    ]
+
+
 MINATAR_ENVS = ("Breakout-MinAtar", "Asterix-MinAtar", "Freeway-MinAtar", "SpaceInvaders-MinAtar")
 
 
 @functools.cache
 def tuned_configs() -> dict[str, PPOConfig]:
     """``env_name -> PPOConfig`` of every tuned environment (built once, on first use)."""
-    configs = [PPOConfig(), *_classic_control(), *_minatar()]  # PPOConfig(): CartPole-v1
+    configs = [PPOConfig(), *_classic_control(), *_minatar(), *_memory()]  # (): CartPole-v1
     return {c.env_name: c for c in configs}
 
 

@@ -295,7 +295,7 @@ def make_plan(
         devices=devices,
     )
     if layout.size == 1 and keys.shape[0] > 1 and shard is not False:
-        parallel.hint_single_cpu_device(f"{keys.shape[0]} runs")
+        parallel.hint_single_cpu_device(f"{keys.shape[0]} runs run")
     dtype = np.float32
     leaves = [np.asarray(v, dtype) for v in hp]
     return Plan(spec, env_params, layout, keys, Hyperparams(*leaves), hp_batched)
@@ -328,13 +328,18 @@ def _range_program(spec: TrainSpec, layout: parallel.Layout, hp_batched: bool, l
 def _init_program_for(
     spec: TrainSpec, layout: parallel.Layout, hp_batched: bool, options: Any
 ) -> Any:
+    return parallel.over_runs(*_init_parts(spec, layout, hp_batched))
+
+
+def _init_parts(spec: TrainSpec, layout: parallel.Layout, hp_batched: bool) -> tuple[Any, ...]:
+    """``over_runs`` arguments of the program initialising ``[R]`` runs."""
     axis_name = layout.axis_name
 
     def init(key: Array, hp: Hyperparams, env_params: Any) -> RunnerState:
         return init_runner(spec, env_params, hp, key, axis_name)
 
     runs, shared = PartitionSpec(parallel.RUNS_AXIS), PartitionSpec()
-    return parallel.over_runs(
+    return (
         init,
         layout,
         (0, 0 if hp_batched else None, None),
@@ -347,6 +352,13 @@ def _init_program_for(
 def _range_program_for(
     spec: TrainSpec, layout: parallel.Layout, hp_batched: bool, length: int, options: Any
 ) -> Any:
+    return parallel.over_runs(*_range_parts(spec, layout, hp_batched, length))
+
+
+def _range_parts(
+    spec: TrainSpec, layout: parallel.Layout, hp_batched: bool, length: int
+) -> tuple[Any, ...]:
+    """``over_runs`` arguments of the program running ``length`` updates of ``[R]`` runs."""
     axis_name = layout.axis_name
 
     def run(
@@ -355,13 +367,23 @@ def _range_program_for(
         return scan_updates(spec, env_params, hp, runner, start, length, stop, axis_name)
 
     runs, shared = PartitionSpec(parallel.RUNS_AXIS), PartitionSpec()
-    return parallel.over_runs(
+    return (
         run,
         layout,
         (0, 0 if hp_batched else None, None, None, None),
         (parallel.runner_specs(), runs if hp_batched else shared, shared, shared, shared),
         (parallel.runner_specs(), runs),
     )
+
+
+def init_traceable(spec: TrainSpec, layout: parallel.Layout, hp_batched: bool) -> Any:
+    """The ``[R]``-run initialisation, unjitted, to call inside a larger compiled program."""
+    return parallel.over_runs_traceable(*_init_parts(spec, layout, hp_batched))
+
+
+def range_traceable(spec: TrainSpec, layout: parallel.Layout, hp_batched: bool, length: int) -> Any:
+    """``length`` updates of ``[R]`` runs, unjitted, to call inside a larger compiled program."""
+    return parallel.over_runs_traceable(*_range_parts(spec, layout, hp_batched, length))
 
 
 def _inputs(plan: Plan) -> tuple[Any, Hyperparams]:
@@ -402,7 +424,9 @@ def runner_template(plan: Plan) -> RunnerState:
     return jax.eval_shape(program, keys, plan.hp, plan.env_params)
 
 
-SegmentFn = Callable[[RunnerState, int], tuple[RunnerState, dict[str, Array]]]
+SegmentFn = Callable[[Any, int], tuple[Any, dict[str, Any]]]
+"""``fn(state, start) -> (state, metrics)``: a run of updates from ``start`` (the state is a
+``RunnerState`` ``[R]``, or PBT's carry)."""
 
 
 def compile_segments(plan: Plan, runner: Any, length: int) -> SegmentFn:

@@ -88,7 +88,7 @@ def hint_single_cpu_device(what: str) -> None:
         return
     _hinted.add(what)
     warnings.warn(
-        f"ppo_jax: {what} runs on 1 CPU device of {cpu_cores()} cores (JAX started before "
+        f"ppo_jax: {what} on 1 CPU device of {cpu_cores()} cores (JAX started before "
         "ppo_jax could add devices); import ppo_jax before running any JAX computation, or "
         f"set XLA_FLAGS=--xla_force_host_platform_device_count={cpu_cores()} before starting "
         "Python",
@@ -233,23 +233,37 @@ def over_runs(
     results over the ``(RUNS_AXIS, ENVS_AXIS)`` mesh; shared arguments (``in_axes`` None) get
     ``PartitionSpec()``. On one device this is ``jit(vmap(fn))``.
     """
-    batched = jax.vmap(fn, in_axes=tuple(in_axes))
+    batched = over_runs_traceable(fn, layout, in_axes, in_specs, out_specs)
     if layout.size == 1:
         return backend.jit(batched)
     mesh = layout.mesh()
-    sharded = jax.shard_map(
-        batched,
-        mesh=mesh,
-        in_specs=tuple(in_specs),
-        out_specs=out_specs,
-        check_vma=False,  # runs never communicate; the env axis uses explicit collectives
-    )
     out_shardings = jax.tree.map(
         lambda spec: NamedSharding(mesh, spec),
         out_specs,
         is_leaf=lambda x: isinstance(x, PartitionSpec),
     )
-    return backend.jit(sharded, out_shardings=out_shardings)
+    return backend.jit(batched, out_shardings=out_shardings)
+
+
+def over_runs_traceable(
+    fn: Callable[..., Any],
+    layout: Layout,
+    in_axes: Sequence[int | None],
+    in_specs: Sequence[Any],
+    out_specs: Any,
+) -> Callable[..., Any]:
+    """:func:`over_runs` without the ``jit``: ``vmap`` (in a ``shard_map`` over ``layout``'s
+    mesh when it has several devices), to call inside a larger compiled program."""
+    batched = jax.vmap(fn, in_axes=tuple(in_axes))
+    if layout.size == 1:
+        return batched
+    return jax.shard_map(
+        batched,
+        mesh=layout.mesh(),
+        in_specs=tuple(in_specs),
+        out_specs=out_specs,
+        check_vma=False,  # runs never communicate; the env axis uses explicit collectives
+    )
 
 
 def run_sharding(layout: Layout) -> NamedSharding:

@@ -24,13 +24,13 @@ import numpy as np
 
 from ppo_jax.core.config import INT32_MAX, PPOConfig
 from ppo_jax.core.spec import MetricsFn, Schedule
-from ppo_jax.core.types import METRIC_NAMES, RunnerState
+from ppo_jax.core.types import METRIC_NAMES
 from ppo_jax.io import checkpoint, rundir
 from ppo_jax.io.console import ProgressPrinter, report_every, resolve_style
 from ppo_jax.io.plotting import write_run_plots
 from ppo_jax.io.sinks import JsonlWriter, TensorBoardWriter, WandbWriter, metrics_rows
 from ppo_jax.run import drivers, progress
-from ppo_jax.run.summary import final_return, solved_threshold, steps_to_solve
+from ppo_jax.run.summary import final_return, iqm_with_ci, solved_threshold, steps_to_solve
 
 CHECKPOINTS_PER_RUN = 10
 """Default number of checkpoints over a run (``checkpoint_every=None``)."""
@@ -113,9 +113,22 @@ class _Setup(NamedTuple):
     checkpoint_every: int
     stop_at: int
     identity: dict[str, Any]
-    template: RunnerState
+    template: Any
+    """Shapes of the state a segment carries (a ``RunnerState`` ``[R]``, or PBT's carry)."""
     state_bytes: int
     max_checkpoint_bytes: int
+    kind: str = "train"
+    """``"train"`` or ``"pbt"``: the command that resumes the folder."""
+    init: Callable[[], Any] | None = None
+    """Fresh carried state (default: ``drivers.init_runs(plan)``)."""
+    compile: Callable[[Any, int], drivers.SegmentFn] | None = None
+    """``compile(state, length)``: the segment function (default: ``drivers.compile_segments``)."""
+    unit: int = 1
+    """Segments are whole multiples of this many updates (PBT: its interval)."""
+    row_label: str = "seed"
+    """What a row of the metrics is (``seed``; PBT: ``member``)."""
+    extra: dict[str, Any] = {}  # noqa: RUF012 (never mutated)
+    """Kind-specific entries of ``config.json``."""
 
 
 def _identity(
@@ -176,10 +189,14 @@ def _check_memory(plan: drivers.Plan) -> None:
         )
 
 
-def _segment_length(checkpoint_every: int, report: int, num_updates: int) -> int:
+def _segment_length(checkpoint_every: int, report: int, num_updates: int, unit: int = 1) -> int:
     """Updates per compiled segment: checkpoints and progress reports both fall on segment
-    boundaries (consecutive segments replay the whole run bit for bit)."""
+    boundaries (consecutive segments replay the whole run bit for bit); a multiple of ``unit``
+    (``checkpoint_every`` must be one too, unless it is the whole run)."""
     every = checkpoint_every or num_updates
+    if unit > 1:
+        units = max(1, every // unit)
+        return unit * (math.gcd(units, max(1, report // unit)) if report else units)
     return max(1, math.gcd(every, report) if report else every)
 
 
@@ -346,12 +363,12 @@ def _claim(
     out, lock = rundir.claim_new_folder(target, default)
     try:
         record = rundir.RunConfig(
-            "train",
+            setup.kind,
             config,
             setup.seeds,
             setup.checkpoint_every,
             None if hp is None else setup.identity["hp"],
-            extra={"identity": setup.identity},
+            extra={"identity": setup.identity, **setup.extra},
         )
         rundir.write_run_config(out, record)
     except BaseException:
@@ -437,7 +454,8 @@ def _train(
     start = 0 if ckpt is None else ckpt.update
     verb = "starting" if ckpt is None else f"resuming at update {start}"
     say(
-        f"ppo-jax train: {config.env_name}, {len(setup.seeds)} seed(s), {config.env_steps:,} env "
+        f"ppo-jax {setup.kind}: {config.env_name}, {len(setup.seeds)} {setup.row_label}(s), "
+        f"{config.env_steps:,} env "
         f"steps each ({config.num_updates} updates of {config.num_envs} envs x "
         f"{config.num_steps} steps), {plan.layout.describe()} "
         f"({jax.devices()[0].platform}); {verb}"
@@ -450,10 +468,14 @@ def _train(
     style = "none" if callable(progress_arg) else resolve_style(progress_arg)
     listener = progress_arg if callable(progress_arg) else None
     report = report_every(config.num_updates, style if listener is None else "lines")
-    length = _segment_length(setup.checkpoint_every, report, config.num_updates)
+    length = _segment_length(setup.checkpoint_every, report, config.num_updates, setup.unit)
     t0 = time.perf_counter()
-    runner = drivers.init_runs(plan) if ckpt is None else checkpoint.restore(ckpt, setup.template)
-    segment = drivers.compile_segments(plan, runner, length)
+    if ckpt is not None:
+        runner = checkpoint.restore(ckpt, setup.template)
+    else:
+        runner = setup.init() if setup.init is not None else drivers.init_runs(plan)
+    compile_fn = setup.compile or (lambda r, n: drivers.compile_segments(plan, r, n))
+    segment = compile_fn(runner, length)
     compile_s = time.perf_counter() - t0
     say(f"  compiled in {compile_s:.1f}s")
     parts = [] if ckpt is None or not ckpt.update else [ckpt.metrics]
@@ -490,7 +512,7 @@ def _train(
             if status == "finished" and start < config.num_updates:
                 status = f"paused after update {start} (stop_after)"
     except rundir.OutputError as err:
-        raise rundir.OutputError(_with_resume_hint(str(err), out, last_ckpt)) from None
+        raise rundir.OutputError(_with_resume_hint(str(err), out, last_ckpt, setup.kind)) from None
     finally:
         printer.close()
         for sink in sinks:
@@ -502,16 +524,16 @@ def _train(
     try:
         _write_outputs(setup, out, result, last_ckpt, compile_s, run_s)
     except rundir.OutputError as err:
-        raise rundir.OutputError(_with_resume_hint(str(err), out, last_ckpt)) from None
+        raise rundir.OutputError(_with_resume_hint(str(err), out, last_ckpt, setup.kind)) from None
     return result._replace(checkpoint=last_ckpt)
 
 
-def _with_resume_hint(message: str, out: Path, last_ckpt: Path | None) -> str:
+def _with_resume_hint(message: str, out: Path, last_ckpt: Path | None, kind: str = "train") -> str:
     if last_ckpt is None:
         return message + "; no checkpoint was written"
     return (
         f"{message}; the newest complete checkpoint is {last_ckpt}: free space, then continue "
-        f"with: ppo-jax train --resume {out}"
+        f"with: ppo-jax {kind} --resume {out}"
     )
 
 
@@ -522,7 +544,7 @@ def _merge(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def _save(
-    out: Path, setup: _Setup, runner: RunnerState, parts: list[dict[str, np.ndarray]], update: int
+    out: Path, setup: _Setup, runner: Any, parts: list[dict[str, np.ndarray]], update: int
 ) -> Path:
     return checkpoint.save(
         out,
@@ -549,7 +571,7 @@ def _summary_rows(
     sps = new_updates * config.batch_size / run_s if run_s > 0 else float("nan")
     return [
         {
-            "seed": seed,
+            setup.row_label: seed,
             "final_return": float(final[i]),
             "solved": None if threshold is None else bool(final[i] >= threshold),
             "steps_to_solve": None if to_solve is None else int(to_solve[i]),
@@ -566,7 +588,7 @@ def _summary_rows(
 def _result(
     setup: _Setup,
     out: Path,
-    runner: RunnerState,
+    runner: Any,
     metrics: dict[str, np.ndarray],
     status: str,
     compile_s: float,
@@ -619,11 +641,17 @@ def _write_outputs(
     }
     if metrics:
         rundir.write_metrics_csv(
-            out / rundir.METRICS_CSV, metrics, ["seed"], [[s] for s in result.seeds]
+            out / rundir.METRICS_CSV, metrics, [setup.row_label], [[s] for s in result.seeds]
         )
+    label = f"{len(result.seeds)} {setup.row_label}(s)"
+    if metrics:
+        iqm, low, high = iqm_with_ci({"runs": final_return(metrics)})["runs"]
+        summary["final_return_iqm"] = {"iqm": iqm, "ci_low": low, "ci_high": high}
+        label += f", final IQM {iqm:.4g} [95% CI {low:.4g}, {high:.4g}]"
     rundir.write_json(out / rundir.RESULTS_FILE, summary)
     if metrics:
-        write_run_plots(out, config.env_name, metrics, threshold)
+        curves = [(label, np.asarray(metrics["episode_return"]))]
+        write_run_plots(out, config.env_name, metrics, threshold, curves)
 
 
 def load_run(out_dir: str | Path) -> rundir.RunResult:
@@ -661,22 +689,32 @@ def load_run(out_dir: str | Path) -> rundir.RunResult:
         metrics = ckpt.metrics
         completed = ckpt.update == config.num_updates
         status = "finished" if completed else f"paused after update {ckpt.update}"
-    summary: list[dict[str, Any]] = []
-    if isinstance(results, dict):
-        metrics = _metrics_from_json(results.get("metrics"), len(saved.seeds), results_path)
-        status = str(results.get("status", status))
-        completed = int(results.get("updates_done", 0)) == config.num_updates
-        summary = list(results.get("runs", []))
-    return rundir.RunResult(
-        config=config,
-        seeds=saved.seeds,
-        params=params,
-        metrics=metrics,
-        completed=completed,
-        status=status,
-        out_dir=out,
-        train_state=train_state,
-        summary=summary,
+    return with_results(
+        rundir.RunResult(
+            config=config,
+            seeds=saved.seeds,
+            params=params,
+            metrics=metrics,
+            completed=completed,
+            status=status,
+            out_dir=out,
+            train_state=train_state,
+        ),
+        results,
+    )
+
+
+def with_results(run: rundir.RunResult, results: Any) -> rundir.RunResult:
+    """``run`` with the metrics, status and summary of its folder's ``results.json`` document
+    (``results``; ``None`` when the run never finished: ``run`` as it is)."""
+    if not isinstance(results, dict):
+        return run
+    path = Path(run.out_dir or ".") / rundir.RESULTS_FILE
+    return run._replace(
+        metrics=_metrics_from_json(results.get("metrics"), len(run.seeds), path),
+        status=str(results.get("status", run.status)),
+        completed=int(results.get("updates_done", 0)) == run.config.num_updates,
+        summary=list(results.get("runs", [])),
     )
 
 

@@ -552,7 +552,11 @@ def run_sweep_experiment(
         fig = learning_curves(
             metrics["env_steps"][0, 0],
             [metrics["episode_return"][r["setting"]] for r in top],
-            [setting_label(result.settings[r["setting"]]) for r in top],
+            [
+                f"{setting_label(result.settings[r['setting']])} (IQM {r['iqm']:.4g} "
+                f"[{r['iqm_ci_low']:.4g}, {r['iqm_ci_high']:.4g}])"
+                for r in top
+            ],
             f"{config.env_name}: {len(result.seeds)} seeds per setting"
             + (f" (best {len(top)} of {len(ranked)})" if len(ranked) > len(top) else ""),
             solved_threshold(config.env_name),

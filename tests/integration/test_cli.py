@@ -303,3 +303,60 @@ def test_runs_without_finished_episodes_print_no_runtime_warnings(tmp_path, caps
         assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "mean final return n/a" in printed and "nan" in printed
+
+
+def test_pbt_command_writes_its_folder_and_compares(tmp_path, capsys):
+    out = tmp_path / "pbt"
+    argv = ["pbt", "--space", "learning_rate=log:1e-4:1e-2", "--space", "ent_coef=0,0.01"]
+    flags = ["--population", "4", "--interval", "1", *TINY]
+    assert main([*argv, *flags, "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "member" in printed and "copied" in printed and "IQM" in printed
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert len(rows) == 4 * 3 and {"member", "hp/learning_rate", "pbt/parent"} <= set(rows[0])
+    assert (out / "hyperparameters.png").read_bytes()[:4] == b"\x89PNG"
+    run = load_run(out)
+    assert run.kind == "pbt" and run.completed and run.metrics["episode_return"].shape == (4, 3)
+    # compare: folders of one environment (here the PBT folder twice), performance profiles
+    plot = tmp_path / "profiles.png"
+    assert main(["compare", str(out), str(out), "--plot", str(plot)]) == 0
+    printed = capsys.readouterr().out
+    assert "IQM [95% CI]" in printed and "P(run > pbt)" in printed and "pbt'" in printed
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    other = tmp_path / "acrobot"
+    assert main(["train", "--env", "Acrobot-v1", "--out", str(other), "--quiet", *TINY]) == 0
+    assert exit_code(["compare", str(out), str(other)]) == 2
+    assert "one environment" in capsys.readouterr().err
+
+
+@pytest.mark.heavy
+def test_pbt_command_pauses_and_resumes(tmp_path, capsys):
+    out = tmp_path / "pbt"
+    argv = ["pbt", "--space", "learning_rate=log:1e-4:1e-2", "--population", "4"]
+    flags = ["--interval", "1", "--checkpoint-every", "1", *TINY]
+    assert main([*argv, *flags, "--stop-after", "2", "--out", str(out), "--quiet"]) == 0
+    assert "paused after update 2" in capsys.readouterr().err
+    assert exit_code(["pbt", "--resume", str(out), "--space", "gamma=0.9,0.99"]) == 2
+    assert "--resume continues" in capsys.readouterr().err
+    assert main(["pbt", "--resume", str(out), "--quiet"]) == 0
+    assert load_run(out).completed
+
+
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [
+        ([], "--space"),
+        (["--space", "num_envs=4,8"], "num_envs"),
+        (["--space", "learning_rate=log:0:1"], "LogUniform"),
+        (["--space", "gamma=0.9,0.99", "--fraction", "0.9"], "fraction"),
+        (["--space", "gamma=0.9,0.99", "--interval", "4", "--checkpoint-every", "3"], "interval"),
+        (["--space", "gamma=0.9,0.99", "--perturb", "0.8,-2"], "perturb"),
+    ],
+)
+def test_pbt_command_refuses_bad_input_before_writing(tmp_path, capsys, flags, needle):
+    out = tmp_path / "never"
+    eight_updates = [*TINY, "--total-timesteps", "256", "--interval", "2"]
+    assert exit_code(["pbt", "--out", str(out), *eight_updates, *flags]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and len(err.strip().splitlines()) == 1, err
+    assert not out.exists()

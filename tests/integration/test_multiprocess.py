@@ -41,6 +41,7 @@ def _one_device_per_process() -> dict[str, str]:
     }
 
 
+@pytest.mark.heavy
 @pytest.mark.timeout(600)
 def test_sweep_command_over_two_processes(tmp_path):
     """The same command in two processes (jax.distributed on loopback): process 0 writes."""

@@ -35,9 +35,19 @@ def _run(argv: list[str]) -> int:
 @pytest.mark.parametrize(
     "extra",
     [
-        [],
+        pytest.param([], marks=pytest.mark.heavy),  # the session tests resume from Python too
         # Gaussian policy + observation/reward statistics: all of it must be in the checkpoint.
-        ["--env", "Pendulum-v1", "--normalize-observations", "true", "--normalize-rewards", "true"],
+        pytest.param(
+            [
+                "--env",
+                "Pendulum-v1",
+                "--normalize-observations",
+                "true",
+                "--normalize-rewards",
+                "true",
+            ],
+            marks=pytest.mark.heavy,
+        ),
     ],
     ids=["cartpole", "pendulum-normalized"],
 )
@@ -63,6 +73,7 @@ def test_resume_is_bit_identical(tmp_path, capsys, extra):
     assert "already finished at update 10" in printed.out and "no checkpoint" not in printed.err
 
 
+@pytest.mark.heavy
 def test_resume_refuses_mixed_flags_and_foreign_files(tmp_path, capsys):
     out = tmp_path / "r"
     assert (
@@ -115,6 +126,7 @@ def _env(cache: Path) -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1", "PPO_JAX_COMPILE_CACHE": str(cache)}
 
 
+@pytest.mark.heavy
 @pytest.mark.timeout(900)
 def test_sigterm_writes_checkpoint_and_metrics(tmp_path):
     out = tmp_path / "sig"
@@ -145,6 +157,7 @@ CRASH_KILLS = 5
 """SIGKILLs of the crash-consistency test (each at a seeded random moment)."""
 
 
+@pytest.mark.heavy
 @pytest.mark.timeout(900)
 def test_sigkill_at_random_moments_loses_nothing(tmp_path):
     """Kill a run with SIGKILL at seeded random moments, resume after each kill: the newest
@@ -208,6 +221,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
     assert steps == [32 * (i + 1) for i in range(30)]
 
 
+@pytest.mark.heavy
 def test_two_runs_racing_for_one_folder(tmp_path):
     """Exactly one starts; the other is told the folder is in use (or not empty); nothing is
     mixed up. Then the same command again (another folder) finds every compiled program in
@@ -242,6 +256,7 @@ def test_two_runs_racing_for_one_folder(tmp_path):
     assert {p.name for p in cache.rglob("*") if p.is_file()} == cached
 
 
+@pytest.mark.heavy
 def test_non_finite_loss_stops_with_a_clear_message(tmp_path, capsys):
     name = "NaNReward-test"
     if name not in gymnax.registered_envs:

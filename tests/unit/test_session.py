@@ -52,6 +52,30 @@ def test_a_run_folder_and_its_result(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.heavy
+def test_a_recurrent_run_resumes_bit_for_bit_and_sweeps_like_train_seeds(tmp_path: Path) -> None:
+    """The GRU's hidden state travels in the checkpoint: pausing and resuming equals one run;
+    a sweep row of the recurrent config equals train_seeds of it."""
+    import jax
+
+    from ppo_jax import sweep, train_seeds
+
+    config = SMALL.replace(recurrent="gru", recurrent_size=4, total_timesteps=SMALL.batch_size * 4)
+    a, b = tmp_path / "a", tmp_path / "b"
+    run_experiment(config, 2, a, checkpoint_every=2)
+    run_experiment(config, 2, b, checkpoint_every=2, stop_after=2)
+    done = run_experiment(None, None, b, resume=True)
+    assert done.completed
+    assert checkpoint.latest(a).read_bytes() == checkpoint.latest(b).read_bytes()
+    swept = sweep(config, {"learning_rate": [config.learning_rate]}, 2)
+    direct = train_seeds(config, 2)
+    pairs = zip(jax.tree.leaves(swept.row(0).params), jax.tree.leaves(direct.params), strict=True)
+    for x, y in pairs:
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    for x, y in zip(jax.tree.leaves(done.params), jax.tree.leaves(direct.params), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
 def test_resume_from_python_is_bit_identical(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     run_experiment(SMALL, 2, a, checkpoint_every=2)

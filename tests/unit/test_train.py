@@ -134,6 +134,7 @@ def small_configs(draw: st.DrawFn) -> PPOConfig:
     )
 
 
+@pytest.mark.heavy
 @pytest.mark.timeout(900)
 @TRAINING
 @given(config=small_configs())

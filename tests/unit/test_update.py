@@ -124,3 +124,62 @@ def test_sequences_are_split_by_environment_and_keep_their_start_states():
     np.testing.assert_array_equal(np.sort(envs[:, 0].reshape(-1)), np.arange(n))
     # The start state travels with its sequence.
     np.testing.assert_array_equal(np.asarray(out.policy_state["h"])[..., 0], envs[:, 0])
+
+
+@pytest.mark.parametrize("variant", ["feed-forward-normalized", "masked", "gru-masked-dict"])
+def test_first_epoch_recomputes_the_rollouts_log_probs(variant):
+    """Oracle: before any gradient step, the update's recomputed log-probabilities equal the
+    rollout's (ratio 1): recurrent sequences replayed from their stored start states, masks
+    applied alike, observation statistics held fixed. With a learning rate of 0 no epoch moves
+    the policy, so every minibatch of every epoch must report ratio 1 (KL 0, nothing clipped)."""
+    from probe_envs import DictMaskEnv, MaskedChoiceEnv
+
+    from ppo_jax.core.distributions import dist_log_prob
+    from ppo_jax.core.envs import wrap_observation_mask
+    from ppo_jax.core.loss import policy_and_value
+    from ppo_jax.core.rollout import collect_rollout
+    from ppo_jax.core.train import init_runner, update_step
+
+    fields = {"num_envs": 4, "num_steps": 16, "total_timesteps": 64, "hidden_sizes": (8,)}
+    env = None
+    if "gru" in variant:
+        fields.update(recurrent="gru", recurrent_size=6)
+    if variant == "masked":
+        env = MaskedChoiceEnv()
+    if variant == "gru-masked-dict":  # Jumanji-style: the mask inside a dict observation
+        env = wrap_observation_mask(DictMaskEnv(), DictMaskEnv().default_params)
+    if variant == "feed-forward-normalized":
+        fields.update(normalize_observations=True)
+    config = PPOConfig(**fields, update_epochs=3, num_minibatches=2)
+    if env is None:
+        env, env_params = make_env(config)
+    else:
+        env_params = env.default_params
+    spec = make_spec(config, env, env_params)
+    hp = config.hyperparams()._replace(learning_rate=0.0)
+    runner = init_runner(spec, env_params, hp, jax.random.PRNGKey(3))
+    step = jax.jit(update_step, static_argnums=0)
+    # Warm the policy a little (so its outputs are not uniform), then freeze it.
+    runner, _ = step(spec, env_params, config.hyperparams(), runner)
+    ts = runner.train_state
+    rollout = jax.jit(collect_rollout, static_argnums=0)
+    _, traj = rollout(spec, env_params, ts, runner.env, jax.random.PRNGKey(4))
+    batch = Batch(
+        obs=traj.obs, action=traj.action, log_prob=traj.log_prob, value=traj.value,
+        advantage=traj.value, target=traj.value, action_mask=traj.action_mask,
+    )  # fmt: skip
+    if spec.network.recurrent:
+        batch = batch._replace(first=traj.first, policy_state=runner.env.policy_state)
+    else:
+        batch = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
+    dist, _ = policy_and_value(spec, ts.params, batch, ts.obs_norm)
+    new = np.asarray(dist_log_prob(dist, batch.action))
+    np.testing.assert_allclose(np.exp(new - np.asarray(batch.log_prob)), 1.0, rtol=0, atol=2e-6)
+    if traj.action_mask is not None:  # no illegal action was taken
+        taken = np.take_along_axis(
+            np.asarray(traj.action_mask), np.asarray(traj.action)[..., None], -1
+        )
+        assert taken.all()
+    _, metrics = step(spec, env_params, hp, runner)
+    assert float(metrics.clip_fraction) == 0.0
+    assert abs(float(metrics.approx_kl)) < 1e-7
