@@ -359,7 +359,8 @@ def _claim(
     if target is not None:
         rundir.check_new_folder(target)
     _check_disk(_existing_parent(target or Path("runs")), setup)
-    default = config.env_name.replace(":", "-").replace("/", "-")
+    prefix = "" if setup.kind == "train" else f"{setup.kind}-"
+    default = prefix + config.env_name.replace(":", "-").replace("/", "-")
     out, lock = rundir.claim_new_folder(target, default)
     try:
         record = rundir.RunConfig(
