@@ -2,8 +2,9 @@
 
 Tiers: ``tests/unit`` (one file per module of ``ppo_jax.core``, ``ppo_jax.run`` and
 ``ppo_jax.io``) and ``tests/integration`` (the CLI, sessions, several processes, the README) form
-the quick tier, the README's test command. ``tests/learning`` (trained policies judged by
-environments nobody here wrote) is the learning tier: ``python -m pytest -m learning``.
+the quick tier, the README's test command, except the tests marked ``heavy`` (crashes, races,
+several processes: ``python -m pytest -m heavy``). ``tests/learning`` (trained policies judged
+by environments nobody here wrote) is the learning tier: ``python -m pytest -m learning``.
 """
 
 from __future__ import annotations

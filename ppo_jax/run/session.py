@@ -763,6 +763,11 @@ def replot(run_dir: Path) -> list[Path]:
     if not run.metrics:
         raise ValueError(f"{str(run_dir)!r} holds no metrics yet: nothing to plot")
     threshold = solved_threshold(run.config.env_name)
+    if run.kind == "pbt":
+        from ppo_jax.run.pbt import write_pbt_plots
+
+        written = write_run_plots(Path(run_dir), run.config.env_name, run.metrics, threshold)
+        return [*written, write_pbt_plots(Path(run_dir), run)]
     if run.kind != "sweep" or not run.settings:
         return write_run_plots(Path(run_dir), run.config.env_name, run.metrics, threshold)
     labels = list(dict.fromkeys(setting_label(s) for s in run.settings))[:MAX_PLOTTED]

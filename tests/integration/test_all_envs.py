@@ -18,8 +18,17 @@ NEEDS_NETWORK = {"MNISTBandit-bsuite"}
 # Box action, the bandit whose reset and step states differ in shape); Pendulum and MinAtar are
 # trained by other default tests; the rest, `-m full`.
 DEFAULT = {"FrozenLake-misc", "Reacher-misc", "SimpleBandit-bsuite"}
+QUICK = {"FrozenLake-misc"}
+"""In the quick tier; the other DEFAULT environments run with ``-m heavy``."""
 ENVS = [
-    pytest.param(name, marks=() if name in DEFAULT else (pytest.mark.full,))
+    pytest.param(
+        name,
+        marks=()
+        if name in QUICK
+        else (pytest.mark.heavy,)
+        if name in DEFAULT
+        else (pytest.mark.full,),
+    )
     for name in gymnax.registered_envs
     if name not in NEEDS_NETWORK
 ]

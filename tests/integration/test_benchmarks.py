@@ -71,6 +71,7 @@ def test_sb3_comparison_refuses_environments_gymnasium_lacks() -> None:
     assert compare.gymnasium_id("CartPole-v1") == "CartPole-v1"
 
 
+@pytest.mark.heavy
 def test_harness_runs_end_to_end_and_writes_json(
     tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

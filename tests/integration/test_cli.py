@@ -24,7 +24,12 @@ TINY_CONFIG = PPOConfig(
 
 
 @pytest.mark.parametrize(
-    "shard", [[], ["--shard-seeds"], ["--split-envs"]], ids=["default", "sharded", "split-envs"]
+    "shard",
+    [
+        pytest.param([], id="default"),
+        pytest.param(["--shard-seeds"], id="sharded", marks=pytest.mark.heavy),
+        pytest.param(["--split-envs"], id="split-envs", marks=pytest.mark.heavy),
+    ],
 )
 def test_train_writes_files_and_prints_table(tmp_path, capsys, shard):
     out = tmp_path / "run"
@@ -283,6 +288,7 @@ def test_a_custom_environment_through_the_command_line_and_python(tmp_path, caps
     assert "not a gymnax Environment" in capsys.readouterr().err
 
 
+@pytest.mark.heavy
 def test_runs_without_finished_episodes_print_no_runtime_warnings(tmp_path, capsys):
     """Pendulum episodes last 200 steps: in 3 updates of 8 steps none ends, so every final
     return is NaN; the table says n/a and no NumPy warning is printed."""
@@ -305,6 +311,7 @@ def test_runs_without_finished_episodes_print_no_runtime_warnings(tmp_path, caps
     assert "mean final return n/a" in printed and "nan" in printed
 
 
+@pytest.mark.heavy
 def test_pbt_command_writes_its_folder_and_compares(tmp_path, capsys):
     out = tmp_path / "pbt"
     argv = ["pbt", "--space", "learning_rate=log:1e-4:1e-2", "--space", "ent_coef=0,0.01"]
@@ -317,6 +324,10 @@ def test_pbt_command_writes_its_folder_and_compares(tmp_path, capsys):
     assert (out / "hyperparameters.png").read_bytes()[:4] == b"\x89PNG"
     run = load_run(out)
     assert run.kind == "pbt" and run.completed and run.metrics["episode_return"].shape == (4, 3)
+    (out / "hyperparameters.png").unlink()
+    assert main(["plot", str(out)]) == 0 and (out / "hyperparameters.png").is_file()
+    assert main(["eval", str(out), "--episodes", "2"]) == 0
+    capsys.readouterr()
     # compare: folders of one environment (here the PBT folder twice), performance profiles
     plot = tmp_path / "profiles.png"
     assert main(["compare", str(out), str(out), "--plot", str(plot)]) == 0

@@ -75,6 +75,7 @@ def test_sweep_command_over_two_processes(tmp_path):
         )
 
 
+@pytest.mark.heavy
 def test_importing_ppo_jax_first_uses_every_core():
     """Without any flag, a fresh process that imports ppo_jax before running JAX gets one CPU
     device per core; one that ran JAX first keeps JAX's single device, and a multi-seed call

@@ -47,6 +47,7 @@ def test_old_module_paths_keep_working() -> None:
     assert callable(ppo_jax.distributed.initialize) and callable(ppo_jax.summary.final_return)
 
 
+@pytest.mark.heavy
 def test_options_change_a_training_run_only_by_rounding(tiny_config: PPOConfig) -> None:
     # LLVM may order a reduction differently at another level: last-bit differences, which
     # must stay last-bit over a short run (long runs may drift apart, as across XLA versions).

@@ -105,6 +105,7 @@ def test_sharded_reward_scaling_and_explained_variance():
     np.testing.assert_allclose(s_ev, [ev, ev], rtol=1e-5)
 
 
+@pytest.mark.heavy
 def test_devices_keep_identical_parameters(tiny_config):
     """Emulate two devices with ``vmap(axis_name)``: each holds half the environments, and
     after every update both hold the same parameters, statistics and (global) metrics."""
@@ -129,6 +130,7 @@ def test_devices_keep_identical_parameters(tiny_config):
     assert int(metrics[1].env_steps[0]) == 2 * config.batch_size
 
 
+@pytest.mark.heavy
 def test_split_run_equals_its_one_device_emulation(tiny_config):
     """The sharded program (two host devices) against ``vmap(axis_name)`` on one device."""
     assert jax.local_device_count() == 2  # conftest: two host devices

@@ -153,6 +153,7 @@ def test_result_shapes_lineage_and_trajectories_agree(result):
     assert 0 <= result.best_member() < 4
 
 
+@pytest.mark.heavy
 def test_whole_run_is_one_program_compiled_once(result):
     other = TINY_PBT.replace(num_steps=4)  # a new static config: a new program
     pbt(other, SPACE, 4, interval=4)  # warms the small host-side programs

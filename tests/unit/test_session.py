@@ -203,6 +203,7 @@ def test_a_failed_write_names_the_checkpoint_and_the_resume_command(
     assert not list(out.glob("*.tmp"))
 
 
+@pytest.mark.heavy
 def test_custom_environment_objects_must_be_given_again_to_resume(tmp_path: Path) -> None:
     out = tmp_path / "env"
     run_experiment(SMALL, [0, 3], out, env=ConstantRewardEnv(), checkpoint_every=2, stop_after=2)

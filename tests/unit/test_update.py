@@ -126,7 +126,14 @@ def test_sequences_are_split_by_environment_and_keep_their_start_states():
     np.testing.assert_array_equal(np.asarray(out.policy_state["h"])[..., 0], envs[:, 0])
 
 
-@pytest.mark.parametrize("variant", ["feed-forward-normalized", "masked", "gru-masked-dict"])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param("feed-forward-normalized", marks=pytest.mark.heavy),
+        pytest.param("masked", marks=pytest.mark.heavy),
+        "gru-masked-dict",
+    ],
+)
 def test_first_epoch_recomputes_the_rollouts_log_probs(variant):
     """Oracle: before any gradient step, the update's recomputed log-probabilities equal the
     rollout's (ratio 1): recurrent sequences replayed from their stored start states, masks
