@@ -144,8 +144,7 @@ def parse_grid_item(text: str) -> tuple[str, Any]:
     name = name.strip().replace("-", "_")
     if not sep or not name or not raw:
         raise argparse.ArgumentTypeError(
-            "--grid takes NAME=V1,V2,... or NAME=log:LO:HI or NAME=uniform:LO:HI, got "
-            f"{text[:80]!r}"
+            f"expected NAME=V1,V2,... or NAME=log:LO:HI or NAME=uniform:LO:HI, got {text[:80]!r}"
         )
     try:
         if raw.startswith(("log:", "uniform:")):
@@ -154,7 +153,7 @@ def parse_grid_item(text: str) -> tuple[str, Any]:
             return name, dist(float(lo), float(hi))
         return name, [float(v) for v in raw.split(",") if v.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--grid {text[:80]!r}: values must be numbers") from None
+        raise argparse.ArgumentTypeError(f"{text[:80]!r}: values must be numbers") from None
 
 
 def grid_space(items: list[tuple[str, Any]] | None, flag: str = "--grid") -> dict[str, Any]:
@@ -257,6 +256,14 @@ def cmd_pbt(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return next((code for key, code in EXIT_CODES.items() if key in result.status), 0)
+
+
+def parse_factors(text: str) -> tuple[float, ...]:
+    """``--perturb F1,F2,...``: numbers (checked further by ``ppo_jax.pbt``)."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers F1,F2,..., got {text[:80]!r}") from None
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -493,7 +500,7 @@ def build_parser() -> ArgumentParser:
     )
     pb.add_argument(
         "--perturb",
-        type=lambda t: tuple(float(v) for v in t.split(",")),
+        type=parse_factors,
         default=(0.8, 1.25),
         metavar="F1,F2",
         help="factors an inherited value is multiplied by (0.8,1.25)",

@@ -165,3 +165,45 @@ def test_toml_documents(tmp_path_factory, capsys):
     one()
     print(f"TOML documents: {dict(outcomes)}")
     assert outcomes[0] >= 5 and outcomes[2] >= 100, outcomes
+
+
+PBT_FLAGS = [
+    "--space", "--population", "--interval", "--fraction", "--perturb", "--resample-probability",
+    "--seed", "--checkpoint-every", "--stop-after", "--total-timesteps", "--num-envs", "--resume",
+]  # fmt: skip
+PBT_VALUES = st.one_of(
+    VALUES,
+    st.sampled_from(
+        [
+            "learning_rate=log:1e-4:1e-2",
+            "learning_rate=log:0:1",
+            "gamma=uniform:0.9:0.99",
+            "gamma=uniform:0.9:1.5",
+            "ent_coef=0,0.01",
+            "num_envs=4,8",
+            "0.8,1.25",
+            "0.8,-1",
+            "0.25",
+            "0.75",
+        ]
+    ),
+)
+
+
+def test_pbt_argument_vectors(tmp_path_factory, capsys):
+    """``ppo-jax pbt``: the same promise for the population-based training command."""
+    outcomes: collections.Counter[int] = collections.Counter()
+
+    @FUZZ
+    @given(pairs=st.lists(st.tuples(st.sampled_from(PBT_FLAGS), PBT_VALUES), max_size=4))
+    def one(pairs):
+        out = tmp_path_factory.mktemp("fuzz") / "run"
+        argv = ["pbt", "--out", str(out), "--num-steps", "8", "--interval", "2"]
+        argv += ["--space", "learning_rate=log:1e-4:1e-2"]
+        for flag, value in pairs:
+            argv += [flag, value]
+        outcomes[check_outcome(argv, out, capsys)] += 1
+
+    one()
+    print(f"pbt argument vectors: {dict(outcomes)}")
+    assert outcomes[0] >= 5 and outcomes[2] >= 100, outcomes
