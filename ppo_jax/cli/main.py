@@ -267,18 +267,10 @@ def parse_factors(text: str) -> tuple[float, ...]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from ppo_jax.io.console import print_compare_table
     from ppo_jax.run.summary import compare_runs
 
-    rows = compare_runs([Path(d) for d in args.run_dirs], plot=args.plot)
-    head = (
-        f"{'run':<28}  {'rows':>4}  {'IQM [95% CI]':>24}  {'mean':>8}  "
-        f"{'P(run > ' + rows[0]['run'][:12] + ') [95% CI]':>36}"
-    )
-    print(head + "\n" + "-" * len(head))
-    for r in rows:
-        iqm = f"{r['iqm']:.1f} [{r['iqm_ci_low']:.1f}, {r['iqm_ci_high']:.1f}]"
-        poi = f"{r['p_improve']:.2f} [{r['p_improve_low']:.2f}, {r['p_improve_high']:.2f}]"
-        print(f"{r['run'][:28]:<28}  {r['rows']:>4}  {iqm:>24}  {r['mean']:>8.1f}  {poi:>36}")
+    print_compare_table(compare_runs([Path(d) for d in args.run_dirs], plot=args.plot))
     if args.plot:
         print(f"wrote {args.plot}")
     return 0
@@ -294,56 +286,33 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    import jax
-
+    from ppo_jax.io.plotting import save_episode_gif
     from ppo_jax.io.rundir import EVAL_FILE, write_json
-    from ppo_jax.run.evaluate import check_gif_request, evaluate, record_episode
+    from ppo_jax.run.evaluate import check_gif_request, evaluate_run, record_run_episode
     from ppo_jax.run.session import load_run
 
     run_dir = Path(args.run_dir)
     run = load_run(run_dir)
     if args.gif is not None:
         check_gif_request(run.config, args.gif)
-    if run.params is None:
-        raise ValueError(f"{str(run_dir)!r} has no checkpoint to evaluate")
     mode = "stochastic" if args.stochastic else "greedy"
+    results = evaluate_run(run, args.episodes, greedy=not args.stochastic, seed=args.eval_seed)
     print(
         f"ppo-jax eval: {run.config.env_name}, checkpoint at update {run.updates_done}/"
         f"{run.config.num_updates}, {args.episodes} {mode} episode(s) per seed"
     )
     print(f"{'seed':>5}  {'mean return':>11}  {'std':>7}  {'min':>7}  {'max':>7}")
-    results = []
-    for i, seed in enumerate(run.seeds):
-        pick = jax.tree.map(lambda x, i=i: x[i], (run.params, run.obs_norm))
-        res = evaluate(
-            run.config,
-            pick[0],
-            jax.random.PRNGKey((args.eval_seed + seed) % 2**32),
-            args.episodes,
-            greedy=not args.stochastic,
-            obs_norm=pick[1],
-        )
-        r = np.asarray(res.returns)
-        results.append({"seed": seed, "returns": r.tolist()})
-        print(f"{seed:>5}  {r.mean():>11.1f}  {r.std():>7.1f}  {r.min():>7.1f}  {r.max():>7.1f}")
+    for row in results:
+        r = np.asarray(row["returns"])
+        stats = f"{r.mean():>11.1f}  {r.std():>7.1f}  {r.min():>7.1f}  {r.max():>7.1f}"
+        print(f"{row['seed']:>5}  {stats}")
     write_json(run_dir / EVAL_FILE, {"update": run.updates_done, "mode": mode, "runs": results})
     if args.gif is not None:
-        from gymnax.visualize import Visualizer
-
-        from ppo_jax.core.envs import make_env
-
-        first = jax.tree.map(lambda x: x[0], (run.params, run.obs_norm))
-        states, returns = record_episode(
-            run.config,
-            first[0],
-            jax.random.PRNGKey(args.eval_seed),
-            max_steps=args.gif_max_steps,
-            greedy=not args.stochastic,
-            obs_norm=first[1],
+        episode = record_run_episode(
+            run, max_steps=args.gif_max_steps, greedy=not args.stochastic, seed=args.eval_seed
         )
-        env, env_params = make_env(run.config)
-        Visualizer(env, env_params, states, returns).animate(args.gif)
-        print(f"wrote {args.gif} ({len(states)} frames, seed {run.seeds[0]})")
+        save_episode_gif(run.config, *episode, args.gif)
+        print(f"wrote {args.gif} ({len(episode[0])} frames, seed {run.seeds[0]})")
     print(f"wrote {run_dir / EVAL_FILE}")
     return 0
 
@@ -373,6 +342,32 @@ def _run_flags(p: argparse.ArgumentParser, default_out: str, seeds: bool = True)
     )
 
 
+def _session_flags(p: argparse.ArgumentParser) -> None:
+    """Checkpoints, resume and TensorBoard (``train`` and ``pbt``)."""
+    p.add_argument(
+        "--tensorboard", default=None, metavar="DIR", help="also write TensorBoard events to DIR"
+    )
+    p.add_argument(
+        "--resume", default=None, metavar="RUN_DIR", help="continue RUN_DIR from its checkpoint"
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=bounded_int(0),
+        default=None,
+        metavar="UPDATES",
+        help="save the full training state every UPDATES updates and at the end "
+        "(default: every 10%% of the run; 0: no checkpoints)",
+    )
+    p.add_argument(
+        "--stop-after",
+        type=bounded_int(1),
+        default=None,
+        metavar="UPDATES",
+        help="pause (with a checkpoint) at the first checkpoint at or after UPDATES updates; "
+        "continue later with --resume",
+    )
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="ppo-jax", description="PPO in JAX, one compiled call per run (see the README)."
@@ -382,12 +377,7 @@ def build_parser() -> ArgumentParser:
         "train", help="train PPO on one env over several seeds in one compiled call"
     )
     _run_flags(tr, "runs/ENV-TIMESTAMP")
-    tr.add_argument(
-        "--tensorboard",
-        default=None,
-        metavar="DIR",
-        help="also write TensorBoard event files to DIR",
-    )
+    _session_flags(tr)
     tr.add_argument(
         "--wandb",
         default=None,
@@ -399,28 +389,6 @@ def build_parser() -> ArgumentParser:
         default=None,
         choices=("online", "offline", "disabled"),
         help="W&B mode; offline works without network",
-    )
-    tr.add_argument(
-        "--resume",
-        default=None,
-        metavar="RUN_DIR",
-        help="continue the run in RUN_DIR from its newest checkpoint",
-    )
-    tr.add_argument(
-        "--checkpoint-every",
-        type=bounded_int(0),
-        default=None,
-        metavar="UPDATES",
-        help="save the full training state every UPDATES updates and at the end "
-        "(default: every 10%% of the run; 0: no checkpoints)",
-    )
-    tr.add_argument(
-        "--stop-after",
-        type=bounded_int(1),
-        default=None,
-        metavar="UPDATES",
-        help="pause (with a checkpoint) at the first checkpoint at or after UPDATES updates; "
-        "continue later with --resume",
     )
     tr.add_argument(
         "--shard-seeds",
@@ -507,10 +475,7 @@ def build_parser() -> ArgumentParser:
     )
     pb.add_argument("--resample-probability", type=float, default=0.25, help="(0.25)")
     pb.add_argument("--seed", type=bounded_int(0, SEED_MAX), default=0, help="seed of the run")
-    pb.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a PBT folder")
-    pb.add_argument("--checkpoint-every", type=bounded_int(0), default=None, metavar="UPDATES")
-    pb.add_argument("--stop-after", type=bounded_int(1), default=None, metavar="UPDATES")
-    pb.add_argument("--tensorboard", default=None, metavar="DIR")
+    _session_flags(pb)
     add_config_flags(pb)
     pb.set_defaults(func=cmd_pbt)
 

@@ -179,3 +179,16 @@ def print_pbt_table(result: Any, final: np.ndarray, iqm: tuple[float, float, flo
         f"; best member {int(np.nanargmax(final))}"
     )
     print(f"wrote {result.out_dir} (metrics.csv, results.json, hyperparameters.png)")
+
+
+def print_compare_table(rows: list[dict[str, Any]]) -> None:
+    """``ppo-jax compare``: each run folder's IQM [95% CI], mean, and P(run > the first)."""
+    head = (
+        f"{'run':<28}  {'rows':>4}  {'IQM [95% CI]':>24}  {'mean':>8}  "
+        f"{'P(run > ' + rows[0]['run'][:12] + ') [95% CI]':>36}"
+    )
+    print(head + "\n" + "-" * len(head))
+    for r in rows:
+        iqm = f"{r['iqm']:.1f} [{r['iqm_ci_low']:.1f}, {r['iqm_ci_high']:.1f}]"
+        poi = f"{r['p_improve']:.2f} [{r['p_improve_low']:.2f}, {r['p_improve_high']:.2f}]"
+        print(f"{r['run'][:28]:<28}  {r['rows']:>4}  {iqm:>24}  {r['mean']:>8.1f}  {poi:>36}")

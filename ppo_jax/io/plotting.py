@@ -182,6 +182,17 @@ def performance_profile_figure(
     return fig
 
 
+def save_episode_gif(config: Any, states: list[Any], returns: list[float], path: Any) -> None:
+    """An episode (pre-reset states and cumulative returns) drawn by gymnax's ``Visualizer``
+    into the GIF file ``path``."""
+    from gymnax.visualize import Visualizer
+
+    from ppo_jax.core.envs import make_env
+
+    env, env_params = make_env(config)
+    Visualizer(env, env_params, states, returns).animate(str(path))
+
+
 def save_figure(fig: Any, path: Path) -> None:
     """Write a matplotlib figure to ``path`` (via a temporary file) and free it; an
     ``OSError`` becomes ``ppo_jax.io.rundir.OutputError`` naming the file."""

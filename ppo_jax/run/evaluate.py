@@ -505,3 +505,39 @@ def record_episode(
         states.append(state)
         returns.append(total)
     return states, returns[: len(states)]
+
+
+def evaluate_run(
+    run: Any, num_episodes: int, *, greedy: bool = True, seed: int = 1000
+) -> list[dict[str, Any]]:
+    """``ppo-jax eval``: ``num_episodes`` episodes of every row of a loaded run folder
+    (:func:`ppo_jax.load_run`; rows are seeds, sweep rows or PBT members), row ``i`` played
+    with ``PRNGKey((seed + seeds[i]) % 2**32)``. Returns ``[{"seed": s, "returns": [...]}]``;
+    ``ValueError`` when the folder has no checkpoint."""
+    if run.params is None:
+        raise ValueError(f"{str(run.out_dir)!r} has no checkpoint to evaluate")
+    results = []
+    for i, row_seed in enumerate(run.seeds):
+        params, obs_norm = jax.tree.map(lambda x, i=i: x[i], (run.params, run.obs_norm))
+        key = jax.random.PRNGKey((seed + row_seed) % 2**32)
+        res = evaluate(run.config, params, key, num_episodes, greedy=greedy, obs_norm=obs_norm)
+        results.append({"seed": row_seed, "returns": np.asarray(res.returns).tolist()})
+    return results
+
+
+def record_run_episode(
+    run: Any, *, max_steps: int, greedy: bool = True, seed: int = 1000
+) -> tuple[list[Any], list[float]]:
+    """:func:`record_episode` of the first row of a loaded run folder, with
+    ``PRNGKey(seed)``."""
+    if run.params is None:
+        raise ValueError(f"{str(run.out_dir)!r} has no checkpoint to evaluate")
+    params, obs_norm = jax.tree.map(lambda x: x[0], (run.params, run.obs_norm))
+    return record_episode(
+        run.config,
+        params,
+        jax.random.PRNGKey(seed),
+        max_steps=max_steps,
+        greedy=greedy,
+        obs_norm=obs_norm,
+    )
