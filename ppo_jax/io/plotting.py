@@ -15,6 +15,17 @@ MAX_CURVES = 12
 """Most curves drawn in one learning-curve figure (best final returns first)."""
 
 
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (files only, no display), imported on first use
+    so that importing ppo_jax does not load matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def forward_fill(returns: np.ndarray) -> np.ndarray:
     """Carry the last finite value forward along the last axis (updates without a completed
     episode report NaN); leading NaNs stay NaN."""
@@ -51,10 +62,7 @@ def learning_curves(
     ``[seeds, updates]``; ``env_steps`` is ``[updates]``."""
     import warnings
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     with warnings.catch_warnings():
@@ -94,10 +102,7 @@ def diagnostics_figure(metrics: dict[str, np.ndarray], title: str) -> Any:
     ``[seeds, updates]``."""
     import warnings
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(2, 4, figsize=(14, 6), dpi=100)
     steps = np.asarray(metrics["env_steps"])[0]
@@ -129,10 +134,7 @@ def hyperparameter_trajectories(
     ``[updates]``). Hyperparameters spanning over a decade are drawn on a log axis."""
     import warnings
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     varying = {
         k: np.asarray(v, np.float64) for k, v in hyperparams.items() if np.nanmax(v) > np.nanmin(v)
@@ -164,10 +166,7 @@ def performance_profile_figure(
 ) -> Any:
     """Run-score performance profiles (Agarwal et al. 2021): for each group, the fraction of
     runs scoring above ``tau`` with its 95% bootstrap band (``bands[name]`` is ``[2, taus]``)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for name, profile in profiles.items():

@@ -24,7 +24,6 @@ from ppo_jax.core.config import TRACED_FIELDS, Hyperparams, PPOConfig
 from ppo_jax.core.pbt import PBTSettings, SearchDim, exploit_explore, interval_score
 from ppo_jax.core.spec import MetricsFn, Schedule, TrainSpec
 from ppo_jax.core.types import Array, RunnerState, metrics_dict
-from ppo_jax.io import checkpoint
 from ppo_jax.io.rundir import RunResult
 from ppo_jax.run import backend, drivers, parallel
 from ppo_jax.run.sweep import LogUniform, Space, Uniform, check_space, random_settings
@@ -440,6 +439,8 @@ def pbt(
 
 
 # --------------------------------------------------------------------------- sessions
+PBT_METRICS = len(TRACED_FIELDS) + 1
+"""Metric rows a PBT checkpoint holds beyond a train run's: ``hp/<name>`` and ``pbt/parent``."""
 PBT_FILE_KEY = "pbt"
 """``config.json`` entry holding the PBT settings (space, population, seed, interval ...)."""
 
@@ -562,24 +563,15 @@ def run_pbt_experiment(
     pbt_doc = {
         "space": space_to_json(space),
         "population": plan.plan.num_runs,
-        **{k: (list(v) if k == "perturb" else v) for k, v in options.items()},
-    }
-    identity = {
-        "kind": "pbt",
-        **pbt_doc,
+        **options,
         "perturb": [float(f) for f in options["perturb"]],
-        "hp": config.hyperparams()._asdict(),
-        "env": config.env_name if env is None else "object " + str(session.describe(type(env))),
-        **{k: session.describe(v if k != "network" else type(v)) for k, v in extensions.items()},
     }
-    if network is None:
-        identity["network"] = None
-    template = carry_template(plan)
-    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(template))
     members = list(range(plan.plan.num_runs))
-    bound = checkpoint.payload_bound(
-        state_bytes, len(members), num_updates, session.NUM_METRICS_BOUND + len(TRACED_FIELDS)
-    )
+    hp_record = config.hyperparams()._asdict()
+    identity = session._identity(config, members, hp_record, env, **extensions)
+    identity.update(kind="pbt", **pbt_doc)
+    template = carry_template(plan)
+    state_bytes, bound = session.checkpoint_size(template, len(members), num_updates, PBT_METRICS)
     setup = session._Setup(
         drivers.check_config(config),
         plan.plan,
@@ -595,7 +587,7 @@ def run_pbt_experiment(
         compile=lambda carry, length: compile_pbt_segments(plan, carry, length),
         unit=plan.interval,
         row_label="member",
-        extra={PBT_FILE_KEY: {**pbt_doc, "perturb": identity["perturb"]}},
+        extra={PBT_FILE_KEY: pbt_doc},
     )
     out, lock, ckpt = session._claim(setup, out_dir, resume, None)
     with lock:
@@ -614,9 +606,31 @@ def _saved_pbt(
     from ppo_jax.run.session import check_config_equal
 
     saved = rundir.read_run_config(out)
-    where = f"{str(out / rundir.CONFIG_FILE)!r}"
     if saved.kind != "pbt":
         raise ValueError(f"{str(out)!r} holds a {saved.kind} run, not a PBT run")
+    saved_space, saved_population, options = saved_settings(out, saved)
+    if config is not None:
+        differences = check_config_equal(config, saved.config)
+        if differences:
+            raise ValueError(f"resume: config differs from the saved one in {differences}")
+    if space is not None and space_to_json(space) != space_to_json(saved_space):
+        raise ValueError("resume: space differs from the saved one")
+    if population is not None and population != saved_population:
+        raise ValueError(f"resume: population {population} differs from {saved_population}")
+    if every is not None and every != saved.checkpoint_every:
+        raise ValueError(
+            f"resume: checkpoint_every={every} differs from the saved {saved.checkpoint_every}"
+        )
+    return saved.config, saved_space, saved_population, saved.checkpoint_every, options
+
+
+def saved_settings(out: Path, saved: Any) -> tuple[dict[str, Any], int, dict[str, Any]]:
+    """Space, population and the other :func:`pbt` options recorded in a PBT folder's
+    ``config.json`` (``saved``, its :class:`~ppo_jax.io.rundir.RunConfig`); ``ValueError``
+    naming the file when they are missing or malformed."""
+    from ppo_jax.io import rundir
+
+    where = f"{str(out / rundir.CONFIG_FILE)!r}"
     doc = saved.extra.get(PBT_FILE_KEY)
     if not isinstance(doc, dict):
         raise ValueError(f"{where}: missing the {PBT_FILE_KEY!r} settings")
@@ -632,19 +646,7 @@ def _saved_pbt(
         saved_population = int(doc["population"])
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"{where}: the {PBT_FILE_KEY!r} settings are incomplete") from None
-    if config is not None:
-        differences = check_config_equal(config, saved.config)
-        if differences:
-            raise ValueError(f"resume: config differs from the saved one in {differences}")
-    if space is not None and space_to_json(space) != space_to_json(saved_space):
-        raise ValueError("resume: space differs from the saved one")
-    if population is not None and population != saved_population:
-        raise ValueError(f"resume: population {population} differs from {saved_population}")
-    if every is not None and every != saved.checkpoint_every:
-        raise ValueError(
-            f"resume: checkpoint_every={every} differs from the saved {saved.checkpoint_every}"
-        )
-    return saved.config, saved_space, saved_population, saved.checkpoint_every, options
+    return saved_space, saved_population, options
 
 
 def write_pbt_plots(out: Path, result: RunResult) -> Path:
@@ -669,31 +671,20 @@ HYPERPARAMETERS_PLOT = "hyperparameters.png"
 def load_pbt(out: Path, saved: Any, results: Any) -> RunResult:
     """A PBT folder as a :class:`RunResult` (rows: members): metrics from ``results.json`` or
     the newest checkpoint, parameters from the newest checkpoint."""
-    from ppo_jax.io import rundir
     from ppo_jax.run import session
 
-    where = f"{str(out / rundir.CONFIG_FILE)!r}"
-    doc = saved.extra.get(PBT_FILE_KEY)
-    if not isinstance(doc, dict):
-        raise ValueError(f"{where}: missing the {PBT_FILE_KEY!r} settings")
-    _, space, population, _, options = _saved_pbt(out, None, None, None, None)
+    space, population, options = saved_settings(out, saved)
     plan = plan_pbt(saved.config, space, population, **options)
     members = list(range(population))
     params = train_state = None
     metrics: dict[str, np.ndarray] = {}
     completed, status = False, "incomplete"
-    found = sorted((out / rundir.CHECKPOINTS).glob(checkpoint.CHECKPOINT_GLOB))
-    if found:
-        template = carry_template(plan)
-        state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(template))
-        num_updates = saved.config.num_updates
-        ckpt = checkpoint.load(
-            found[-1],
-            checkpoint.payload_bound(
-                state_bytes, population, num_updates, session.NUM_METRICS_BOUND + 8
-            ),
-        )
-        carry = checkpoint.restore(ckpt, template, f"checkpoint of {str(out)!r}")
+    num_updates = saved.config.num_updates
+    loaded = session.newest_state(
+        out, lambda: carry_template(plan), population, num_updates, PBT_METRICS
+    )
+    if loaded is not None:
+        carry, ckpt = loaded
         train_state = jax.device_get(carry.runner.train_state)
         params, metrics = train_state.params, ckpt.metrics
         completed = ckpt.update == num_updates

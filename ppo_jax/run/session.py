@@ -332,9 +332,34 @@ def _make_setup(
         hp_record = config.hyperparams()._asdict()
     identity = _identity(config, seeds, hp_record, env, **extensions)
     template = drivers.runner_template(plan)
-    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(template))
-    bound = checkpoint.payload_bound(state_bytes, len(seeds), num_updates, NUM_METRICS_BOUND)
+    state_bytes, bound = checkpoint_size(template, len(seeds), num_updates)
     return _Setup(config, plan, seeds, every, stop_at, identity, template, state_bytes, bound)
+
+
+def checkpoint_size(
+    template: Any, rows: int, num_updates: int, extra_metrics: int = 0
+) -> tuple[int, int]:
+    """``(state bytes, largest payload)`` of a checkpoint of ``rows`` runs whose carried state
+    is shaped like ``template``, with ``extra_metrics`` metric rows beyond the built-in ones."""
+    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(template))
+    bound = checkpoint.payload_bound(
+        state_bytes, rows, num_updates, NUM_METRICS_BOUND + extra_metrics
+    )
+    return state_bytes, bound
+
+
+def newest_state(
+    out: Path, template: Callable[[], Any], rows: int, num_updates: int, extra_metrics: int = 0
+) -> tuple[Any, checkpoint.Checkpoint] | None:
+    """The carried state (shaped like ``template()``, built only when there is a checkpoint)
+    and the newest checkpoint of ``out``; ``None`` when it has none."""
+    found = sorted((out / rundir.CHECKPOINTS).glob(checkpoint.CHECKPOINT_GLOB))
+    if not found:
+        return None
+    shapes = template()
+    _, bound = checkpoint_size(shapes, rows, num_updates, extra_metrics)
+    ckpt = checkpoint.load(found[-1], bound)
+    return checkpoint.restore(ckpt, shapes, f"checkpoint of {str(out)!r}"), ckpt
 
 
 NUM_METRICS_BOUND = len(METRIC_NAMES) + 64
@@ -673,18 +698,14 @@ def load_run(out_dir: str | Path) -> rundir.RunResult:
     params = train_state = None
     metrics: dict[str, np.ndarray] = {}
     status, completed = "finished", False
-    found = sorted((out / rundir.CHECKPOINTS).glob(checkpoint.CHECKPOINT_GLOB))
-    if found:
-        plan = drivers.plan_seeds(config, saved.seeds, shard=False)
-        template = drivers.runner_template(plan)
-        state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(template))
-        ckpt = checkpoint.load(
-            found[-1],
-            checkpoint.payload_bound(
-                state_bytes, len(saved.seeds), config.num_updates, len(METRIC_NAMES) + 64
-            ),
-        )
-        runner = checkpoint.restore(ckpt, template, f"checkpoint of {str(out)!r}")
+    loaded = newest_state(
+        out,
+        lambda: drivers.runner_template(drivers.plan_seeds(config, saved.seeds, shard=False)),
+        len(saved.seeds),
+        config.num_updates,
+    )
+    if loaded is not None:
+        runner, ckpt = loaded
         train_state = jax.device_get(runner.train_state)
         params = train_state.params
         metrics = ckpt.metrics

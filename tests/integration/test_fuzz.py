@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import string
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -104,21 +105,33 @@ def check_outcome(argv: list[str], out: Path, capsys) -> int:
     return code
 
 
-def test_argument_vectors(tmp_path_factory, capsys):
+SWITCHES = ("--split-envs", "--shard-seeds", "--quiet")
+"""Flags that take no value."""
+
+
+def fuzz_command(
+    head: list[str], flags: list[str], values: Any, tmp_path_factory: Any, capsys: Any
+) -> collections.Counter[int]:
+    """Run ``head --out DIR`` plus up to four random ``flag value`` pairs, many times; every
+    outcome must be clean (:func:`check_outcome`). Returns how often each exit status came."""
     outcomes: collections.Counter[int] = collections.Counter()
 
     @FUZZ
-    @given(pairs=st.lists(st.tuples(st.sampled_from(FLAGS), VALUES), max_size=4))
+    @given(pairs=st.lists(st.tuples(st.sampled_from(flags), values), max_size=4))
     def one(pairs):
         out = tmp_path_factory.mktemp("fuzz") / "run"
-        argv = ["train", "--out", str(out), "--num-envs", "4", "--num-steps", "8"]
+        argv = [*head, "--out", str(out)]
         for flag, value in pairs:
-            argv += (
-                [flag] if flag in ("--split-envs", "--shard-seeds", "--quiet") else [flag, value]
-            )
+            argv += [flag] if flag in SWITCHES else [flag, value]
         outcomes[check_outcome(argv, out, capsys)] += 1
 
     one()
+    return outcomes
+
+
+def test_argument_vectors(tmp_path_factory, capsys):
+    head = ["train", "--num-envs", "4", "--num-steps", "8"]
+    outcomes = fuzz_command(head, FLAGS, VALUES, tmp_path_factory, capsys)
     print(f"argument vectors: {dict(outcomes)}")
     assert outcomes[0] >= 5 and outcomes[2] >= 100, outcomes  # both kinds were tried
 
@@ -192,18 +205,7 @@ PBT_VALUES = st.one_of(
 
 def test_pbt_argument_vectors(tmp_path_factory, capsys):
     """``ppo-jax pbt``: the same promise for the population-based training command."""
-    outcomes: collections.Counter[int] = collections.Counter()
-
-    @FUZZ
-    @given(pairs=st.lists(st.tuples(st.sampled_from(PBT_FLAGS), PBT_VALUES), max_size=4))
-    def one(pairs):
-        out = tmp_path_factory.mktemp("fuzz") / "run"
-        argv = ["pbt", "--out", str(out), "--num-steps", "8", "--interval", "2"]
-        argv += ["--space", "learning_rate=log:1e-4:1e-2"]
-        for flag, value in pairs:
-            argv += [flag, value]
-        outcomes[check_outcome(argv, out, capsys)] += 1
-
-    one()
+    head = ["pbt", "--num-steps", "8", "--interval", "2", "--space", "learning_rate=log:1e-4:1e-2"]
+    outcomes = fuzz_command(head, PBT_FLAGS, PBT_VALUES, tmp_path_factory, capsys)
     print(f"pbt argument vectors: {dict(outcomes)}")
     assert outcomes[0] >= 5 and outcomes[2] >= 100, outcomes
