@@ -108,16 +108,27 @@ def bench_rejax(config: PPOConfig, num_seeds: int, repeats: int, seed: int = 0) 
     """rejax's own multi-seed recipe, ``jit(vmap(algo.train))(keys)`` on the default device:
     compile time, median run time of ``repeats`` runs after a warm-up, and its final-policy
     evaluation per seed."""
-    from rejax.evaluate import evaluate
-
     algo = rejax_ppo(config)
-    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
+    keys = rejax_keys(num_seeds, seed)
     t0 = time.perf_counter()
     run = jax.jit(jax.vmap(algo.train)).lower(keys).compile()
     compile_s = time.perf_counter() - t0
     train_state, _ = run(keys)
     jax.block_until_ready(train_state)
     times = timed_runs(lambda: run(keys), repeats)
+    returns = rejax_final_returns(algo, train_state, seed)
+    return _peer_row("rejax", config, num_seeds, compile_s, times, returns)
+
+
+def rejax_keys(num_seeds: int, seed: int = 0) -> jax.Array:
+    """The ``[S]`` training keys of :func:`bench_rejax`."""
+    return jax.random.split(jax.random.PRNGKey(seed), num_seeds)
+
+
+def rejax_final_returns(algo: Any, train_state: Any, seed: int = 0) -> np.ndarray:
+    """Mean return of ``REJAX_EVAL_EPISODES`` episodes of each trained policy (``[S]`` train
+    states from ``vmap(algo.train)``), by rejax's own ``evaluate``."""
+    from rejax.evaluate import evaluate
 
     def final_return(ts: Any, key: jax.Array) -> jax.Array:
         max_steps = algo.env_params.max_steps_in_episode
@@ -126,9 +137,9 @@ def bench_rejax(config: PPOConfig, num_seeds: int, repeats: int, seed: int = 0) 
         )
         return returns.mean()
 
+    num_seeds = jax.tree.leaves(train_state)[0].shape[0]
     eval_keys = jax.random.split(jax.random.PRNGKey(seed + 1), num_seeds)
-    returns = np.asarray(jax.jit(jax.vmap(final_return))(train_state, eval_keys))
-    return _peer_row("rejax", config, num_seeds, compile_s, times, returns)
+    return np.asarray(jax.jit(jax.vmap(final_return))(train_state, eval_keys))
 
 
 def gymnasium_id(env_name: str) -> str:

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -70,12 +70,31 @@ def entropy(logits: Array) -> Array:
 
 
 # ------------------------------------------------------------- both action kinds
-def dist_sample(key: PRNGKey, dist: Distribution) -> Array:
-    """One action per batch element."""
+def dist_sample(key: PRNGKey, dist: Distribution, block: tuple[Array, int] | None = None) -> Array:
+    """One action per batch element.
+
+    ``block=(start, total)``: ``dist`` holds rows ``start .. start + n`` of a batch of ``total``
+    rows (a device's share of a batch split over devices). The noise is drawn for the whole
+    ``[total, ...]`` batch and those rows are kept, so the actions are the rows a draw for the
+    whole batch gives (:func:`jax.random.categorical` is ``argmax(logits + Gumbel noise)``).
+    """
     if isinstance(dist, DiagGaussian):
-        noise = jax.random.normal(key, dist.mean.shape, dist.mean.dtype)
+        noise = _block_of_noise(jax.random.normal, key, dist.mean, block)
         return dist.mean + jnp.exp(dist.log_std) * noise
-    return sample_action(key, dist.logits)
+    if block is None:
+        return sample_action(key, dist.logits)
+    gumbel = _block_of_noise(jax.random.gumbel, key, dist.logits, block)
+    return jnp.argmax(dist.logits + gumbel, axis=-1).astype(jnp.int32)
+
+
+def _block_of_noise(draw: Any, key: PRNGKey, like: Array, block: tuple[Array, int] | None) -> Array:
+    """``draw(key, shape, dtype)`` shaped like ``like``, or rows ``block`` of that draw for a
+    batch of ``block[1]`` rows."""
+    if block is None:
+        return draw(key, like.shape, like.dtype)
+    start, total = block
+    noise = draw(key, (total, *like.shape[1:]), like.dtype)
+    return jax.lax.dynamic_slice_in_dim(noise, start, like.shape[0], axis=0)
 
 
 def dist_log_prob(dist: Distribution, action: Array) -> Array:

@@ -284,10 +284,16 @@ def step_envs(
     ``completed_return`` and ``completed_length`` (the return and length of the episode that
     ended at this step, 0 where none ended).
     """
-    keys = jax.random.split(key, action.shape[0])
-    obs, env_state, reward, terminated, truncated, info = jax.vmap(
-        env.step, in_axes=(0, 0, 0, None)
-    )(keys, carry.env_state, action, env_params)
+    pool = reset_pool_size(env, action.shape[0])
+    if pool:
+        obs, env_state, reward, terminated, truncated, info = _step_pooled(
+            env, env_params, key, carry.env_state, action, pool
+        )
+    else:
+        keys = jax.random.split(key, action.shape[0])
+        obs, env_state, reward, terminated, truncated, info = jax.vmap(
+            env.step, in_axes=(0, 0, 0, None)
+        )(keys, carry.env_state, action, env_params)
     reward = jnp.asarray(reward, jnp.float32).reshape(action.shape[0])
     terminated = jnp.asarray(terminated, bool).reshape(action.shape[0])
     truncated = jnp.asarray(truncated, bool).reshape(action.shape[0]) & ~terminated
@@ -310,6 +316,52 @@ def step_envs(
         env_state=env_state, obs=obs, stats=stats, first=done, policy_state=carry.policy_state
     )
     return new_carry, out
+
+
+def reset_pool_size(env: Any, num_envs: int) -> int:
+    """How many fresh episodes :func:`step_envs` draws per step for a batch of ``num_envs``
+    environments whose reset is expensive (0: each environment resets itself, in ``step``).
+
+    An adapter with ``reset_ratio > 1`` (Craftax, whose reset generates a world) is stepped
+    without its reset, and ``max(1, num_envs // reset_ratio)`` resets are drawn per step for
+    the environments whose episode ended (see :func:`_step_pooled`)."""
+    from ppo_jax.core.suites import SuiteEnv
+
+    ratio = getattr(env, "reset_ratio", 1) if isinstance(env, SuiteEnv) else 1
+    if ratio <= 1 or num_envs <= 1:
+        return 0
+    return max(1, num_envs // ratio)
+
+
+def _step_pooled(
+    env: Any, env_params: Any, key: PRNGKey, env_state: Any, action: Array, pool: int
+) -> tuple[Any, ...]:
+    """``vmap(env.step)`` with ``pool`` resets per step shared by the environments that ended:
+    the ``j``-th ending environment (in index order) takes fresh episode ``j % pool``, so up to
+    ``pool`` endings per step start distinct episodes (more share one start; a fresh key every
+    step keeps the starts independent across steps). The final observation is kept as in
+    ``step``."""
+    num_envs = action.shape[0]
+    step_key, reset_key = jax.random.split(key)
+    keys = jax.random.split(step_key, num_envs)
+    final_obs, state, reward, terminated, truncated = jax.vmap(
+        env.step_no_reset, in_axes=(0, 0, 0, None)
+    )(keys, env_state, action, env_params)
+    done = jnp.asarray(terminated, bool) | jnp.asarray(truncated, bool)
+    fresh_obs, fresh_state = jax.vmap(env.reset, in_axes=(0, None))(
+        jax.random.split(reset_key, pool), env_params
+    )
+    slot = (jnp.cumsum(done) - 1) % pool
+
+    def pick(fresh: Array, current: Array) -> Array:
+        chosen = fresh[slot]
+        where = done.reshape((num_envs,) + (1,) * (current.ndim - 1))
+        return jnp.where(where, chosen, current)
+
+    obs = jax.tree.map(pick, fresh_obs, final_obs)
+    state = jax.tree.map(pick, fresh_state, state)
+    info = {"final_observation": final_obs}
+    return obs, state, reward, terminated, truncated, info
 
 
 def obs_size(obs_shape: tuple[int, ...]) -> int:

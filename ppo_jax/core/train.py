@@ -7,9 +7,14 @@ compiled program; seeds are a ``vmap`` of it, hyperparameter sweeps a ``vmap`` o
 Checkpointed runs call :func:`scan_updates` on consecutive ranges of updates and replay exactly
 the same updates.
 
-``axis_name``: the program of one device holding a share of a run's environments (inside
-``shard_map``; see ``ppo_jax.run.parallel``): gradients, statistics and metrics are reduced over
-that mesh axis, so every device ends each update with the same learner state.
+``axis_name``: the program of one device holding a block of a run's environments (inside
+``shard_map``; see ``ppo_jax.run.parallel``). Its randomness is the one-device program's: the
+reset keys, the actions' noise and the step keys are drawn for all the run's environments and
+the device keeps its block (``ppo_jax.core.rollout.env_block``); the rollout is gathered so that
+every device shuffles the whole batch with the run's key and trains on its share of each
+minibatch. Gradients, statistics and metrics are reduced over that mesh axis, so every device
+ends each update with the same learner state, and the run equals the one-device run (up to
+float rounding) on any number of devices.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from ppo_jax.core.envs import make_env, reset_envs
 from ppo_jax.core.gae import compute_gae, compute_reward_to_go
 from ppo_jax.core.loss import explained_variance
 from ppo_jax.core.normalize import init_reward_norm, init_stats, scale_rewards, update_stats
-from ppo_jax.core.rollout import bootstrap_values, collect_rollout
+from ppo_jax.core.rollout import bootstrap_values, collect_rollout, env_block
 from ppo_jax.core.spec import MetricsFn, Schedule, TrainSpec, make_spec
 from ppo_jax.core.types import Array, Batch, Metrics, PRNGKey, RunnerState, TrainState
 from ppo_jax.core.update import init_opt_state, learning_rate_at, update_epochs
@@ -43,12 +48,6 @@ def _mean_where(values: Array, mask: Array, axis_name: str | None = None) -> Arr
     return jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan)
 
 
-def shard_key(key: PRNGKey, axis_name: str | None) -> PRNGKey:
-    """``key`` itself, or with ``axis_name`` a key for this device's shard of the environments
-    (``fold_in`` of the device's index on the axis), so shards draw independent randomness."""
-    return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
-
-
 def init_runner(
     spec: TrainSpec,
     env_params: Any,
@@ -58,16 +57,15 @@ def init_runner(
 ) -> RunnerState:
     """Fresh parameters, optimiser state and reset environments for one run.
 
-    With ``axis_name`` this device resets its ``num_envs / axis size`` share of the
-    environments (the parameters are the same on every device).
+    With ``axis_name`` this device keeps its block of the ``num_envs`` reset environments
+    (every device resets all of them once, with the one-device program's keys; the parameters
+    are the same on every device).
     """
     config, net = spec.config, spec.network
     init_key, reset_key, key = jax.random.split(key, 3)
     params = net.init(init_key)
-    num_envs = config.num_envs
-    if axis_name is not None:
-        num_envs //= jax.lax.axis_size(axis_name)
-    env_carry = reset_envs(spec.env, env_params, shard_key(reset_key, axis_name), num_envs)
+    env_carry = env_block(reset_envs(spec.env, env_params, reset_key, config.num_envs), axis_name)
+    num_envs = env_carry.obs.shape[0]
     env_carry = env_carry._replace(policy_state=net.initial_state(num_envs))
     obs_norm = None
     if config.normalize_observations:
@@ -96,14 +94,17 @@ def update_step(
     """One PPO iteration: collect a rollout, compute targets, run the epochs of updates.
 
     With ``axis_name`` (inside ``shard_map`` over an environments axis) ``runner.env`` holds
-    this device's share of the environments; the gradient steps average over all shards, the
-    statistics and metrics cover all of them, and every device ends with the same parameters.
+    this device's block of the environments; the rollout's batch is gathered from all devices
+    (so each can take its share of every minibatch of the one-device shuffle), the gradient
+    steps average over all shards, the statistics and metrics cover all of them, and every
+    device ends with the same parameters.
     """
     config = spec.config
     key, rollout_key, epoch_key = jax.random.split(runner.key, 3)
-    rollout_key, epoch_key = shard_key(rollout_key, axis_name), shard_key(epoch_key, axis_name)
     start_state = runner.env.policy_state
-    env_carry, traj = collect_rollout(spec, env_params, runner.train_state, runner.env, rollout_key)
+    env_carry, traj = collect_rollout(
+        spec, env_params, runner.train_state, runner.env, rollout_key, axis_name
+    )
     next_values = bootstrap_values(spec, runner.train_state, traj)
     rewards, reward_norm = traj.reward, runner.reward_norm
     done = traj.terminated | traj.truncated
@@ -129,7 +130,9 @@ def update_step(
     )
     if spec.network.recurrent:  # whole [T, N] sequences and their start states
         batch = batch._replace(first=traj.first, policy_state=start_state)
-    else:  # [T * N] transitions
+    else:  # [T * N] transitions (of all devices' environments, in the one-device order)
+        if axis_name is not None:
+            batch = jax.lax.all_gather(batch, axis_name, axis=1, tiled=True)
         batch = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), batch)
     train_state, (info, grad_norms) = update_epochs(
         spec, hp, runner.train_state, batch, epoch_key, axis_name

@@ -57,8 +57,9 @@ PERMUTATION_ROUNDS = 8
 """Rounds of (odd multiply, add, xorshift) in :func:`random_permutation`."""
 
 
-def random_permutation(key: PRNGKey, n: int) -> Array:
-    """A pseudo-random permutation of ``range(n)`` ``[n] int32``, computed without sorting.
+def random_permutation(key: PRNGKey, n: int, positions: Array | None = None) -> Array:
+    """A pseudo-random permutation of ``range(n)`` ``[n] int32``, computed without sorting;
+    with ``positions`` (ints in ``range(n)``, any shape) only its entries at those positions.
 
     ``jax.random.permutation`` sorts random keys, and XLA's CPU sort made that ~15% of a PPO
     update. Here each index goes through a keyed bijection of ``[0, 2^k)`` (``2^k >= n``):
@@ -67,7 +68,8 @@ def random_permutation(key: PRNGKey, n: int) -> Array:
     ``[0, 2^k)``. Values ``>= n`` are mapped again until they fall below ``n`` ("cycle
     walking"), which restricts it to a permutation of ``range(n)``. Every item lands in every
     position and every pair shares a minibatch at the uniform rates (tested with chi-square and
-    frequency checks); it is not a uniform draw from all ``n!`` permutations.
+    frequency checks); it is not a uniform draw from all ``n!`` permutations. Every entry is
+    computed from its position alone, so a device can compute just the entries it needs.
     """
     bits = max(2, (n - 1).bit_length())
     mask = jnp.uint32((1 << bits) - 1)
@@ -82,7 +84,8 @@ def random_permutation(key: PRNGKey, n: int) -> Array:
             x = x ^ (x >> shift)
         return x
 
-    out = mix(jnp.arange(n, dtype=jnp.uint32))
+    where = jnp.arange(n) if positions is None else positions
+    out = mix(jnp.asarray(where).astype(jnp.uint32))
     if n != 1 << bits:
         out = jax.lax.while_loop(
             lambda y: jnp.any(y >= n), lambda y: jnp.where(y >= n, mix(y), y), out
@@ -103,6 +106,33 @@ def shuffle_and_split(
     perm = permutation(key, batch.obs.shape[0], shuffle)
     return jax.tree.map(
         lambda x: jnp.take(x, perm, axis=0).reshape(num_minibatches, -1, *x.shape[1:]), batch
+    )
+
+
+def shuffle_share(
+    key: PRNGKey, batch: Batch, num_minibatches: int, shuffle: str, axis_name: str
+) -> Batch:
+    """This device's share of :func:`shuffle_and_split`'s minibatches: ``[M, B/(M D), ...]``.
+
+    Every one of the ``D`` devices on ``axis_name`` holds the whole ``[B, ...]`` batch and draws
+    the same permutation; device ``d`` takes the ``d``-th of ``D`` equal consecutive parts of
+    each minibatch, so the union over devices of minibatch ``m`` is the one-device minibatch
+    ``m``, and a mean over the minibatch is the ``pmean`` of the devices' means. The ``"sort"``
+    permutation is computed whole on every device; ``"hash"`` only at this device's positions.
+    """
+    n, shards = batch.obs.shape[0], jax.lax.axis_size(axis_name)
+    share = n // (num_minibatches * shards)
+    # Positions of this device's share: part ``d`` of each minibatch of the whole permutation.
+    starts = jnp.arange(num_minibatches) * (n // num_minibatches)
+    starts += jax.lax.axis_index(axis_name) * share
+    positions = starts[:, None] + jnp.arange(share)[None, :]
+    if shuffle == "hash":  # entries computed from their positions: only this device's
+        mine = random_permutation(key, n, positions)
+    else:  # a sort: the whole permutation on every device
+        mine = permutation(key, n, shuffle)[positions]
+    return jax.tree.map(
+        lambda x: jnp.take(x, mine.reshape(-1), axis=0).reshape(*mine.shape, *x.shape[1:]),
+        batch,
     )
 
 
@@ -159,8 +189,11 @@ def update_epoch(
     Returns the state and per-minibatch ``(LossInfo, grad_norm)`` stacked to ``[M]``.
     """
     config = spec.config
-    split = shuffle_sequences if spec.network.recurrent else shuffle_and_split
-    minibatches = split(key, batch, config.num_minibatches, config.shuffle)
+    if axis_name is not None and not spec.network.recurrent:
+        minibatches = shuffle_share(key, batch, config.num_minibatches, config.shuffle, axis_name)
+    else:
+        split = shuffle_sequences if spec.network.recurrent else shuffle_and_split
+        minibatches = split(key, batch, config.num_minibatches, config.shuffle)
 
     def body(s: TrainState, mb: Batch) -> tuple[TrainState, tuple[LossInfo, Array]]:
         return update_minibatch(spec, hp, s, mb, axis_name)
@@ -178,9 +211,9 @@ def update_epochs(
 ) -> tuple[TrainState, tuple[LossInfo, Array]]:
     """``update_epochs`` passes over ``batch``; diagnostics stacked to ``[E, M]``.
 
-    With ``axis_name``, ``batch`` is this device's shard of the rollout and ``key`` should differ
-    per device (each shuffles its own shard); minibatch ``m`` is the union of every device's
-    ``m``-th local minibatch.
+    With ``axis_name`` (a feed-forward policy), ``batch`` is the whole rollout and ``key`` the
+    same on every device: each shuffles the whole batch as one device would and trains on its
+    share of every minibatch (:func:`shuffle_share`), with gradients averaged over the axis.
     """
 
     def body(s: TrainState, k: PRNGKey) -> tuple[TrainState, tuple[LossInfo, Array]]:

@@ -617,9 +617,9 @@ def train(
       hp, env, env_params, network, lr_schedule, metrics_fn, progress_every: as for
         :func:`train_seeds`.
       split_envs: split the environments (and every minibatch) over all local devices: one
-        run on several devices with averaged gradients. The result equals the one-device run's
-        in distribution, not bit for bit (each device draws its own random numbers and
-        shuffles its own share of the rollout).
+        run on several devices with averaged gradients. Every random number is drawn as on one
+        device, so the result equals the one-device run's up to float rounding (each device
+        gathers the rollout to take its share of the one-device minibatches).
     """
     key = check_key(key)
     check_progress_every(progress_every)

@@ -12,6 +12,7 @@ normalises observations. Parameters that do not fit the network or the environme
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -22,6 +23,7 @@ from ppo_jax.core.config import PPOConfig
 from ppo_jax.core.distributions import DiagGaussian, dist_mode, dist_sample
 from ppo_jax.core.envs import action_masks, has_action_mask, to_env_action
 from ppo_jax.core.spec import TrainSpec
+from ppo_jax.core.suites import SuiteEnv
 from ppo_jax.core.types import Array, Params, PRNGKey, RunningStats
 from ppo_jax.run import backend
 from ppo_jax.run.drivers import check_key, resolve_spec
@@ -166,6 +168,15 @@ def run_episodes(
         key,
     )
     never = jnp.zeros((num_episodes,), bool)
+    # Each episode stops at its first end, so a suite adapter need not reset (Craftax's reset
+    # generates a world); other environments reset themselves in ``step`` (ignored here).
+    step: Callable[..., tuple[Any, ...]]
+    if isinstance(env, SuiteEnv):
+        step = env.step_no_reset
+    else:
+
+        def step(*args: Any) -> tuple[Any, ...]:
+            return tuple(env.step(*args)[:5])
 
     def body(c: _EvalCarry, _: None) -> tuple[_EvalCarry, None]:
         key, act_key, step_key = jax.random.split(c.key, 3)
@@ -178,9 +189,7 @@ def run_episodes(
             policy_state = c.policy_state
             dist = net.apply(params, c.obs, obs_norm, mask)[0]
         action = dist_mode(dist) if greedy else dist_sample(act_key, dist)
-        obs, env_state, reward, terminated, truncated, _ = jax.vmap(
-            env.step, in_axes=(0, 0, 0, None)
-        )(
+        obs, env_state, reward, terminated, truncated = jax.vmap(step, in_axes=(0, 0, 0, None))(
             jax.random.split(step_key, num_episodes),
             c.env_state,
             to_env_action(env, env_params, action),

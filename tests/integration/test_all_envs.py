@@ -53,3 +53,41 @@ def test_env_trains_and_evaluates(env_name, key):
     assert ("Conv_0" in result.params["network"]["actor"]) == (obs_ndim == 3)
     out = evaluate(config, result, key, 2, max_steps=20)
     assert out.returns.shape == (2,) and np.all(np.isfinite(np.asarray(out.returns)))
+
+
+def _suite(name: str, module: str, **kwargs: object) -> object:
+    import importlib.util
+
+    missing = importlib.util.find_spec(module) is None
+    skip = pytest.mark.skipif(missing, reason=f"{module} is not installed (its extra)")
+    return pytest.param(name, kwargs, marks=skip, id=name)
+
+
+# One environment per optional suite (ppo_jax.core.suites), with short time limits so that
+# episodes end inside the smoke run.
+SUITES = [
+    _suite("navix:Navix-Empty-5x5-v0", "navix", max_steps=10),
+    _suite("xminigrid:MiniGrid-Empty-5x5", "xminigrid", max_steps=10),
+    _suite("jumanji:Snake-v1", "jumanji", time_limit=10),
+    _suite("brax:inverted_pendulum", "brax", episode_length=10),
+    _suite("craftax:Craftax-Classic-Symbolic-v1", "craftax", max_timesteps=10),
+]
+
+
+@pytest.mark.parametrize(("env_name", "env_kwargs"), SUITES)
+def test_suite_env_trains_and_evaluates(env_name, env_kwargs, key):
+    config = PPOConfig(
+        env_name=env_name, env_kwargs=tuple(env_kwargs.items()), num_envs=4, num_steps=8,
+        total_timesteps=64, update_epochs=1, num_minibatches=2, hidden_sizes=(16,),
+        torso="mlp", normalize_observations=True,
+    )  # fmt: skip
+    result = train(config, key)
+    assert np.asarray(result.metrics["policy_loss"]).shape == (2,)
+    for name in ("policy_loss", "value_loss", "entropy", "approx_kl"):
+        assert np.all(np.isfinite(np.asarray(result.metrics[name]))), name
+    for leaf in jax.tree.leaves(result.params):
+        assert np.all(np.isfinite(np.asarray(leaf)))
+    assert np.asarray(result.metrics["episodes_completed"]).sum() > 0
+    out = evaluate(config, result, key, 2)
+    assert out.returns.shape == (2,) and np.all(np.isfinite(np.asarray(out.returns)))
+    assert np.all(np.asarray(out.lengths) <= 10)

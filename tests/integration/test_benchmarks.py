@@ -9,13 +9,15 @@ optional ``compare`` extra and are skipped without it.
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 
 import gymnax
 import jax
 import numpy as np
 import pytest
 
-from benchmarks import compare, throughput
+from benchmarks import compare, gpu_check, peers, suites, throughput
 from ppo_jax import PPOConfig
 
 
@@ -134,3 +136,111 @@ def test_sb3_runs_our_workload(tiny_config: PPOConfig) -> None:
     assert (row["library"], row["seeds"], row["env_steps"]) == ("sb3", 1, 96)
     assert row["compile_s"] is None and row["env_steps_per_s"] > 0
     assert 1 <= row["final_return_mean"][0] <= 500
+
+
+@pytest.mark.heavy
+def test_gpu_check_quick_writes_its_json(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--quick`` on the CPU: every section of the JSON, and the budget guard stopping
+    Breakout between segments (its share of the budget set to 0 here)."""
+    monkeypatch.setattr(gpu_check, "BREAKOUT_SHARE", 0.0)
+    assert gpu_check.main(["--out", str(tmp_path), "--quick", "--repeats", "1"]) == 0
+    report = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert set(report) == {"header", "breakout", "num_envs", "seeds", "skipped", "wall_s"}
+    header = report["header"]
+    assert header["device_kind"] == jax.devices()[0].device_kind and header["quick"]
+    assert header["matmul_peak_gflops"] > 0
+    assert [r["num_envs"] for r in report["num_envs"]] == list(gpu_check.QUICK_NUM_ENVS)
+    assert [r["seeds"] for r in report["seeds"]] == list(gpu_check.QUICK_SEEDS)
+    for row in report["num_envs"] + report["seeds"]:
+        assert row["env_name"] == "CartPole-v1" and row["layout"] == "one"
+        assert row["compile_s"] > 0 and row["env_steps_per_s"] > 0
+        assert row["env_steps_per_s"] == pytest.approx(row["env_steps"] / row["run_s_median"])
+    breakout = report["breakout"]
+    assert breakout["env_name"] == "Breakout-MinAtar" and not breakout["finished"]
+    assert breakout["env_steps_done"] == 4 * 8  # one segment of one update, then stopped
+    assert breakout["total_timesteps"] == 4 * 8 * 3 and breakout["compile_s"] > 0
+    assert report["skipped"] == [
+        {"sweep": "breakout", "reason": "time budget: stopped after 32 env-steps"}
+    ]
+    out = capsys.readouterr().out
+    assert "STOPPED by the time budget" in out and "ppo_jax        8      1" in out
+
+
+def test_gpu_check_skips_points_past_the_budget() -> None:
+    clock = gpu_check.Clock(budget_s=-1.0)  # already over budget: nothing runs or compiles
+    skipped: list[dict] = []
+    config = PPOConfig()
+    rows = gpu_check.sweep("seeds", [(config, 1), (config, 8)], clock, 1, 1.0, skipped)
+    assert rows == []
+    assert [(s["sweep"], s["num_envs"], s["seeds"]) for s in skipped] == [
+        ("seeds", 32, 1),
+        ("seeds", 32, 8),
+    ]
+    assert skipped[0]["reason"].startswith("time budget: ")
+
+
+@pytest.mark.heavy
+def test_peers_alternate_fresh_processes_and_compare(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--quick``: ppo_jax, rejax (when installed) and an external command, one process each;
+    the summary's ratios are ppo_jax's medians over the peer's."""
+    line = json.dumps({"env_steps": 96, "run_s": 0.5, "compile_s": 2.0, "solve_s": 3.0})
+    fake = f"{shlex.quote(sys.executable)} -c {shlex.quote(f'print({line!r})')}"
+    out = tmp_path / "peers.json"
+    argv = ["--quick", "--seeds", "1", "--alternations", "1", "--external", f"fake={fake}"]
+    assert peers.main([*argv, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    has_rejax = compare.installed("rejax")
+    names = [r["library"] for r in report["processes"]]
+    assert names == (["ppo_jax", "rejax", "fake"] if has_rejax else ["ppo_jax", "fake"])
+    assert report["failures"] == [] and report["workload"] == peers.QUICK_WORKLOAD | {
+        "hidden_sizes": [64, 64]
+    }
+    ours = report["processes"][0]
+    assert (ours["seeds"], ours["env_steps"]) == (1, 96) and ours["devices"] >= 1
+    assert 0 < ours["compile_s"] < ours["first_result_s"] < ours["process_s"]
+    assert ours["env_steps_per_s"] == pytest.approx(96 / ours["run_s"])
+    summary = {e["library"]: e for e in report["summary"]}
+    assert summary["fake"]["env_steps_per_s"] == pytest.approx(192.0)
+    ratios = summary["fake"]["ratios"]
+    assert ratios["env_steps_per_s"] == pytest.approx(ours["env_steps_per_s"] / 192.0)
+    assert ratios["compile_s"] == pytest.approx(ours["compile_s"] / 2.0)
+    if not has_rejax:
+        assert report["skipped"] == [
+            {"library": "rejax", "reason": "not installed (pip install rejax)"}
+        ]
+    table = capsys.readouterr().out
+    assert "| 1 | fake | 1 | 192 | 2.00 |" in table
+
+
+def test_peers_refuse_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, message in (
+        (["--external", "nocommand"], "--external: expected NAME=CMD"),
+        (["--external", "rejax=true"], "--external: name 'rejax' is taken"),
+        (["--libraries", "sb3"], "--libraries: 'sb3' is not one of"),
+        (["--alternations", "0"], "--alternations must be >= 1"),
+    ):
+        with pytest.raises(SystemExit):
+            peers.main(argv)
+        assert message in capsys.readouterr().err
+
+
+def test_suites_harness_reports_raw_stepping_beside_training(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "suites.json"
+    argv = ["--suites", "gymnax", "--num-envs", "4", "--num-steps", "8", "--updates", "1"]
+    assert suites.main([*argv, "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    (row,) = result["rows"]
+    assert row["env_name"] == "CartPole-v1" and row["env_steps"] == 32
+    assert row["ppo_steps_per_s"] > 0 and row["env_steps_per_s"] > 0
+    assert row["env_share"] == pytest.approx(row["ppo_steps_per_s"] / row["env_steps_per_s"])
+    assert "CartPole-v1" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        suites.main(["--suites", "gym"])
+    with pytest.raises(SystemExit):
+        suites.main(["--env-kwarg", "novalue"])

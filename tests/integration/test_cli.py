@@ -288,6 +288,46 @@ def test_a_custom_environment_through_the_command_line_and_python(tmp_path, caps
     assert "not a gymnax Environment" in capsys.readouterr().err
 
 
+@pytest.mark.heavy  # 35 s; the quick tier trains every suite in tests/integration/test_all_envs.py
+def test_a_suite_environment_through_the_command_line_and_python(tmp_path, capsys):
+    """``--env navix:...`` (an optional suite): trained, paused, resumed bit-identically,
+    evaluated, swept and exported like a gymnax id; a missing extra exits 2 naming pip."""
+    pytest.importorskip("navix")
+    from ppo_jax import evaluate, export_policy
+    from ppo_jax.io import checkpoint
+
+    env = ["--env", "navix:Navix-Empty-5x5-v0", "--env-kwarg", "max_steps=10", "--torso", "mlp"]
+    env += ["--normalize-observations", "false"]
+    args = [*env, *TINY, "--seeds", "2", "--quiet", "--checkpoint-every", "1"]
+    whole, paused = tmp_path / "whole", tmp_path / "paused"
+    assert exit_code(["train", *args, "--out", str(whole)]) == 0
+    assert exit_code(["train", *args, "--out", str(paused), "--stop-after", "2"]) == 0
+    assert exit_code(["train", "--resume", str(paused), "--quiet"]) == 0
+    assert checkpoint.latest(whole).read_bytes() == checkpoint.latest(paused).read_bytes()
+    capsys.readouterr()
+    assert exit_code(["eval", str(paused), "--episodes", "2"]) == 0
+    assert "navix:Navix-Empty-5x5-v0" in capsys.readouterr().out
+    run = load_run(paused)
+    assert run.config.env_name == "navix:Navix-Empty-5x5-v0"
+    returns = np.asarray(evaluate(run.config, run, jax.random.PRNGKey(0), 2).returns)
+    assert returns.shape == (2, 2) and np.all((returns >= 0) & (returns <= 1))
+    act = export_policy(run.config, jax.tree.map(lambda x: x[0], run.params))
+    assert 0 <= int(act(np.zeros((5, 5, 3), np.float32))) < 7
+    swept = tmp_path / "sweep"
+    grid = ["--grid", "learning_rate=1e-3,3e-3", "--seeds", "1", *env, *TINY, "--quiet"]
+    assert exit_code(["sweep", *grid, "--out", str(swept)]) == 0
+    assert load_run(swept).metrics["episode_return"].shape == (2, 3)
+    capsys.readouterr()
+    with pytest.MonkeyPatch.context() as patch:
+        from ppo_jax.core import suites
+
+        patch.setattr(suites, "SUITE_MODULES", {**suites.SUITE_MODULES, "brax": "no_such_mod"})
+        out = tmp_path / "brax"
+        assert exit_code(["train", "--env", "brax:ant", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and 'pip install "ppo-jax[brax]"' in err[0] and not out.exists()
+
+
 @pytest.mark.heavy
 def test_runs_without_finished_episodes_print_no_runtime_warnings(tmp_path, capsys):
     """Pendulum episodes last 200 steps: in 3 updates of 8 steps none ends, so every final

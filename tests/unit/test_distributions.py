@@ -111,3 +111,18 @@ def test_gaussian_samples_have_the_right_moments(key):
     samples = np.asarray(dist_sample(key, dist))
     np.testing.assert_allclose(samples.mean(0), [1.0, -2.0], atol=0.02)
     np.testing.assert_allclose(samples.std(0), math.exp(-0.7), rtol=0.02)
+
+
+@pytest.mark.parametrize("wrap", [lambda f: f, jax.jit])
+def test_a_block_samples_the_rows_of_a_draw_for_the_whole_batch(key, wrap):
+    """``block=(start, total)``: a device holding rows ``start ..`` of a split batch draws
+    exactly what one draw for the whole batch gives there (masked logits included)."""
+    logits = jax.random.normal(key, (8, 5))
+    mask = jnp.arange(5) < jnp.arange(1, 9)[:, None] % 5 + 1  # row i: the first (i+1)%5+1 legal
+    gauss = DiagGaussian(jax.random.normal(key, (8, 2)), jnp.full((8, 2), -0.5))
+    for whole in (Categorical(logits), masked_categorical(logits, mask), gauss):
+        full = np.asarray(dist_sample(key, whole))
+        for start in (0, 2, 6):
+            part = jax.tree.map(lambda x, s=start: x[s : s + 2], whole)
+            got = wrap(lambda p, s: dist_sample(key, p, (s, 8)))(part, jnp.int32(start))
+            np.testing.assert_array_equal(got, full[start : start + 2])

@@ -46,7 +46,7 @@ def test_module_attribute_names():
         ("probe_envs:Nope", "has no attribute 'Nope'"),
         ("probe_envs:NOT_AN_ENV", "not a gymnax Environment or a factory"),
         ("probe_envs:constant_obs_value", "the factory failed"),
-        ("brax:ant", "no brax adapter is written yet"),
+        ("navix:", "names no environment after navix:"),
     ],
 )
 def test_bad_names_are_refused_naming_env_name(name, needle):

@@ -2,8 +2,8 @@
 parallelism within one run (``split_envs``): every piece that crosses the environments axis is
 checked against the unsplit computation on the same data (gradients, advantage normalisation,
 running statistics, explained variance), the devices must end every update with identical
-parameters, and the sharded program must equal its one-device emulation (``vmap`` with an axis
-name)."""
+parameters, the sharded program must equal its one-device emulation (``vmap`` with an axis
+name), and a split run must equal the one-device run with the same key."""
 
 from __future__ import annotations
 
@@ -148,6 +148,40 @@ def test_split_run_equals_its_one_device_emulation(tiny_config):
         np.testing.assert_allclose(a, b[0], rtol=1e-4, atol=1e-6)
     for name, value in split.metrics.items():
         np.testing.assert_allclose(value, getattr(metrics, name)[0], rtol=1e-4, atol=1e-6)
+
+
+def _assert_same_run(a, b):
+    for x, y in zip(jax.tree.leaves(a.train_state), jax.tree.leaves(b.train_state), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-6)
+    assert a.metrics.keys() == b.metrics.keys()
+    for name, value in a.metrics.items():
+        np.testing.assert_allclose(value, b.metrics[name], rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_split_envs_run_equals_the_one_device_run(tiny_config):
+    """Every environment's and minibatch's randomness comes from the run's key as on one
+    device, so the run split over two devices is the one-device run (float rounding aside):
+    resets, actions, steps, shuffles, statistics, gradients."""
+    config = tiny_config.replace(
+        num_envs=8,
+        num_minibatches=4,
+        total_timesteps=8 * 8 * 3,
+        normalize_observations=True,
+        normalize_rewards=True,
+    )
+    one = train(config, jax.random.PRNGKey(5))
+    split = train(config, jax.random.PRNGKey(5), split_envs=True)
+    assert len(split.metrics["value_loss"].sharding.device_set) == 2
+    assert len(one.metrics["value_loss"].sharding.device_set) == 1
+    _assert_same_run(split, one)
+
+
+def test_split_envs_seeds_equal_the_one_device_seeds(tiny_config):
+    """The same with several runs vmapped inside the sharded program (and the hash shuffle)."""
+    config = tiny_config.replace(shuffle="hash", total_timesteps=4 * 8 * 2)
+    _assert_same_run(
+        train_seeds(config, [3, 11], split_envs=True), train_seeds(config, [3, 11], shard=False)
+    )
 
 
 def _layout(config, num_runs=1, **kwargs):

@@ -9,8 +9,13 @@ import numpy as np
 from probe_envs import ConstantRewardEnv, CounterParams, TargetActionEnv
 
 from ppo_jax import PPOConfig
-from ppo_jax.core.envs import make_env, to_env_action
-from ppo_jax.core.rollout import bootstrap_values, collect_rollout
+from ppo_jax.core.envs import make_env, reset_envs, step_envs, to_env_action
+from ppo_jax.core.rollout import (
+    bootstrap_values,
+    collect_rollout,
+    env_block,
+    step_envs_with_keys,
+)
 from ppo_jax.core.spec import make_spec
 from ppo_jax.core.train import init_runner
 
@@ -131,3 +136,28 @@ def test_recurrent_rollout_states_equal_a_step_by_step_python_replay(key):
             np.testing.assert_array_equal(first, ended)
     for a, b in zip(jax.tree.leaves(carry.policy_state), jax.tree.leaves(state), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_device_block_steps_like_the_whole_batch(key):
+    """What a device holding environments 4..7 of 8 gets (``env_block`` of the reset, given
+    keys ``split(key, 8)[4:8]``) equals those environments of one step of all 8, over enough
+    steps for episodes to end and reset (the auto-reset draws from the given keys)."""
+    env, params = make_env(PPOConfig(env_name="CartPole-v1"))
+    whole = reset_envs(env, params, key, 8)
+    block = jax.vmap(lambda c: env_block(c, "d"), axis_name="d")(
+        jax.tree.map(lambda x: jnp.stack([x, x]), whole)
+    )
+    block = jax.tree.map(lambda x: x[1], block)  # device 1 of 2
+    step_whole = jax.jit(lambda c, k, a: step_envs(env, params, k, c, a))
+    step_block = jax.jit(lambda c, k, a: step_envs_with_keys(env, params, k, c, a))
+    ended = 0
+    for t in range(60):
+        k = jax.random.fold_in(key, t)
+        actions = jnp.full((8,), t % 2, jnp.int32) if t < 30 else jnp.ones(8, jnp.int32)
+        whole, out = step_whole(whole, k, actions)
+        block, out_block = step_block(block, jax.random.split(k, 8)[4:], actions[4:])
+        ended += int(out["terminated"][4:].sum())
+        pairs = zip(jax.tree.leaves((whole, out)), jax.tree.leaves((block, out_block)), strict=True)
+        for a, b in pairs:
+            np.testing.assert_array_equal(np.asarray(a)[4:], b)
+    assert ended > 0

@@ -19,6 +19,7 @@ from ppo_jax.core.update import (
     random_permutation,
     shuffle_and_split,
     shuffle_sequences,
+    shuffle_share,
 )
 
 
@@ -90,6 +91,33 @@ def test_shuffle_and_split_keeps_rows_together(shuffle):
     np.testing.assert_array_equal(np.asarray(out.obs).reshape(-1, 4)[:, 0], rows * 4)
     np.testing.assert_array_equal(np.asarray(out.value).reshape(-1), -rows)
     np.testing.assert_array_equal(np.asarray(out.target).reshape(-1), rows + 0.5)
+
+
+@pytest.mark.parametrize("shuffle", ["sort", "hash"])
+def test_devices_shares_make_up_the_one_device_minibatches(shuffle):
+    """``shuffle_share`` on 2 devices (emulated with ``vmap``): device ``d`` holds part ``d``
+    of every minibatch ``shuffle_and_split`` makes from the same key."""
+    size = 48
+    batch = Batch(
+        obs=jnp.arange(size * 2, dtype=jnp.float32).reshape(size, 2),
+        action=jnp.arange(size),
+        log_prob=jnp.zeros(size),
+        value=jnp.zeros(size),
+        advantage=jnp.zeros(size),
+        target=-jnp.arange(size, dtype=jnp.float32),
+    )
+    key = jax.random.PRNGKey(4)
+    whole = shuffle_and_split(key, batch, 3, shuffle)  # [3, 16]
+    shares = jax.vmap(lambda _: shuffle_share(key, batch, 3, shuffle, "d"), axis_name="d")(
+        jnp.arange(2)
+    )  # [2, 3, 8]
+    for got, want in zip(jax.tree.leaves(shares), jax.tree.leaves(whole), strict=True):
+        halves = np.asarray(want).reshape(3, 2, 8, *want.shape[2:])
+        np.testing.assert_array_equal(np.swapaxes(np.asarray(got), 0, 1), halves)
+    positions = jnp.array([[5, 0], [47, 20]])
+    np.testing.assert_array_equal(
+        random_permutation(key, size, positions), random_permutation(key, size)[positions]
+    )
 
 
 def test_hash_shuffle_trains_and_bad_value_is_refused(tiny_config):
