@@ -29,6 +29,7 @@ import jax.numpy as jnp
 
 from benchmarks.timing import timed_runs
 from ppo_jax import get_config, train_seeds
+from ppo_jax.cli.flags import parse_env_kwarg
 from ppo_jax.core.envs import action_masks, env_spec, make_env, reset_envs, step_envs
 
 ENVS = {
@@ -44,15 +45,6 @@ ENVS = {
 
 def installed(suite: str) -> bool:
     return suite == "gymnax" or importlib.util.find_spec(suite) is not None
-
-
-def _parse_value(text: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def env_stepper(
@@ -162,18 +154,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--env-kwarg",
         action="append",
+        type=parse_env_kwarg,
         default=[],
         metavar="KEY=VALUE",
-        help="an env kwarg (int, float or text) for every chosen suite, e.g. reset_ratio=1",
+        help="an env kwarg (as ppo-jax train takes it) for every chosen suite, e.g. reset_ratio=1",
     )
     parser.add_argument("--json", default=None, help="write the rows to this JSON file")
     args = parser.parse_args(argv)
-    env_kwargs = []
-    for item in args.env_kwarg:
-        name, sep, text = item.partition("=")
-        if not sep or not name:
-            parser.error(f"--env-kwarg {item!r}: expected KEY=VALUE")
-        env_kwargs.append((name, _parse_value(text)))
+    env_kwargs = args.env_kwarg
     chosen = [s.strip() for s in args.suites.split(",") if s.strip()]
     unknown = [s for s in chosen if s not in ENVS]
     if unknown:

@@ -266,11 +266,11 @@ class BraxEnv(SuiteEnv):
     def _build(self, env_id: str, kwargs: dict[str, Any]) -> None:
         import brax.envs
 
-        self._episode_length = _pop_int(kwargs, "episode_length", 1000, self.name)
+        episode_length = _pop_int(kwargs, "episode_length", 1000, self.name)
         self._env = self._make(brax.envs._envs, brax.envs.get_environment, env_id, **kwargs)
         self._num_actions = int(self._env.action_size)
         self._continuous = True
-        self._params = SuiteParams(max_steps_in_episode=self._episode_length)
+        self._params = SuiteParams(max_steps_in_episode=episode_length)
 
     def _reset(self, key: PRNGKey, params: SuiteParams) -> tuple[Any, Any]:
         state = self._env.reset(key)

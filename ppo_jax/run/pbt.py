@@ -687,8 +687,7 @@ def load_pbt(out: Path, saved: Any, results: Any) -> RunResult:
         carry, ckpt = loaded
         train_state = jax.device_get(carry.runner.train_state)
         params, metrics = train_state.params, ckpt.metrics
-        completed = ckpt.update == num_updates
-        status = "finished" if completed else f"paused after update {ckpt.update}"
+        completed, status = session.checkpoint_status(ckpt, num_updates)
     run = RunResult(
         config=saved.config,
         seeds=members,

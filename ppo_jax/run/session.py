@@ -362,6 +362,12 @@ def newest_state(
     return checkpoint.restore(ckpt, shapes, f"checkpoint of {str(out)!r}"), ckpt
 
 
+def checkpoint_status(ckpt: checkpoint.Checkpoint, num_updates: int) -> tuple[bool, str]:
+    """``(completed, status)`` of a run folder whose newest checkpoint is ``ckpt``."""
+    completed = ckpt.update == num_updates
+    return completed, "finished" if completed else f"paused after update {ckpt.update}"
+
+
 NUM_METRICS_BOUND = len(METRIC_NAMES) + 64
 """Metrics a checkpoint may hold (built-in ones and room for custom ones)."""
 
@@ -709,8 +715,7 @@ def load_run(out_dir: str | Path) -> rundir.RunResult:
         train_state = jax.device_get(runner.train_state)
         params = train_state.params
         metrics = ckpt.metrics
-        completed = ckpt.update == config.num_updates
-        status = "finished" if completed else f"paused after update {ckpt.update}"
+        completed, status = checkpoint_status(ckpt, config.num_updates)
     return with_results(
         rundir.RunResult(
             config=config,
