@@ -46,6 +46,8 @@ import sys
 import time
 from typing import Any
 
+from ppo_jax.cli.flags import parse_env_kwarg
+
 LAUNCH_VARIABLE = "PEERS_LAUNCH_TIME"
 WORKLOAD = {
     "env_name": "CartPole-v1",
@@ -293,6 +295,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", default=None, help="also write the summary to this file")
     parser.add_argument("--quick", action="store_true", help="a tiny workload (smoke test)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        type=parse_env_kwarg,
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a PPOConfig field of ppo_jax's and rejax's workload (external commands "
+        "keep their own), e.g. --set num_envs=1024",
+    )
     parser.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)
     parser.add_argument("--workload", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -309,7 +320,15 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"--libraries: {lib!r} is not one of {', '.join(LIBRARIES)}")
     except ValueError as err:
         parser.error(str(err))
-    workload = QUICK_WORKLOAD if args.quick else WORKLOAD
+    workload = dict(QUICK_WORKLOAD if args.quick else WORKLOAD)
+    if args.set:
+        from ppo_jax import PPOConfig
+
+        workload.update(args.set)
+        try:
+            PPOConfig.from_dict(workload)
+        except (TypeError, ValueError) as err:
+            parser.error(f"--set: {err}")
     if args.worker:
         workload = json.loads(args.workload) if args.workload else workload
         print(json.dumps(worker(args.worker, workload, seeds_list[0])), flush=True)

@@ -222,6 +222,9 @@ def test_peers_refuse_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
         (["--external", "rejax=true"], "--external: name 'rejax' is taken"),
         (["--libraries", "sb3"], "--libraries: 'sb3' is not one of"),
         (["--alternations", "0"], "--alternations must be >= 1"),
+        (["--set", "num_envs=-3"], "--set: PPOConfig.num_envs must be in"),
+        (["--set", "nope=3"], "--set: unknown PPOConfig field(s) ['nope']"),
+        (["--set", "novalue"], "expected NAME=VALUE"),
     ):
         with pytest.raises(SystemExit):
             peers.main(argv)
