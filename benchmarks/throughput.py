@@ -43,6 +43,7 @@ import numpy as np
 from benchmarks import compare
 from benchmarks.timing import timed_runs, timing_row
 from ppo_jax import PPOConfig, make_env
+from ppo_jax.core.config import SHUFFLES
 from ppo_jax.core.envs import env_spec
 from ppo_jax.run import drivers
 from ppo_jax.run.parallel import configure_cpu_devices
@@ -194,9 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--shuffle",
-        choices=("sort", "hash"),
-        default="sort",
-        help="PPOConfig.shuffle of every case (minibatch shuffling; default sort)",
+        choices=SHUFFLES,
+        default=PPOConfig().shuffle,
+        help="PPOConfig.shuffle of every case (minibatch shuffling; default: PPOConfig's)",
     )
     parser.add_argument(
         "--recurrent",

@@ -163,11 +163,12 @@ class PPOConfig:
         10.0, "Normalised observations and rewards are clipped to ``[-norm_clip, norm_clip]``."
     )
     shuffle: Literal["sort", "hash"] = setting(
-        "sort",
-        """How each epoch shuffles the rollout into minibatches: ``"sort"`` is
-        ``jax.random.permutation`` (sorts random keys); ``"hash"`` maps every index through a
-        keyed bijection, no sort: the same minibatch statistics, faster updates on CPU, but a
-        different random stream.""",
+        "hash",
+        """How each epoch shuffles the rollout into minibatches: ``"hash"`` (the default) maps
+        every index through a keyed bijection, no sort (every item in every position, every
+        pair in one minibatch, at the uniform rates); ``"sort"`` is ``jax.random.permutation``
+        (sorts random keys: slower updates, ppo_jax's default before 2026-11-30, and the way
+        to replay runs made then).""",
     )
     recurrent: Literal["gru"] | None = setting(
         None,

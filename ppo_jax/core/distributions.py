@@ -71,20 +71,31 @@ def entropy(logits: Array) -> Array:
 
 # ------------------------------------------------------------- both action kinds
 def dist_sample(key: PRNGKey, dist: Distribution, block: tuple[Array, int] | None = None) -> Array:
-    """One action per batch element.
+    """One action per batch element: :func:`sample_with_noise` of :func:`dist_noise`.
 
     ``block=(start, total)``: ``dist`` holds rows ``start .. start + n`` of a batch of ``total``
     rows (a device's share of a batch split over devices). The noise is drawn for the whole
     ``[total, ...]`` batch and those rows are kept, so the actions are the rows a draw for the
     whole batch gives (:func:`jax.random.categorical` is ``argmax(logits + Gumbel noise)``).
     """
+    return sample_with_noise(dist, dist_noise(key, dist, block))
+
+
+def dist_noise(key: PRNGKey, dist: Any, block: tuple[Array, int] | None = None) -> Array:
+    """The noise :func:`dist_sample` draws for ``dist`` (arrays, or only their shapes, as
+    ``jax.eval_shape`` gives them): standard normal like ``mean`` ``[n, A]`` (Gaussian) or
+    Gumbel like ``logits`` ``[n, A]`` (categorical); ``block`` as for :func:`dist_sample`."""
     if isinstance(dist, DiagGaussian):
-        noise = _block_of_noise(jax.random.normal, key, dist.mean, block)
+        return _block_of_noise(jax.random.normal, key, dist.mean, block)
+    return _block_of_noise(jax.random.gumbel, key, dist.logits, block)
+
+
+def sample_with_noise(dist: Distribution, noise: Array) -> Array:
+    """The action ``noise`` (from :func:`dist_noise`) picks: ``mean + std * noise`` (float
+    ``[n, A]``) or ``argmax(logits + noise)`` (int32 ``[n]``, as ``jax.random.categorical``)."""
+    if isinstance(dist, DiagGaussian):
         return dist.mean + jnp.exp(dist.log_std) * noise
-    if block is None:
-        return sample_action(key, dist.logits)
-    gumbel = _block_of_noise(jax.random.gumbel, key, dist.logits, block)
-    return jnp.argmax(dist.logits + gumbel, axis=-1).astype(jnp.int32)
+    return jnp.argmax(dist.logits + noise, axis=-1).astype(jnp.int32)
 
 
 def _block_of_noise(draw: Any, key: PRNGKey, like: Array, block: tuple[Array, int] | None) -> Array:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import importlib
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -274,10 +275,85 @@ def reset_envs(env: Any, env_params: Any, key: PRNGKey, num_envs: int) -> EnvCar
     return EnvCarry(env_state=env_state, obs=obs, stats=stats, first=jnp.ones((num_envs,), bool))
 
 
+class EnvDraws(NamedTuple):
+    """The random numbers :func:`step_envs` uses for one step of ``n`` environments, which
+    :func:`draw_env` computes from the step's key (``n`` may be a device's block of a run's
+    environments). A rollout can draw every step's ahead of its loop (``[T, ...]`` stacked):
+    the values are the same, and XLA:CPU runs one batched draw much faster than ``T`` small
+    ones (each a loop of its own there)."""
+
+    key: PRNGKey | None
+    """The step's key ``[2]`` (pooled resets, :func:`reset_pool_size`, split it themselves);
+    ``None`` for a block of a run's environments, which step without pooled resets."""
+    env_keys: Array
+    """``[n, 2]``: ``env.step``'s key per environment, or, with ``reset``, ``step_env``'s."""
+    reset: Any = None
+    """For a gymnax environment stepped by gymnax's own ``Environment.step``: the
+    ``(obs, env_state)`` ``[n, ...]`` its same-step reset computes, else ``None``."""
+
+
+def gymnax_base_step(env: Any) -> bool:
+    """Whether ``env`` steps with gymnax's own ``Environment.step`` (split the key, ``step_env``,
+    ``is_truncated``, ``reset_env``, select): :func:`draw_env` can then compute the resets
+    ahead, and :func:`step_envs` does the rest exactly as that method does."""
+    try:
+        from gymnax.environments.environment import Environment
+    except ImportError:  # pragma: no cover - gymnax is a dependency
+        return False
+    return isinstance(env, Environment) and type(env).step is Environment.step
+
+
+def draw_env(
+    env: Any,
+    env_params: Any,
+    key: PRNGKey,
+    num_envs: int,
+    select: Callable[[Array], Array] | None = None,
+    with_reset: bool = True,
+) -> EnvDraws:
+    """:class:`EnvDraws` for one step of ``num_envs`` environments from the step's ``key``:
+    ``jax.random.split(key, num_envs)`` (then ``select`` of it: a device's block of rows); for
+    a :func:`gymnax_base_step` environment (and ``with_reset``), each key split as gymnax's
+    ``step`` splits it and the reset that step computes. ``step_envs(env, params, key, ...)``
+    and ``step_envs(env, params, key, ..., draws=draw_env(env, params, key, ...))`` give the
+    same results."""
+    keys = jax.random.split(key, num_envs)
+    own_key: PRNGKey | None = key
+    if select is not None:
+        keys, own_key = select(keys), None
+    if not (with_reset and gymnax_base_step(env)):
+        return EnvDraws(key=own_key, env_keys=keys)
+    pairs = jax.vmap(jax.random.split)(keys)  # gymnax: key_step, key_reset = split(key)
+    reset = jax.vmap(env.reset_env, in_axes=(0, None))(pairs[:, 1], env_params)
+    return EnvDraws(key=own_key, env_keys=pairs[:, 0], reset=reset)
+
+
+def _gymnax_step(
+    env: Any, env_params: Any, key_step: PRNGKey, reset: Any, state: Any, action: Array
+) -> tuple[Any, ...]:
+    """gymnax's ``Environment.step`` for one environment, its reset given (computed ahead)."""
+    obs_st, state_st, reward, terminated, info = env.step_env(key_step, state, action, env_params)
+    truncated = env.is_truncated(state_st, env_params)
+    done = jnp.logical_or(terminated, truncated)
+    obs_re, state_re = reset
+    state = jax.tree.map(lambda x, y: jax.lax.select(done, x, y), state_re, state_st)
+    obs = jax.tree.map(lambda x, y: jax.lax.select(done, x, y), obs_re, obs_st)
+    info = {**info, "terminated": terminated, "truncated": truncated, "final_observation": obs_st}
+    return obs, state, reward, terminated, truncated, info
+
+
 def step_envs(
-    env: Any, env_params: Any, key: PRNGKey, carry: EnvCarry, action: Array
+    env: Any,
+    env_params: Any,
+    key: PRNGKey | None,
+    carry: EnvCarry,
+    action: Array,
+    draws: EnvDraws | None = None,
 ) -> tuple[EnvCarry, dict[str, Array]]:
     """Step every environment once with ``action [N]`` (or ``[N, A]``, already within bounds).
+
+    ``draws``: the step's random numbers computed ahead (``draw_env(env, env_params, key,
+    N)``, or a device's block of them); ``key`` is then unused. Without, they are drawn here.
 
     Returns the new carry (its ``policy_state`` unchanged) and a dict of ``[N]`` arrays:
     ``reward``, ``terminated``, ``truncated``, ``final_obs`` ``[N, *obs_shape]``,
@@ -285,15 +361,25 @@ def step_envs(
     ended at this step, 0 where none ended).
     """
     pool = reset_pool_size(env, action.shape[0])
-    if pool:
+    step_key = key if draws is None else draws.key
+    if pool and step_key is not None:
         obs, env_state, reward, terminated, truncated, info = _step_pooled(
-            env, env_params, key, carry.env_state, action, pool
+            env, env_params, step_key, carry.env_state, action, pool
         )
     else:
-        keys = jax.random.split(key, action.shape[0])
-        obs, env_state, reward, terminated, truncated, info = jax.vmap(
-            env.step, in_axes=(0, 0, 0, None)
-        )(keys, carry.env_state, action, env_params)
+        if draws is None:
+            if key is None:
+                raise ValueError("step_envs needs a key, or the step's draws (draw_env)")
+            draws = draw_env(env, env_params, key, action.shape[0])
+        if draws.reset is None:
+            stepped = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                draws.env_keys, carry.env_state, action, env_params
+            )
+        else:
+            stepped = jax.vmap(lambda k, r, s, a: _gymnax_step(env, env_params, k, r, s, a))(
+                draws.env_keys, draws.reset, carry.env_state, action
+            )
+        obs, env_state, reward, terminated, truncated, info = stepped
     reward = jnp.asarray(reward, jnp.float32).reshape(action.shape[0])
     terminated = jnp.asarray(terminated, bool).reshape(action.shape[0])
     truncated = jnp.asarray(truncated, bool).reshape(action.shape[0]) & ~terminated

@@ -13,15 +13,65 @@ as the unsplit run.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from ppo_jax.core.distributions import dist_log_prob, dist_sample
-from ppo_jax.core.envs import action_masks, step_envs, to_env_action
+from ppo_jax.core.distributions import dist_log_prob, dist_noise, sample_with_noise
+from ppo_jax.core.envs import (
+    EnvDraws,
+    action_masks,
+    draw_env,
+    gymnax_base_step,
+    step_envs,
+    to_env_action,
+)
 from ppo_jax.core.spec import TrainSpec
 from ppo_jax.core.types import Array, EnvCarry, PRNGKey, TrainState, Transition
+
+DRAWS_AHEAD_BYTES = 4 * 2**20
+"""Largest ``[T, ...]`` block of random numbers (per run) that :func:`collect_rollout` draws
+ahead of its loop; larger rollouts draw each step's in the loop (the same values)."""
+
+
+class StepDraws(NamedTuple):
+    """The random numbers of one rollout step of this device's ``n`` environments (stacked to
+    ``[T, ...]`` when drawn ahead of the rollout's loop)."""
+
+    action_noise: Array
+    """``[n, A]``: the policy's noise (:func:`~ppo_jax.core.distributions.dist_noise`)."""
+    env: EnvDraws
+    """The environments' (:func:`~ppo_jax.core.envs.draw_env`)."""
+
+
+def draw_step(
+    spec: TrainSpec,
+    env_params: Any,
+    key: PRNGKey,
+    dist: Any,
+    axis_name: str | None = None,
+    with_reset: bool = True,
+) -> StepDraws:
+    """The random numbers of the rollout step keyed ``key``: the action noise for ``dist``
+    (the policy's output for this device's ``n`` environments, or its shapes) and the
+    environments' draws. With ``axis_name``, both are drawn for all the run's environments and
+    this device keeps its block. ``with_reset``: see :func:`~ppo_jax.core.envs.draw_env`."""
+    act_key, step_key = jax.random.split(key)
+    num_envs = spec.config.num_envs
+    if axis_name is None:
+        block, select = None, None
+    else:
+        rows = jax.tree.leaves(dist)[0].shape[0]
+        block = (block_start(rows, axis_name), num_envs)
+
+        def select(x: Array) -> Array:
+            return env_block(x, axis_name)
+
+    noise = dist_noise(act_key, dist, block)
+    env = draw_env(spec.env, env_params, step_key, num_envs, select, with_reset)
+    return StepDraws(action_noise=noise, env=env)
 
 
 def env_step(
@@ -29,16 +79,18 @@ def env_step(
     env_params: Any,
     train_state: TrainState,
     carry: EnvCarry,
-    key: PRNGKey,
+    key: PRNGKey | None,
     axis_name: str | None = None,
+    draws: StepDraws | None = None,
 ) -> tuple[EnvCarry, Transition]:
     """Act in every environment once with the current policy; returns ``(carry, Transition[N])``.
 
     A recurrent policy's state is reset where ``carry.first`` and advanced by this step; where
     an episode ends, the next step starts from the initial state again. With ``axis_name``,
     ``carry`` is this device's block of the run's environments (see the module docstring).
+    ``draws``: this step's random numbers, drawn ahead (``draw_step(..., key, ...)``; ``key`` is
+    then unused); without, they are drawn here from ``key``.
     """
-    act_key, step_key = jax.random.split(key)
     net, params, obs_norm = spec.network, train_state.params, train_state.obs_norm
     mask = action_masks(spec.env, env_params, carry.env_state)
     if net.recurrent:
@@ -49,16 +101,13 @@ def env_step(
         policy_state = None
         dist, value = net.apply(params, carry.obs, obs_norm, mask)
     carry = carry._replace(policy_state=policy_state)
-    if axis_name is None:
-        action = dist_sample(act_key, dist)
-        env_action = to_env_action(spec.env, env_params, action)
-        new_carry, out = step_envs(spec.env, env_params, step_key, carry, env_action)
-    else:
-        block = (block_start(carry.obs.shape[0], axis_name), spec.config.num_envs)
-        action = dist_sample(act_key, dist, block)
-        env_action = to_env_action(spec.env, env_params, action)
-        keys = env_block(jax.random.split(step_key, spec.config.num_envs), axis_name)
-        new_carry, out = step_envs_with_keys(spec.env, env_params, keys, carry, env_action)
+    if draws is None:
+        if key is None:
+            raise ValueError("env_step needs a key, or the step's draws (draw_step)")
+        draws = draw_step(spec, env_params, key, dist, axis_name)
+    action = sample_with_noise(dist, draws.action_noise)
+    env_action = to_env_action(spec.env, env_params, action)
+    new_carry, out = step_envs(spec.env, env_params, draws.env.key, carry, env_action, draws.env)
     next_value = None
     if net.recurrent:
         # V of the true next state needs the policy state after this step: computed here.
@@ -95,13 +144,60 @@ def collect_rollout(
     ``axis_name``).
 
     Returns the carry after the last step and the stacked ``Transition`` with leading
-    ``[T, N]`` axes (``T = num_steps``, ``N`` environments).
+    ``[T, N]`` axes (``T = num_steps``, ``N`` environments). Step ``t`` is keyed by
+    ``jax.random.split(key, T)[t]``; its random numbers are drawn ahead of the loop, all ``T``
+    steps' in one batched draw, when they fit in ``DRAWS_AHEAD_BYTES`` (with the environments'
+    resets, or without them), else in the loop: the same numbers either way.
     """
+    keys = jax.random.split(key, spec.config.num_steps)
+    dist = _policy_shapes(spec, env_params, train_state, carry)
+    with_reset = _draws_ahead(spec, env_params, carry, dist)
+    if with_reset is None:
 
-    def body(c: EnvCarry, k: PRNGKey) -> tuple[EnvCarry, Transition]:
-        return env_step(spec, env_params, train_state, c, k, axis_name)
+        def body(c: EnvCarry, k: PRNGKey) -> tuple[EnvCarry, Transition]:
+            return env_step(spec, env_params, train_state, c, k, axis_name)
 
-    return jax.lax.scan(body, carry, jax.random.split(key, spec.config.num_steps))
+        return jax.lax.scan(body, carry, keys)
+
+    draws = jax.vmap(lambda k: draw_step(spec, env_params, k, dist, axis_name, with_reset))(keys)
+
+    def body_ahead(c: EnvCarry, d: StepDraws) -> tuple[EnvCarry, Transition]:
+        return env_step(spec, env_params, train_state, c, d.env.key, axis_name, d)
+
+    return jax.lax.scan(body_ahead, carry, draws)
+
+
+def _policy_shapes(
+    spec: TrainSpec, env_params: Any, train_state: TrainState, carry: EnvCarry
+) -> Any:
+    """Shapes and dtypes of the policy's distribution over ``carry``'s environments."""
+
+    def policy(train_state: TrainState, carry: EnvCarry, env_params: Any) -> Any:
+        net, params, obs_norm = spec.network, train_state.params, train_state.obs_norm
+        mask = action_masks(spec.env, env_params, carry.env_state)
+        if net.recurrent:
+            return net.step(params, carry.policy_state, carry.obs, carry.first, obs_norm, mask)[1]
+        return net.apply(params, carry.obs, obs_norm, mask)[0]
+
+    return jax.eval_shape(policy, train_state, carry, env_params)
+
+
+def _draws_ahead(spec: TrainSpec, env_params: Any, carry: EnvCarry, dist: Any) -> bool | None:
+    """How :func:`collect_rollout` draws: ahead with the resets (``True``), ahead without them
+    (``False``) or in the loop (``None``); see ``DRAWS_AHEAD_BYTES``."""
+    rows = carry.obs.shape[0]
+    steps = spec.config.num_steps
+    key_bytes = 2 * 4
+    like = jax.tree.leaves(dist)[0]  # logits or mean [n, A]
+    noise = math.prod(like.shape[1:]) * jnp.dtype(like.dtype).itemsize
+    per_step = rows * (noise + key_bytes) + 2 * key_bytes
+    if steps * per_step > DRAWS_AHEAD_BYTES:
+        return None
+    if not gymnax_base_step(spec.env):
+        return False
+    reset = jax.eval_shape(spec.env.reset_env, jax.ShapeDtypeStruct((2,), jnp.uint32), env_params)
+    reset_bytes = sum(x.size * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(reset))
+    return steps * (per_step + rows * reset_bytes) <= DRAWS_AHEAD_BYTES
 
 
 def bootstrap_values(spec: TrainSpec, train_state: TrainState, traj: Transition) -> Array:
@@ -136,31 +232,10 @@ def env_block(full: Any, axis_name: str | None) -> Any:
     return jax.tree.map(block, full)
 
 
-class _KeysInState:
-    """``env`` whose ``step`` takes its key from the state, ``(state, key)``, and ignores the
-    key it is given (:func:`step_envs_with_keys`)."""
-
-    def __init__(self, env: Any) -> None:
-        self._env = env
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._env, name)
-
-    def step(self, key: PRNGKey, state: Any, action: Any, params: Any = None) -> Any:
-        del key
-        inner, own_key = state
-        obs, inner, reward, terminated, truncated, info = self._env.step(
-            own_key, inner, action, params
-        )
-        return obs, (inner, own_key), reward, terminated, truncated, info
-
-
 def step_envs_with_keys(
     env: Any, env_params: Any, keys: PRNGKey, carry: EnvCarry, action: Array
 ) -> tuple[EnvCarry, dict[str, Array]]:
     """:func:`~ppo_jax.core.envs.step_envs` with one given key per environment (``keys [N]``)
     instead of one key split ``N`` ways: a device holding a block of a run's environments
-    steps them with its block of the whole run's keys. (The unused split key is dead code.)"""
-    keyed = carry._replace(env_state=(carry.env_state, keys))
-    new_carry, out = step_envs(_KeysInState(env), env_params, keys[0], keyed, action)
-    return new_carry._replace(env_state=new_carry.env_state[0]), out
+    steps them with its block of the whole run's keys (without pooled resets)."""
+    return step_envs(env, env_params, None, carry, action, EnvDraws(key=None, env_keys=keys))

@@ -15,6 +15,7 @@ ranges replay exactly the updates of the whole run).
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -319,9 +320,12 @@ def _init_program(spec: TrainSpec, layout: parallel.Layout, hp_batched: bool) ->
     return _init_program_for(spec, layout, hp_batched, _options())
 
 
-def _range_program(spec: TrainSpec, layout: parallel.Layout, hp_batched: bool, length: int) -> Any:
-    """The (cached) program running ``length`` updates of ``[R]`` runs."""
-    return _range_program_for(spec, layout, hp_batched, length, _options())
+def _range_program(
+    spec: TrainSpec, layout: parallel.Layout, hp_batched: bool, length: int, masked: bool = True
+) -> Any:
+    """The (cached) program running ``length`` updates of ``[R]`` runs (``masked``: see
+    :func:`range_traceable`)."""
+    return _range_program_for(spec, layout, hp_batched, length, masked, _options())
 
 
 @functools.lru_cache(maxsize=32)
@@ -350,13 +354,18 @@ def _init_parts(spec: TrainSpec, layout: parallel.Layout, hp_batched: bool) -> t
 
 @functools.lru_cache(maxsize=32)
 def _range_program_for(
-    spec: TrainSpec, layout: parallel.Layout, hp_batched: bool, length: int, options: Any
+    spec: TrainSpec,
+    layout: parallel.Layout,
+    hp_batched: bool,
+    length: int,
+    masked: bool,
+    options: Any,
 ) -> Any:
-    return parallel.over_runs(*_range_parts(spec, layout, hp_batched, length))
+    return parallel.over_runs(*_range_parts(spec, layout, hp_batched, length, masked))
 
 
 def _range_parts(
-    spec: TrainSpec, layout: parallel.Layout, hp_batched: bool, length: int
+    spec: TrainSpec, layout: parallel.Layout, hp_batched: bool, length: int, masked: bool = True
 ) -> tuple[Any, ...]:
     """``over_runs`` arguments of the program running ``length`` updates of ``[R]`` runs."""
     axis_name = layout.axis_name
@@ -364,7 +373,8 @@ def _range_parts(
     def run(
         runner: RunnerState, hp: Hyperparams, env_params: Any, start: Array, stop: Array
     ) -> tuple[RunnerState, Metrics]:
-        return scan_updates(spec, env_params, hp, runner, start, length, stop, axis_name)
+        until = stop if masked else None
+        return scan_updates(spec, env_params, hp, runner, start, length, until, axis_name)
 
     runs, shared = PartitionSpec(parallel.RUNS_AXIS), PartitionSpec()
     return (
@@ -381,9 +391,14 @@ def init_traceable(spec: TrainSpec, layout: parallel.Layout, hp_batched: bool) -
     return parallel.over_runs_traceable(*_init_parts(spec, layout, hp_batched))
 
 
-def range_traceable(spec: TrainSpec, layout: parallel.Layout, hp_batched: bool, length: int) -> Any:
-    """``length`` updates of ``[R]`` runs, unjitted, to call inside a larger compiled program."""
-    return parallel.over_runs_traceable(*_range_parts(spec, layout, hp_batched, length))
+def range_traceable(
+    spec: TrainSpec, layout: parallel.Layout, hp_batched: bool, length: int, masked: bool = True
+) -> Any:
+    """``length`` updates of ``[R]`` runs, unjitted, to call inside a larger compiled program:
+    ``fn(runner, hp, env_params, start, stop)``. ``masked``: updates from ``stop`` on are
+    discarded (:func:`~ppo_jax.core.train.scan_updates`); without, ``stop`` is ignored and every
+    call runs all ``length`` updates (cheaper, when every range is whole)."""
+    return parallel.over_runs_traceable(*_range_parts(spec, layout, hp_batched, length, masked))
 
 
 def _inputs(plan: Plan) -> tuple[Any, Hyperparams]:
@@ -402,13 +417,35 @@ def _inputs(plan: Plan) -> tuple[Any, Hyperparams]:
 def compile_whole(plan: Plan) -> Callable[[], tuple[TrainState, dict[str, Array]]]:
     """Compile the whole run ahead of time (initialisation and one range of every update);
     returns a zero-argument function that runs it. Lets a caller time compilation apart."""
-    segment = compile_segments(plan, init_runs(plan), plan.config.num_updates)
+    init, segment = compile_init_and_segments(plan, plan.config.num_updates)
 
     def run() -> tuple[TrainState, dict[str, Array]]:
-        runner, metrics = segment(init_runs(plan), 0)
+        runner, metrics = segment(init(), 0)
         return runner.train_state, metrics
 
     return run
+
+
+def compile_init_and_segments(
+    plan: Plan, length: int
+) -> tuple[Callable[[], RunnerState], SegmentFn]:
+    """The compiled initialisation (``init() -> runner [R]``, as :func:`init_runs`) and
+    :func:`compile_segments` of ``length``, compiled side by side: the initialisation
+    compiles in a thread while the range program is traced and compiled from the shapes of
+    its result (XLA releases the GIL, so a second core shortens the wait)."""
+    keys, hp = _inputs(plan)
+    lowered = _init_program(plan.spec, plan.layout, plan.hp_batched).lower(
+        keys, hp, plan.env_params
+    )
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        init_compiling = pool.submit(lowered.compile)
+        segment = compile_segments(plan, lowered.out_info, length)
+        compiled_init = init_compiling.result()
+
+    def init() -> RunnerState:
+        return compiled_init(keys, hp, plan.env_params)
+
+    return init, segment
 
 
 def init_runs(plan: Plan) -> RunnerState:
@@ -438,7 +475,9 @@ def compile_segments(plan: Plan, runner: Any, length: int) -> SegmentFn:
     num_updates = plan.config.num_updates
     length = min(length, num_updates)
     _, hp = _inputs(plan)
-    program = _range_program(plan.spec, plan.layout, plan.hp_batched, length)
+    # Only a shorter last range needs its extra updates discarded.
+    masked = num_updates % length != 0
+    program = _range_program(plan.spec, plan.layout, plan.hp_batched, length, masked)
     zero = jnp.int32(0)
     compiled = program.lower(runner, hp, plan.env_params, zero, zero).compile()
 
@@ -461,8 +500,8 @@ def run_segments(
     a :class:`~ppo_jax.run.progress.ProgressEvent` after each when ``report``. Consecutive
     segments replay the updates of one long segment bit for bit, so the result does not depend
     on ``every``."""
-    runner = init_runs(plan)
-    segment = compile_segments(plan, runner, every)
+    init, segment = compile_init_and_segments(plan, every)
+    runner = init()
     num_updates = plan.config.num_updates
     parts: list[dict[str, Array]] = []
     start = 0

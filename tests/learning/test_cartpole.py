@@ -39,9 +39,10 @@ def test_cartpole_default_config_eight_seeds():
 
 @pytest.mark.full
 @pytest.mark.timeout(600)
-def test_cartpole_hash_shuffle_one_seed():
-    """The sort-free minibatch shuffle (``shuffle="hash"``) learns CartPole like the default."""
-    config = PPOConfig(shuffle="hash")
+def test_cartpole_sort_shuffle_one_seed():
+    """The sorting minibatch shuffle (``shuffle="sort"``, ``jax.random.permutation``) learns
+    CartPole like the default sort-free one."""
+    config = PPOConfig(shuffle="sort")
     result = train(config, jax.random.PRNGKey(0))
     assert final_return(result.metrics) >= 475.0
     returns = gymnasium_returns(config, result.params, episodes=5, seed=300)

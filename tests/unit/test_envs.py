@@ -14,7 +14,9 @@ from ppo_jax.core.envs import (
     ObservationMask,
     action_masks,
     action_spec,
+    draw_env,
     env_spec,
+    gymnax_base_step,
     reset_envs,
     step_envs,
 )
@@ -92,3 +94,58 @@ def test_step_bookkeeping(key):
         firsts.append(bool(carry.first[0]))
     assert completed == [0, 0, 3, 0, 0, 3, 0]
     assert firsts == [False, False, True, False, False, True, False]
+
+
+@pytest.mark.parametrize(
+    "name, gymnax_step",
+    [
+        ("CartPole-v1", True),
+        ("Pendulum-v1", True),
+        ("Breakout-MinAtar", True),
+        ("DeepSea-bsuite", False),  # overrides step: its keys are drawn ahead, not its resets
+        ("probe_envs:CONSTANT", True),
+    ],
+)
+def test_draws_ahead_step_exactly_as_gymnax_step(key, name, gymnax_step):
+    """``step_envs`` with the step's random numbers drawn ahead (``draw_env``: gymnax's key
+    split and same-step reset computed before the step) equals ``vmap(env.step)`` with
+    ``split(key, N)`` over steps where episodes end (short time limits): the same episodes,
+    ends and resets, floats equal up to XLA's rounding of differently fused programs."""
+
+    def same(a, b):
+        if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(a, b)
+
+    env, params = make_env(PPOConfig(env_name=name))
+    if hasattr(params, "max_steps_in_episode"):
+        params = params.replace(max_steps_in_episode=7)
+    assert gymnax_base_step(env) is gymnax_step
+    n = 5
+    space = env.action_space(params)
+    carry = reset_envs(env, params, key, n)
+    state = carry.env_state
+    ahead = jax.jit(lambda c, k, a: step_envs(env, params, k, c, a, draw_env(env, params, k, n)))
+    plain = jax.jit(
+        lambda s, k, a: jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(k, n), s, a, params
+        )
+    )
+    ended = 0
+    for t in range(20):
+        k = jax.random.fold_in(key, t)
+        actions = jax.vmap(space.sample)(jax.random.split(jax.random.fold_in(k, 1), n))
+        draws = draw_env(env, params, k, n)
+        assert (draws.reset is not None) is gymnax_step
+        carry, out = ahead(carry, k, actions)
+        obs, state, reward, terminated, truncated, info = plain(state, k, actions)
+        for a, b in zip(jax.tree.leaves(carry.env_state), jax.tree.leaves(state), strict=True):
+            same(a, b)
+        same(carry.obs, obs)
+        same(out["final_obs"], info["final_observation"])
+        same(out["reward"], jnp.asarray(reward, jnp.float32))
+        np.testing.assert_array_equal(out["terminated"], terminated)
+        np.testing.assert_array_equal(out["truncated"] | out["terminated"], truncated | terminated)
+        ended += int((terminated | truncated).sum())
+    assert ended > 0

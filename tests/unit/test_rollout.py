@@ -6,9 +6,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from probe_envs import ConstantRewardEnv, CounterParams, TargetActionEnv
 
 from ppo_jax import PPOConfig
+from ppo_jax.core import rollout
 from ppo_jax.core.envs import make_env, reset_envs, step_envs, to_env_action
 from ppo_jax.core.rollout import (
     bootstrap_values,
@@ -161,3 +163,43 @@ def test_a_device_block_steps_like_the_whole_batch(key):
         for a, b in pairs:
             np.testing.assert_array_equal(np.asarray(a)[4:], b)
     assert ended > 0
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        PPOConfig(env_name="CartPole-v1", num_envs=4, num_steps=40),
+        PPOConfig(env_name="Pendulum-v1", num_envs=3, num_steps=8),
+        PPOConfig(
+            env_name="CartPole-v1", num_envs=2, num_steps=30, recurrent="gru", num_minibatches=2
+        ),
+    ],
+    ids=["cartpole", "pendulum", "gru"],
+)
+def test_random_numbers_drawn_ahead_or_in_the_loop_give_the_same_rollout(key, config, monkeypatch):
+    """``collect_rollout`` draws every step's random numbers ahead of its loop when they fit
+    (with the environments' resets, or without them), else in the loop: the same rollout."""
+    spec, env_params, runner = setup(config, key=key)
+    dist = rollout._policy_shapes(spec, env_params, runner.train_state, runner.env)
+    modes = {}
+    for budget in (rollout.DRAWS_AHEAD_BYTES, 0, 1):
+        monkeypatch.setattr(rollout, "DRAWS_AHEAD_BYTES", budget)
+        modes[budget] = rollout._draws_ahead(spec, env_params, runner.env, dist)
+        run = jax.jit(lambda r, k: collect_rollout(spec, env_params, r.train_state, r.env, k))
+        modes[budget] = (modes[budget], run(runner, key))
+    assert [m for m, _ in modes.values()] == [True, None, None]
+    # a budget for the keys (8 bytes) and noise (at most 8) of each env, not for the resets:
+    # keys and noise ahead, gymnax's own step (its reset included) in the loop
+    per_step = config.num_envs * (4 * 2 + 8 + 4) + 16
+    monkeypatch.setattr(rollout, "DRAWS_AHEAD_BYTES", config.num_steps * per_step)
+    assert rollout._draws_ahead(spec, env_params, runner.env, dist) is False
+    run = jax.jit(lambda r, k: collect_rollout(spec, env_params, r.train_state, r.env, k))
+    outs = [*[out for _, out in modes.values()][:2], run(runner, key)]
+    ended = int((outs[0][1].terminated | outs[0][1].truncated).sum())
+    for other in outs[1:]:
+        for a, b in zip(jax.tree.leaves(outs[0]), jax.tree.leaves(other), strict=True):
+            if jnp.issubdtype(a.dtype, jnp.floating):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+            else:
+                np.testing.assert_array_equal(a, b)
+    assert ended > 0 or config.env_name == "Pendulum-v1"
