@@ -55,22 +55,25 @@ def test_env_trains_and_evaluates(env_name, key):
     assert out.returns.shape == (2,) and np.all(np.isfinite(np.asarray(out.returns)))
 
 
-def _suite(name: str, module: str, **kwargs: object) -> object:
+def _suite(name: str, module: str, heavy: bool = False, **kwargs: object) -> object:
     import importlib.util
 
     missing = importlib.util.find_spec(module) is None
-    skip = pytest.mark.skipif(missing, reason=f"{module} is not installed (its extra)")
-    return pytest.param(name, kwargs, marks=skip, id=name)
+    marks = [pytest.mark.skipif(missing, reason=f"{module} is not installed (its extra)")]
+    if heavy:
+        marks.append(pytest.mark.heavy)
+    return pytest.param(name, kwargs, marks=marks, id=name)
 
 
 # One environment per optional suite (ppo_jax.core.suites), with short time limits so that
-# episodes end inside the smoke run.
+# episodes end inside the smoke run. The quick tier runs Navix's and Jumanji's; the others
+# (Brax's and Craftax's programs take 25-45 s to compile on 2 cores) run in the heavy tier.
 SUITES = [
     _suite("navix:Navix-Empty-5x5-v0", "navix", max_steps=10),
-    _suite("xminigrid:MiniGrid-Empty-5x5", "xminigrid", max_steps=10),
+    _suite("xminigrid:MiniGrid-Empty-5x5", "xminigrid", heavy=True, max_steps=10),
     _suite("jumanji:Snake-v1", "jumanji", time_limit=10),
-    _suite("brax:inverted_pendulum", "brax", episode_length=10),
-    _suite("craftax:Craftax-Classic-Symbolic-v1", "craftax", max_timesteps=10),
+    _suite("brax:inverted_pendulum", "brax", heavy=True, episode_length=10),
+    _suite("craftax:Craftax-Classic-Symbolic-v1", "craftax", heavy=True, max_timesteps=10),
 ]
 
 

@@ -231,6 +231,7 @@ def test_peers_refuse_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
         assert message in capsys.readouterr().err
 
 
+@pytest.mark.heavy  # compiles a program per suite
 def test_suites_harness_reports_raw_stepping_beside_training(
     tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -176,6 +176,7 @@ def test_split_envs_run_equals_the_one_device_run(tiny_config):
     _assert_same_run(split, one)
 
 
+@pytest.mark.heavy  # tens of seconds on 2 cores
 def test_split_envs_seeds_equal_the_one_device_seeds(tiny_config):
     """The same with several runs vmapped inside the sharded program (and the hash shuffle)."""
     config = tiny_config.replace(shuffle="hash", total_timesteps=4 * 8 * 2)

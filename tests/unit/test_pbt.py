@@ -165,6 +165,7 @@ def test_whole_run_is_one_program_compiled_once(result):
     assert compiles == []
 
 
+@pytest.mark.heavy  # tens of seconds on 2 cores
 def test_session_resumes_bit_for_bit_and_loads_back(tmp_path, result):
     whole = run_pbt_experiment(
         TINY_PBT, SPACE, 4, tmp_path / "a", seed=3, interval=4, checkpoint_every=4

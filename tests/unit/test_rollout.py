@@ -170,8 +170,11 @@ def test_a_device_block_steps_like_the_whole_batch(key):
     [
         PPOConfig(env_name="CartPole-v1", num_envs=4, num_steps=40),
         PPOConfig(env_name="Pendulum-v1", num_envs=3, num_steps=8),
-        PPOConfig(
-            env_name="CartPole-v1", num_envs=2, num_steps=30, recurrent="gru", num_minibatches=2
+        pytest.param(
+            PPOConfig(
+                env_name="CartPole-v1", num_envs=2, num_steps=30, recurrent="gru", num_minibatches=2
+            ),
+            marks=pytest.mark.heavy,
         ),
     ],
     ids=["cartpole", "pendulum", "gru"],
