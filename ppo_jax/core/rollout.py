@@ -92,14 +92,7 @@ def env_step(
     then unused); without, they are drawn here from ``key``.
     """
     net, params, obs_norm = spec.network, train_state.params, train_state.obs_norm
-    mask = action_masks(spec.env, env_params, carry.env_state)
-    if net.recurrent:
-        policy_state, dist, value = net.step(
-            params, carry.policy_state, carry.obs, carry.first, obs_norm, mask
-        )
-    else:
-        policy_state = None
-        dist, value = net.apply(params, carry.obs, obs_norm, mask)
+    policy_state, dist, value, mask = _policy(spec, env_params, train_state, carry)
     carry = carry._replace(policy_state=policy_state)
     if draws is None:
         if key is None:
@@ -167,19 +160,31 @@ def collect_rollout(
     return jax.lax.scan(body_ahead, carry, draws)
 
 
+def _policy(
+    spec: TrainSpec, env_params: Any, train_state: TrainState, carry: EnvCarry
+) -> tuple[Any, Any, Array, Array | None]:
+    """The policy in ``carry``'s environments: ``(policy_state, dist, value, action_mask)``
+    (the recurrent state after this step, or ``None``)."""
+    net, params, obs_norm = spec.network, train_state.params, train_state.obs_norm
+    mask = action_masks(spec.env, env_params, carry.env_state)
+    if net.recurrent:
+        policy_state, dist, value = net.step(
+            params, carry.policy_state, carry.obs, carry.first, obs_norm, mask
+        )
+        return policy_state, dist, value, mask
+    dist, value = net.apply(params, carry.obs, obs_norm, mask)
+    return None, dist, value, mask
+
+
 def _policy_shapes(
     spec: TrainSpec, env_params: Any, train_state: TrainState, carry: EnvCarry
 ) -> Any:
     """Shapes and dtypes of the policy's distribution over ``carry``'s environments."""
 
-    def policy(train_state: TrainState, carry: EnvCarry, env_params: Any) -> Any:
-        net, params, obs_norm = spec.network, train_state.params, train_state.obs_norm
-        mask = action_masks(spec.env, env_params, carry.env_state)
-        if net.recurrent:
-            return net.step(params, carry.policy_state, carry.obs, carry.first, obs_norm, mask)[1]
-        return net.apply(params, carry.obs, obs_norm, mask)[0]
+    def dist_of(train_state: TrainState, carry: EnvCarry, env_params: Any) -> Any:
+        return _policy(spec, env_params, train_state, carry)[1]
 
-    return jax.eval_shape(policy, train_state, carry, env_params)
+    return jax.eval_shape(dist_of, train_state, carry, env_params)
 
 
 def _draws_ahead(spec: TrainSpec, env_params: Any, carry: EnvCarry, dist: Any) -> bool | None:
