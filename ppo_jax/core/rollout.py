@@ -144,7 +144,7 @@ def collect_rollout(
     """
     keys = jax.random.split(key, spec.config.num_steps)
     dist = _policy_shapes(spec, env_params, train_state, carry)
-    with_reset = _draws_ahead(spec, env_params, carry, dist)
+    with_reset = _draws_ahead(spec, env_params, carry, dist, axis_name)
     if with_reset is None:
 
         def body(c: EnvCarry, k: PRNGKey) -> tuple[EnvCarry, Transition]:
@@ -187,15 +187,20 @@ def _policy_shapes(
     return jax.eval_shape(dist_of, train_state, carry, env_params)
 
 
-def _draws_ahead(spec: TrainSpec, env_params: Any, carry: EnvCarry, dist: Any) -> bool | None:
+def _draws_ahead(
+    spec: TrainSpec, env_params: Any, carry: EnvCarry, dist: Any, axis_name: str | None = None
+) -> bool | None:
     """How :func:`collect_rollout` draws: ahead with the resets (``True``), ahead without them
-    (``False``) or in the loop (``None``); see ``DRAWS_AHEAD_BYTES``."""
+    (``False``) or in the loop (``None``); see ``DRAWS_AHEAD_BYTES``. With ``axis_name`` the
+    noise and keys are drawn for all the run's environments before a device keeps its block,
+    so they count whole."""
     rows = carry.obs.shape[0]
+    drawn = rows if axis_name is None else spec.config.num_envs
     steps = spec.config.num_steps
     key_bytes = 2 * 4
     like = jax.tree.leaves(dist)[0]  # logits or mean [n, A]
     noise = math.prod(like.shape[1:]) * jnp.dtype(like.dtype).itemsize
-    per_step = rows * (noise + key_bytes) + 2 * key_bytes
+    per_step = drawn * (noise + key_bytes) + 2 * key_bytes
     if steps * per_step > DRAWS_AHEAD_BYTES:
         return None
     if not gymnax_base_step(spec.env):

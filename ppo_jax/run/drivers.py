@@ -466,25 +466,38 @@ SegmentFn = Callable[[Any, int], tuple[Any, dict[str, Any]]]
 ``RunnerState`` ``[R]``, or PBT's carry)."""
 
 
-def compile_segments(plan: Plan, runner: Any, length: int) -> SegmentFn:
+def compile_segments(plan: Plan, runner: Any, length: int, first: int = 0) -> SegmentFn:
     """Compile ranges of ``length`` updates once: ``fn(runner, start) -> (runner, metrics
-    [R, n])`` runs ``n = min(length, num_updates - start)`` updates; a shorter last range
-    reuses the same executable."""
+    [R, n])`` runs ``n = min(length, num_updates - start)`` updates. ``runner`` may be arrays
+    or their shapes.
+
+    Ranges from ``first`` on, ``length`` apart, use one executable: compiled without the mask
+    that discards updates past the run's end when they are all whole, with it when the last is
+    shorter. A call from another start that needs the mask compiles it then."""
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise ValueError(f"length must be an int >= 1, got {length!r}")
     num_updates = plan.config.num_updates
     length = min(length, num_updates)
     _, hp = _inputs(plan)
-    # Only a shorter last range needs its extra updates discarded.
-    masked = num_updates % length != 0
-    program = _range_program(plan.spec, plan.layout, plan.hp_batched, length, masked)
     zero = jnp.int32(0)
-    compiled = program.lower(runner, hp, plan.env_params, zero, zero).compile()
+    executables: dict[bool, Any] = {}
+
+    def executable(masked: bool, r: Any) -> Any:
+        # ``masked``: updates from ``stop`` on are discarded, which only a range shorter than
+        # ``length`` needs; a whole range runs without the mask (cheaper).
+        if masked not in executables:
+            program = _range_program(plan.spec, plan.layout, plan.hp_batched, length, masked)
+            executables[masked] = program.lower(r, hp, plan.env_params, zero, zero).compile()
+        return executables[masked]
+
+    executable((num_updates - first) % length != 0, runner)
 
     def run(r: RunnerState, start: int) -> tuple[RunnerState, dict[str, Array]]:
         if not 0 <= start < num_updates:
             raise ValueError(f"start must be in [0, {num_updates}), got {start}")
         n = min(length, num_updates - start)
+        masked = n < length or True in executables
+        compiled = executable(masked, r)
         out, metrics = compiled(r, hp, plan.env_params, jnp.int32(start), jnp.int32(start + n))
         if n == length:
             return out, metrics_dict(metrics)

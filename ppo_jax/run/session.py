@@ -506,7 +506,8 @@ def _train(
         runner = checkpoint.restore(ckpt, setup.template)
     else:
         runner = setup.init() if setup.init is not None else drivers.init_runs(plan)
-    compile_fn = setup.compile or (lambda r, n: drivers.compile_segments(plan, r, n))
+    first = 0 if ckpt is None else ckpt.update
+    compile_fn = setup.compile or (lambda r, n: drivers.compile_segments(plan, r, n, first))
     segment = compile_fn(runner, length)
     compile_s = time.perf_counter() - t0
     say(f"  compiled in {compile_s:.1f}s")

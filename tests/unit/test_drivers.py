@@ -152,6 +152,25 @@ def test_progress_segments_replay_the_whole_run_bit_for_bit(tiny, four_seeds):
     assert events[-1].env_steps == tiny.env_steps
 
 
+def test_a_range_from_any_start_replays_the_whole_run(tiny, four_seeds):
+    """A range program compiled without the end mask (its length divides the run) still runs a
+    shorter range from another start, as a resumed run does: only the updates left."""
+    whole = four_seeds[0]
+    plan = drivers.plan_seeds(tiny, 4, shard=False)
+    runner = drivers.init_runs(plan)
+    runner, first = drivers.compile_segments(plan, runner, 1)(runner, 0)
+    runner, rest = drivers.compile_segments(plan, runner, tiny.num_updates)(runner, 1)
+    assert rest["policy_loss"].shape == (4, tiny.num_updates - 1)
+    leaves = zip(
+        jax.tree.leaves(whole.train_state), jax.tree.leaves(runner.train_state), strict=True
+    )
+    for x, y in leaves:
+        np.testing.assert_array_equal(x, y)
+    for name in METRIC_NAMES:
+        joined = np.concatenate([first[name], rest[name]], axis=1)
+        np.testing.assert_array_equal(whole.metrics[name], joined, err_msg=name)
+
+
 def test_custom_env_override_and_unsupported_action_space_refused(tiny_config, key):
     env = ConstantRewardEnv()
     result = train(tiny_config, key, env=env, env_params=CounterParams(max_steps_in_episode=5))
