@@ -100,7 +100,7 @@ def env_step(
         draws = draw_step(spec, env_params, key, dist, axis_name)
     action = sample_with_noise(dist, draws.action_noise)
     env_action = to_env_action(spec.env, env_params, action)
-    new_carry, out = step_envs(spec.env, env_params, draws.env.key, carry, env_action, draws.env)
+    new_carry, out = step_envs(spec.env, env_params, None, carry, env_action, draws.env)
     next_value = None
     if net.recurrent:
         # V of the true next state needs the policy state after this step: computed here.
@@ -155,7 +155,7 @@ def collect_rollout(
     draws = jax.vmap(lambda k: draw_step(spec, env_params, k, dist, axis_name, with_reset))(keys)
 
     def body_ahead(c: EnvCarry, d: StepDraws) -> tuple[EnvCarry, Transition]:
-        return env_step(spec, env_params, train_state, c, d.env.key, axis_name, d)
+        return env_step(spec, env_params, train_state, c, None, axis_name, d)
 
     return jax.lax.scan(body_ahead, carry, draws)
 
