@@ -77,6 +77,14 @@ def resolve_config(args: argparse.Namespace) -> tuple[PPOConfig, list[int] | Non
     return config_for({**base, **config_flags(args)}), seeds
 
 
+def _trust_needs_resume(args: argparse.Namespace) -> None:
+    if args.trust_env_module:
+        raise ValueError(
+            "--trust-env-module trusts the environment a run folder names, with --resume; a "
+            "new run builds the environment you name (--env, --config)"
+        )
+
+
 def _progress(args: argparse.Namespace) -> str:
     return "none" if args.quiet else args.progress
 
@@ -112,8 +120,16 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "--resume continues a run with its saved config; do not combine it with config "
                 f"flags, --config, --seeds, --out or --checkpoint-every (got {given[:5]})"
             )
-        result = run_experiment(None, None, args.resume, resume=True, **common)
+        result = run_experiment(
+            None,
+            None,
+            args.resume,
+            resume=True,
+            trust_env_module=args.trust_env_module,
+            **common,
+        )
     else:
+        _trust_needs_resume(args)
         config, seeds = resolve_config(args)
         if not args.quiet:
             print(f"  config: {config_origin(config)}")
@@ -229,8 +245,17 @@ def cmd_pbt(args: argparse.Namespace) -> int:
                 "--resume continues a PBT run with its saved settings; give no "
                 f"config flags, --config, --space or --out (got {given[:5]})"
             )
-        result = run_pbt_experiment(None, None, None, args.resume, resume=True, **common)
+        result = run_pbt_experiment(
+            None,
+            None,
+            None,
+            args.resume,
+            resume=True,
+            trust_env_module=args.trust_env_module,
+            **common,
+        )
     else:
+        _trust_needs_resume(args)
         config, _ = resolve_config(args)
         result = run_pbt_experiment(
             config,
@@ -292,7 +317,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ppo_jax.run.session import load_run
 
     run_dir = Path(args.run_dir)
-    run = load_run(run_dir)
+    run = load_run(run_dir, trust_env_module=args.trust_env_module)
     if args.gif is not None:
         check_gif_request(run.config, args.gif)
     mode = "stochastic" if args.stochastic else "greedy"
@@ -331,7 +356,9 @@ def _run_flags(p: argparse.ArgumentParser, default_out: str, seeds: bool = True)
         "--config",
         default=None,
         metavar="FILE.toml",
-        help="read config fields (and seeds) from a TOML file; flags override it",
+        help="read config fields (and seeds) from a TOML file; flags override it. Like "
+        "--env, a module:attribute env_name in the file is imported and called: give only "
+        "files you would run",
     )
     p.add_argument("--quiet", action="store_true", help="print only the final table")
     p.add_argument(
@@ -350,6 +377,7 @@ def _session_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--resume", default=None, metavar="RUN_DIR", help="continue RUN_DIR from its checkpoint"
     )
+    _trust_flag(p, "with --resume, import and call the module:attribute environment")
     p.add_argument(
         "--checkpoint-every",
         type=bounded_int(0),
@@ -365,6 +393,16 @@ def _session_flags(p: argparse.ArgumentParser) -> None:
         metavar="UPDATES",
         help="pause (with a checkpoint) at the first checkpoint at or after UPDATES updates; "
         "continue later with --resume",
+    )
+
+
+def _trust_flag(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--trust-env-module",
+        action="store_true",
+        help=f"{what} that the run folder's config.json names, with its env_kwargs (a run "
+        "folder is data: without this flag such a folder is refused before anything is "
+        "imported; gymnax and suite ids need no trust)",
     )
 
 
@@ -496,6 +534,7 @@ def build_parser() -> ArgumentParser:
         "--episodes", type=bounded_int(1, 10**6), default=10, help="episodes per seed (default 10)"
     )
     ev.add_argument("--stochastic", action="store_true", help="sample actions (default greedy)")
+    _trust_flag(ev, "import and call the module:attribute environment")
     ev.add_argument(
         "--eval-seed", type=bounded_int(0, SEED_MAX), default=1000, help="base seed of the episodes"
     )

@@ -228,13 +228,36 @@ class PPOConfig:
         return dataclasses.replace(self, **defaults)
 
     def replace(self, **changes: Any) -> PPOConfig:
-        """A copy with ``changes`` applied (validated again)."""
+        """A copy with ``changes`` applied (validated again); it keeps :attr:`env_origin`."""
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise TypeError(
                 f"unknown PPOConfig field(s) {unknown}; fields are {config_field_names()}"
             )
-        return dataclasses.replace(self, **changes)
+        return dataclasses.replace(self, **changes).with_env_origin(self.env_origin)
+
+    # ----------------------------------------------------------------- provenance
+    @property
+    def env_origin(self) -> str | None:
+        """The file this config was read from when that file is data that may come from
+        someone else (a run folder's ``config.json``, e.g. ``"run folder 'runs/x'"``); ``None``
+        for a config made on this call (in Python, from flags or from a TOML file the user
+        gave). A ``module:attribute`` ``env_name`` of a config with an origin is never
+        imported (``ppo_jax.make_env`` refuses it) until the user trusts it for the call:
+        ``trust_env_module=True`` (``--trust-env-module``), or the environment object itself
+        (``env=``). Not a field: equality, hashing and ``to_dict`` ignore it."""
+        origin: str | None = self.__dict__.get("_env_origin")
+        return origin
+
+    def with_env_origin(self, origin: str | None) -> PPOConfig:
+        """This config marked as read from ``origin`` (``None``: trusted, as if made here)."""
+        if origin is not None and not isinstance(origin, str):
+            raise TypeError(f"env_origin must be a str or None, got {type(origin).__name__}")
+        if origin == self.env_origin:
+            return self
+        copy = dataclasses.replace(self)
+        object.__setattr__(copy, "_env_origin", origin)
+        return copy
 
     @classmethod
     def from_dict(cls, data: Any) -> PPOConfig:

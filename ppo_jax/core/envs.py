@@ -32,8 +32,11 @@ def make_env(config: PPOConfig) -> tuple[Any, Any]:
     adapter for ``suite:id``, or the attribute of ``module:attribute`` (a gymnax Environment,
     or a factory called with ``config.env_kwargs`` returning one or ``(env, env_params)``).
 
-    Raises ``ValueError`` naming ``env_name`` when it cannot be resolved.
+    Raises ``ValueError`` naming ``env_name`` when it cannot be resolved, and, without
+    importing anything, when a ``module:attribute`` name comes from a file that is data
+    (:func:`check_env_trusted`).
     """
+    check_env_trusted(config)
     name, kwargs = config.env_name, dict(config.env_kwargs)
     kind = env_name_kind(name)
     if kind == "gymnax":
@@ -57,6 +60,35 @@ def make_env(config: PPOConfig) -> tuple[Any, Any]:
     env = wrap_observation_mask(env, env_params)
     check_env(env, env_params, f"PPOConfig.env_name {name!r}")
     return env, env_params
+
+
+def check_env_trusted(config: PPOConfig) -> None:
+    """``ValueError`` (one line; nothing imported) when building ``config``'s environment
+    would import a module and call an attribute named by a file that is data: a
+    ``module:attribute`` ``env_name`` of a config with an :attr:`~PPOConfig.env_origin` (read
+    from a run folder). gymnax ids and suite ids (``brax:ant``) name no code of the file's
+    choosing and pass. The message names the module, the attribute and the keyword arguments
+    that would be passed, and the two ways to allow it."""
+    if config.env_origin is None or env_name_kind(config.env_name) != "module":
+        return
+    module_name, _, attribute = config.env_name.partition(":")
+    kwargs = repr(dict(config.env_kwargs))
+    kwargs = kwargs if len(kwargs) <= 300 else kwargs[:300] + f"... ({len(kwargs)} characters)"
+    raise ValueError(
+        f"{config.env_origin} names env_name {config.env_name!r}: building it would import "
+        f"module {module_name!r} and call its attribute {attribute!r} with env_kwargs "
+        f"{kwargs}; a run folder is data and never runs code on its own. "
+        "If you trust it, pass --trust-env-module (Python: trust_env_module=True), or give "
+        "the environment object (env=, env_params=)"
+    )
+
+
+def trusted(config: PPOConfig, trust_env_module: bool) -> PPOConfig:
+    """``config``, its environment trusted for this call when ``trust_env_module`` is True
+    (its :attr:`~PPOConfig.env_origin` cleared); ``TypeError`` unless a bool."""
+    if not isinstance(trust_env_module, bool):
+        raise TypeError(f"trust_env_module must be a bool, got {trust_env_module!r}")
+    return config.with_env_origin(None) if trust_env_module else config
 
 
 def _from_module(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:

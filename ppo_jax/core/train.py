@@ -33,7 +33,12 @@ from ppo_jax.core.normalize import init_reward_norm, init_stats, scale_rewards, 
 from ppo_jax.core.rollout import bootstrap_values, collect_rollout, env_block
 from ppo_jax.core.spec import MetricsFn, Schedule, TrainSpec, make_spec
 from ppo_jax.core.types import Array, Batch, Metrics, PRNGKey, RunnerState, TrainState
-from ppo_jax.core.update import init_opt_state, learning_rate_at, update_epochs
+from ppo_jax.core.update import (
+    init_opt_state,
+    learning_rate_at,
+    optimizer_chain,
+    update_epochs,
+)
 
 TrainFn = Callable[[PRNGKey, Hyperparams, Any], tuple[TrainState, Metrics]]
 
@@ -82,6 +87,20 @@ def init_runner(
         key=key,
         reward_norm=init_reward_norm(num_envs),
     )
+
+
+def train_state_shapes(params: Any, obs_shape: tuple[int, ...] | None) -> TrainState:
+    """Shapes and dtypes of the :class:`TrainState` of one run whose parameters are shaped
+    like ``params`` (arrays or ``jax.ShapeDtypeStruct``), with observation statistics of
+    ``obs_shape`` (``None``: observations not normalised). Needs no environment and no
+    network: a reader rebuilds a stored learner state from its parameters' shapes."""
+    opt = optimizer_chain(1.0, 1e-5, lambda count: jnp.float32(0.0))
+
+    def fresh(p: Any) -> TrainState:
+        stats = None if obs_shape is None else init_stats(tuple(obs_shape))
+        return TrainState(params=p, opt_state=opt.init(p), step=jnp.int32(0), obs_norm=stats)
+
+    return jax.eval_shape(fresh, params)
 
 
 def update_step(

@@ -9,6 +9,7 @@ the states the policy acted with.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -41,10 +42,21 @@ def make_optimizer(spec: TrainSpec, hp: Hyperparams) -> optax.GradientTransforma
 
     Built inside the trace so that ``hp`` may be traced (vmapped over for sweeps).
     """
+    return optimizer_chain(
+        hp.max_grad_norm, spec.config.adam_eps, lambda count: learning_rate_at(spec, hp, count)
+    )
+
+
+def optimizer_chain(
+    max_grad_norm: Any, adam_eps: float, learning_rate: Callable[[Array], Array]
+) -> optax.GradientTransformation:
+    """``clip_by_global_norm(max_grad_norm)`` -> Adam(``adam_eps``) -> ``learning_rate(count)``.
+    Its state's structure depends on none of the values (shapes of a stored state can be
+    rebuilt from the parameters alone)."""
     return optax.chain(
-        optax.clip_by_global_norm(hp.max_grad_norm),
-        optax.scale_by_adam(eps=spec.config.adam_eps),
-        optax.scale_by_learning_rate(lambda count: learning_rate_at(spec, hp, count)),
+        optax.clip_by_global_norm(max_grad_norm),
+        optax.scale_by_adam(eps=adam_eps),
+        optax.scale_by_learning_rate(learning_rate),
     )
 
 

@@ -20,8 +20,10 @@ the payload, checks its hash, decodes it and checks its structure; every refusal
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import os
+import re
 import struct
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -202,13 +204,58 @@ def load(path: Path, max_bytes: int | None = None) -> Checkpoint:
     return decode(data, source, max_bytes)
 
 
-def restore(ckpt: Checkpoint, template: Any, source: str = "checkpoint") -> Any:
+def _under(name: str, prefix: str) -> bool:
+    """Whether the path name ``name`` lies under ``prefix`` (``""``: everything)."""
+    return name.startswith(prefix) and name[len(prefix) : len(prefix) + 1] in ("", ".", "[")
+
+
+_NAME_PART = re.compile(r"\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\]")
+
+
+def stored_dict(ckpt: Checkpoint, prefix: str, source: str = "checkpoint") -> dict[str, Any]:
+    """The arrays stored under ``prefix`` (e.g. ``".train_state.params"``) as the nested
+    ``dict`` their path names spell (``['network']['Dense_0']['kernel']``), leaves
+    ``jax.ShapeDtypeStruct``: the shapes of a parameter tree read from the checkpoint alone,
+    whatever network wrote it. ``ValueError`` when there is none, or when a name below
+    ``prefix`` is not a chain of string keys."""
+    out: dict[str, Any] = {}
+    for name, value in ckpt.state.items():
+        if not _under(name, prefix):
+            continue
+        rest, keys = name[len(prefix) :], []
+        while rest:
+            match = _NAME_PART.match(rest)
+            if match is None:
+                raise ValueError(f"{source}: array {name[:200]!r} is not a dict entry")
+            try:
+                keys.append(ast.literal_eval(match.group(1)))  # a quoted string literal only
+            except (ValueError, SyntaxError):
+                raise ValueError(f"{source}: array name {name[:200]!r} is malformed") from None
+            rest = rest[match.end() :]
+        if not keys:
+            raise ValueError(f"{source}: {prefix} is one array, not a dict of arrays")
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"{source}: array {name[:200]!r} lies inside another array")
+        if keys[-1] in node:
+            raise ValueError(f"{source}: array {name[:200]!r} holds arrays below it")
+        node[keys[-1]] = jax.ShapeDtypeStruct(value.shape, value.dtype)
+    if not out:
+        raise ValueError(f"{source} holds no arrays under {prefix}")
+    return out
+
+
+def restore(ckpt: Checkpoint, template: Any, source: str = "checkpoint", prefix: str = "") -> Any:
     """Rebuild a pytree shaped like ``template`` (e.g. ``jax.eval_shape`` of a fresh state)
     from ``ckpt.state``, matching arrays by path name; every array must be present with the
-    template's shape and dtype, and nothing else may be there."""
+    template's shape and dtype, and nothing else may be there. With ``prefix`` the template
+    is the part of the stored state under that path name (e.g. ``".train_state"``) and the
+    other arrays are left alone."""
     leaves, treedef = jax.tree_util.tree_flatten_with_path(template)
-    names = [jax.tree_util.keystr(path) for path, _ in leaves]
-    extra = sorted(set(ckpt.state) - set(names))
+    names = [prefix + jax.tree_util.keystr(path) for path, _ in leaves]
+    extra = sorted({n for n in ckpt.state if _under(n, prefix)} - set(names))
     missing = [n for n in names if n not in ckpt.state]
     if missing or extra:
         what = f"lacks {missing[:3]}" if missing else f"holds unknown arrays {extra[:3]}"

@@ -31,7 +31,7 @@ from typing import IO, Any, NamedTuple
 
 import numpy as np
 
-from ppo_jax.core.config import PPOConfig
+from ppo_jax.core.config import TRACED_FIELDS, PPOConfig
 
 CONFIG_FILE = "config.json"
 METRICS_CSV = "metrics.csv"
@@ -48,6 +48,8 @@ RUN_FORMAT = 2
 KINDS = ("train", "sweep", "pbt")
 MAX_JSON_BYTES = 64 * 2**20
 """Largest ``config.json``/``results.json`` read back."""
+MAX_CSV_BYTES = 2**30
+"""Largest ``metrics.csv`` read back (a sweep of 1,000 runs of 5,000 updates fits)."""
 
 
 class OutputError(ValueError):
@@ -272,8 +274,13 @@ def read_metrics_csv(path: Path) -> dict[tuple[str, ...], dict[str, np.ndarray]]
     ``[seeds, updates]`` per metric."""
     if not path.is_file():
         raise ValueError(f"{str(path)!r} not found: nothing to read")
-    with path.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
+    if path.stat().st_size > MAX_CSV_BYTES:
+        raise ValueError(f"{str(path)!r} is larger than {MAX_CSV_BYTES} bytes")
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (csv.Error, UnicodeDecodeError) as err:
+        raise ValueError(f"{str(path)!r} is not a ppo-jax metrics file: {err}") from None
     if not rows or "update" not in rows[0] or "seed" not in rows[0]:
         raise ValueError(f"{str(path)!r} is not a ppo-jax metrics file")
     id_cols = {"setting", "seed", "update", "member"}
@@ -290,6 +297,9 @@ def read_metrics_csv(path: Path) -> dict[tuple[str, ...], dict[str, np.ndarray]]
                 raise ValueError(f"{str(path)!r}: bad value {row[n]!r} in column {n!r}") from None
     out: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
     for group, per_seed in groups.items():
+        lengths = {len(per_seed[s].get(n, [])) for s in per_seed for n in names}
+        if len(lengths) > 1:
+            raise ValueError(f"{str(path)!r}: its runs have different numbers of rows")
         out[group] = {n: np.array([per_seed[s][n] for s in per_seed]) for n in names}
     return out
 
@@ -357,7 +367,9 @@ def read_json(path: Path, what: str) -> Any:
 
 def read_run_config(run_dir: Path) -> RunConfig:
     """``config.json`` of ``run_dir``, every field checked; ``ValueError`` naming the file and
-    what is wrong."""
+    what is wrong. The config is marked as read from the folder
+    (:attr:`~ppo_jax.PPOConfig.env_origin`): a ``module:attribute`` environment it names is
+    not imported until the user trusts it."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise ValueError(f"{str(run_dir)!r} is not a ppo-jax run folder (no {CONFIG_FILE})")
@@ -373,7 +385,7 @@ def read_run_config(run_dir: Path) -> RunConfig:
     if "config" not in doc:
         raise ValueError(f"{where}: missing 'config'")
     try:
-        config = PPOConfig.from_dict(doc["config"])
+        config = PPOConfig.from_dict(doc["config"]).with_env_origin(f"run folder {str(run_dir)!r}")
     except (TypeError, ValueError) as err:
         raise ValueError(f"{where}: 'config' is invalid: {err}") from None
     seeds = doc.get("seeds")
@@ -389,9 +401,15 @@ def read_run_config(run_dir: Path) -> RunConfig:
     hp = doc.get("hp")
     if hp is not None and (
         not isinstance(hp, dict)
+        or not set(hp) <= set(TRACED_FIELDS)
         or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in hp.values())
     ):
-        raise ValueError(f"{where}: 'hp' must be an object of numbers")
+        raise ValueError(f"{where}: 'hp' must be an object of numbers named {TRACED_FIELDS}")
+    if hp is not None:
+        try:
+            config.replace(**hp)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: 'hp' is invalid: {err}") from None
     settings = doc.get("settings")
     if settings is not None and (
         not isinstance(settings, list) or not all(isinstance(s, dict) for s in settings)

@@ -27,7 +27,7 @@ import numpy as np
 from jax.sharding import PartitionSpec
 
 from ppo_jax.core.config import TRACED_FIELDS, Hyperparams, PPOConfig
-from ppo_jax.core.envs import check_env, make_env
+from ppo_jax.core.envs import check_env, check_env_trusted, make_env
 from ppo_jax.core.spec import MetricsFn, Schedule, TrainSpec, make_spec
 from ppo_jax.core.train import init_runner, scan_updates
 from ppo_jax.core.types import (
@@ -154,7 +154,10 @@ def _named_env(env_name: str, env_kwargs: tuple[tuple[str, Any], ...]) -> tuple[
 
 
 def config_env(config: PPOConfig) -> tuple[Any, Any]:
-    """``(env, default env_params)`` of ``config.env_name`` (cached)."""
+    """``(env, default env_params)`` of ``config.env_name`` (cached); refused, before any
+    import, for a ``module:attribute`` name read from a run folder
+    (:func:`~ppo_jax.core.envs.check_env_trusted`)."""
+    check_env_trusted(config)
     return _named_env(config.env_name, config.env_kwargs)
 
 

@@ -517,19 +517,36 @@ def record_episode(
 
 
 def evaluate_run(
-    run: Any, num_episodes: int, *, greedy: bool = True, seed: int = 1000
+    run: Any,
+    num_episodes: int,
+    *,
+    greedy: bool = True,
+    seed: int = 1000,
+    env: Any = None,
+    env_params: Any = None,
 ) -> list[dict[str, Any]]:
     """``ppo-jax eval``: ``num_episodes`` episodes of every row of a loaded run folder
     (:func:`ppo_jax.load_run`; rows are seeds, sweep rows or PBT members), row ``i`` played
     with ``PRNGKey((seed + seeds[i]) % 2**32)``. Returns ``[{"seed": s, "returns": [...]}]``;
-    ``ValueError`` when the folder has no checkpoint."""
+    ``ValueError`` when the folder has no checkpoint. The folder's environment is built from
+    its config (a ``module:attribute`` one only when loaded with ``trust_env_module=True``),
+    or is ``env`` (and ``env_params``) when given."""
     if run.params is None:
         raise ValueError(f"{str(run.out_dir)!r} has no checkpoint to evaluate")
     results = []
     for i, row_seed in enumerate(run.seeds):
         params, obs_norm = jax.tree.map(lambda x, i=i: x[i], (run.params, run.obs_norm))
         key = jax.random.PRNGKey((seed + row_seed) % 2**32)
-        res = evaluate(run.config, params, key, num_episodes, greedy=greedy, obs_norm=obs_norm)
+        res = evaluate(
+            run.config,
+            params,
+            key,
+            num_episodes,
+            greedy=greedy,
+            obs_norm=obs_norm,
+            env=env,
+            env_params=env_params,
+        )
         results.append({"seed": row_seed, "returns": np.asarray(res.returns).tolist()})
     return results
 

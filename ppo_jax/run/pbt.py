@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ppo_jax.core.config import TRACED_FIELDS, Hyperparams, PPOConfig
+from ppo_jax.core.envs import trusted
 from ppo_jax.core.pbt import PBTSettings, SearchDim, exploit_explore, interval_score
 from ppo_jax.core.spec import MetricsFn, Schedule, TrainSpec
 from ppo_jax.core.types import Array, RunnerState, metrics_dict
@@ -157,9 +158,8 @@ def plan_pbt(
         lr_schedule=lr_schedule,
         metrics_fn=metrics_fn,
     )
-    root = jax.random.PRNGKey(seed)
-    settings_key, pbt_key, members_key = jax.random.split(root, 3)
-    initial = random_settings(space, population, settings_key)
+    _, pbt_key, members_key = _root_keys(seed)
+    initial = initial_settings(space, population, seed)
     base = config.hyperparams()._asdict()
     hp = Hyperparams(
         **{
@@ -172,6 +172,18 @@ def plan_pbt(
     settings = PBTSettings(_search_dims(space), num_replaced, factors, resample_probability)
     num_intervals = -(-config.num_updates // interval)
     return PBTPlan(plan, settings, interval, num_intervals, np.asarray(pbt_key, np.uint32), initial)
+
+
+def _root_keys(seed: int) -> tuple[Array, Array, Array]:
+    """``(settings, exploit/explore, members)`` keys of a PBT run's ``seed``."""
+    settings_key, pbt_key, members_key = jax.random.split(jax.random.PRNGKey(seed), 3)
+    return settings_key, pbt_key, members_key
+
+
+def initial_settings(space: Space, population: int, seed: int) -> list[dict[str, float]]:
+    """The members' first hyperparameters, drawn from ``space`` with the run's ``seed``
+    (nothing is built or compiled)."""
+    return random_settings(space, population, _root_keys(seed)[0])
 
 
 def _bounds(dist: Any) -> tuple[float, float]:
@@ -505,6 +517,7 @@ def run_pbt_experiment(
     wandb_mode: str | None = None,
     progress: Any = None,
     log: Callable[[str], None] | None = None,
+    trust_env_module: bool = False,
 ) -> RunResult:
     """Everything ``ppo-jax pbt`` does: :func:`pbt` in a run folder, checkpointed every
     ``checkpoint_every`` updates (a multiple of ``interval``; default about 10% of the run),
@@ -513,7 +526,9 @@ def run_pbt_experiment(
     ``hp/<name>`` and ``pbt/parent`` columns beside the metrics), TensorBoard/W&B, and plots of
     every member's return and hyperparameters. The rows of the returned
     :class:`~ppo_jax.io.rundir.RunResult` are the members (``seeds`` holds member indices).
-    Arguments as for :func:`pbt` and :func:`ppo_jax.run_experiment`."""
+    Arguments as for :func:`pbt` and :func:`ppo_jax.run_experiment` (``trust_env_module``:
+    resuming a folder whose config names a ``module:attribute`` environment imports it only
+    when True)."""
     from ppo_jax.io import rundir
     from ppo_jax.io.console import resolve_style
     from ppo_jax.run import session
@@ -542,6 +557,7 @@ def run_pbt_experiment(
         config, space, population, every, options = _saved_pbt(
             Path(out_dir), config, space, population, every
         )
+        config = trusted(config, trust_env_module)
     elif config is None or space is None or population is None:
         raise ValueError("config, space and population are needed to start a PBT run")
     extensions = {"network": network, "lr_schedule": lr_schedule, "metrics_fn": metrics_fn}
@@ -613,6 +629,7 @@ def _saved_pbt(
         differences = check_config_equal(config, saved.config)
         if differences:
             raise ValueError(f"resume: config differs from the saved one in {differences}")
+        saved = saved._replace(config=config)  # the caller's: named on this call
     if space is not None and space_to_json(space) != space_to_json(saved_space):
         raise ValueError("resume: space differs from the saved one")
     if population is not None and population != saved_population:
@@ -670,22 +687,22 @@ HYPERPARAMETERS_PLOT = "hyperparameters.png"
 
 def load_pbt(out: Path, saved: Any, results: Any) -> RunResult:
     """A PBT folder as a :class:`RunResult` (rows: members): metrics from ``results.json`` or
-    the newest checkpoint, parameters from the newest checkpoint."""
+    the newest checkpoint, parameters from the newest checkpoint. Builds no environment (see
+    :func:`ppo_jax.load_run`)."""
     from ppo_jax.run import session
 
     space, population, options = saved_settings(out, saved)
-    plan = plan_pbt(saved.config, space, population, **options)
+    check_space(space)
+    population = _check_int("population", population, 2, drivers.MAX_RUNS)
+    (seed,) = drivers.seed_list([options["seed"]], "seed")
     members = list(range(population))
     params = train_state = None
     metrics: dict[str, np.ndarray] = {}
     completed, status = False, "incomplete"
     num_updates = saved.config.num_updates
-    loaded = session.newest_state(
-        out, lambda: carry_template(plan), population, num_updates, PBT_METRICS
-    )
+    loaded = session.newest_learner(out, ".runner.train_state", population)
     if loaded is not None:
-        carry, ckpt = loaded
-        train_state = jax.device_get(carry.runner.train_state)
+        train_state, ckpt = loaded
         params, metrics = train_state.params, ckpt.metrics
         completed, status = session.checkpoint_status(ckpt, num_updates)
     run = RunResult(
@@ -698,6 +715,6 @@ def load_pbt(out: Path, saved: Any, results: Any) -> RunResult:
         out_dir=out,
         train_state=train_state,
         kind="pbt",
-        settings=plan.initial_settings,
+        settings=initial_settings(space, population, seed),
     )
     return session.with_results(run, results)

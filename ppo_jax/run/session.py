@@ -23,7 +23,9 @@ import jax
 import numpy as np
 
 from ppo_jax.core.config import INT32_MAX, PPOConfig
+from ppo_jax.core.envs import trusted
 from ppo_jax.core.spec import MetricsFn, Schedule
+from ppo_jax.core.train import train_state_shapes
 from ppo_jax.core.types import METRIC_NAMES
 from ppo_jax.io import checkpoint, rundir
 from ppo_jax.io.console import ProgressPrinter, report_every, resolve_style
@@ -221,6 +223,7 @@ def run_experiment(
     split_envs: bool = False,
     wandb_mode: str | None = None,
     log: Callable[[str], None] | None = None,
+    trust_env_module: bool = False,
 ) -> rundir.RunResult:
     """Train ``seeds`` with ``config`` into the run folder ``out_dir``, checkpointed and logged.
 
@@ -242,6 +245,10 @@ def run_experiment(
       progress: ``"bar"``, ``"lines"``, ``"auto"``, ``None`` (silent), or a callable receiving
         each :class:`~ppo_jax.run.progress.ProgressEvent`.
       log: receives one-line messages (default: silent).
+      trust_env_module: with ``resume=True`` and ``config=None``, allow the folder's
+        ``module:attribute`` environment to be imported and called with its ``env_kwargs``
+        (without it, or ``env=``, such a folder is refused before anything is imported or
+        written: a run folder is data). gymnax and suite ids need no trust.
 
     Returns:
       :class:`~ppo_jax.io.rundir.RunResult`; its ``status`` says whether the run finished,
@@ -265,7 +272,9 @@ def run_experiment(
     if stop is not None and every == 0:
         raise ValueError("stop_after pauses at a checkpoint: it needs checkpoint_every >= 1")
     if resume:
-        config, seed_values, every, hp = _saved_run(out_dir, config, seeds, every, hp)
+        config, seed_values, every, hp = _saved_run(
+            out_dir, config, seeds, every, hp, trust_env_module
+        )
     elif config is None or seeds is None:
         raise ValueError("config and seeds are needed to start a run")
     else:
@@ -291,10 +300,11 @@ def run_experiment(
 
 
 def _saved_run(
-    out_dir: Any, config: Any, seeds: Any, every: int | None, hp: Any
+    out_dir: Any, config: Any, seeds: Any, every: int | None, hp: Any, trust: bool
 ) -> tuple[PPOConfig, list[int], int, Any]:
     """Config, seeds, checkpoint interval and hyperparameters of the run folder to resume;
-    what the caller gave must equal what was saved."""
+    what the caller gave must equal what was saved. The config is the caller's when given,
+    else the folder's (trusted with its environment only when ``trust``)."""
     if out_dir is None:
         raise ValueError("resume=True needs the run folder to continue (out_dir)")
     saved = rundir.read_run_config(Path(out_dir))
@@ -304,6 +314,8 @@ def _saved_run(
         differences = check_config_equal(config, saved.config)
         if differences:
             raise ValueError(f"resume: config differs from the saved one in {differences}")
+        saved = saved._replace(config=config)
+    saved = saved._replace(config=trusted(saved.config, trust))
     if seeds is not None and drivers.seed_list(seeds) != saved.seeds:
         raise ValueError(f"resume: seeds {seeds} differ from the saved {saved.seeds}")
     if every is not None and every != saved.checkpoint_every:
@@ -496,7 +508,8 @@ def _train(
     if ckpt is not None and ckpt.update >= config.num_updates:
         newest = checkpoint.latest(out)
         say(f"  already finished at update {ckpt.update}; newest checkpoint {newest}")
-        return load_run(out)._replace(checkpoint=newest)
+        # The environment was built for this call (trusted): so is the result's config.
+        return load_run(out, trust_env_module=True)._replace(checkpoint=newest)
     style = "none" if callable(progress_arg) else resolve_style(progress_arg)
     listener = progress_arg if callable(progress_arg) else None
     report = report_every(config.num_updates, style if listener is None else "lines")
@@ -687,12 +700,20 @@ def _write_outputs(
         write_run_plots(out, config.env_name, metrics, threshold, curves)
 
 
-def load_run(out_dir: str | Path) -> rundir.RunResult:
+def load_run(out_dir: str | Path, *, trust_env_module: bool = False) -> rundir.RunResult:
     """The results of any run folder ``run_experiment`` or the CLI wrote (train, sweep or
     PBT), from its files: metrics from ``results.json`` (or the newest checkpoint, for a run
-    that never finished), parameters from the newest checkpoint (``None`` if there is none)."""
+    that never finished), parameters from the newest checkpoint (``None`` if there is none).
+
+    Reading builds no environment and imports nothing the folder names: the learner state is
+    rebuilt from the checkpoint's own array names (any network), so a folder whose
+    environment module is not importable here loads too. The returned ``config`` stays marked
+    as read from the folder (:attr:`~ppo_jax.PPOConfig.env_origin`): evaluating it later
+    imports a ``module:attribute`` environment only with ``trust_env_module=True`` here (or
+    ``env=`` there)."""
     out = Path(out_dir)
     saved = rundir.read_run_config(out)
+    saved = saved._replace(config=trusted(saved.config, trust_env_module))
     results_path = out / rundir.RESULTS_FILE
     results = rundir.read_json(results_path, "results") if results_path.is_file() else None
     if saved.kind == "sweep":
@@ -705,15 +726,9 @@ def load_run(out_dir: str | Path) -> rundir.RunResult:
     params = train_state = None
     metrics: dict[str, np.ndarray] = {}
     status, completed = "finished", False
-    loaded = newest_state(
-        out,
-        lambda: drivers.runner_template(drivers.plan_seeds(config, saved.seeds, shard=False)),
-        len(saved.seeds),
-        config.num_updates,
-    )
+    loaded = newest_learner(out, ".train_state", len(saved.seeds))
     if loaded is not None:
-        runner, ckpt = loaded
-        train_state = jax.device_get(runner.train_state)
+        train_state, ckpt = loaded
         params = train_state.params
         metrics = ckpt.metrics
         completed, status = checkpoint_status(ckpt, config.num_updates)
@@ -730,6 +745,31 @@ def load_run(out_dir: str | Path) -> rundir.RunResult:
         ),
         results,
     )
+
+
+def newest_learner(out: Path, prefix: str, rows: int) -> tuple[Any, checkpoint.Checkpoint] | None:
+    """The ``[rows]`` learner state (:class:`~ppo_jax.core.types.TrainState`, numpy leaves)
+    stored under the path name ``prefix`` in the newest checkpoint of ``out``, and that
+    checkpoint; ``None`` when there is none. Its shapes come from the checkpoint's own arrays
+    (parameters, observation statistics), so no environment or network is built; every array
+    of the learner must be there with a ``[rows]`` leading axis."""
+    found = sorted((out / rundir.CHECKPOINTS).glob(checkpoint.CHECKPOINT_GLOB))
+    if not found:
+        return None
+    ckpt = checkpoint.load(found[-1])
+    source = f"checkpoint {str(found[-1])!r}"
+    params = checkpoint.stored_dict(ckpt, prefix + ".params", source)
+    mean = ckpt.state.get(prefix + ".obs_norm.mean")
+    stored = [*jax.tree.leaves(params), *([] if mean is None else [mean])]
+    if any(len(x.shape) < 1 or x.shape[0] != rows for x in stored):
+        raise ValueError(f"{source}: its arrays do not have the run folder's {rows} rows")
+    one_run = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), params)
+    template = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct((rows, *x.shape), x.dtype),
+        train_state_shapes(one_run, None if mean is None else tuple(mean.shape[1:])),
+    )
+    state = checkpoint.restore(ckpt, template, source, prefix)
+    return jax.device_get(state), ckpt
 
 
 def with_results(run: rundir.RunResult, results: Any) -> rundir.RunResult:
@@ -762,6 +802,12 @@ def _load_sweep(out: Path, saved: rundir.RunConfig, results: Any) -> rundir.RunR
     """A sweep folder as rows of (setting, seed): metrics from ``metrics.csv``."""
     settings = saved.settings or []
     groups = rundir.read_metrics_csv(out / rundir.METRICS_CSV)
+    indices = [g[0] if len(g) == 1 and g[0].isascii() and g[0].isdigit() else "" for g in groups]
+    if not all(i and int(i) < len(settings) for i in indices):
+        raise ValueError(
+            f"{str(out / rundir.METRICS_CSV)!r}: its 'setting' column must index the "
+            f"{len(settings)} settings of config.json"
+        )
     keys = sorted(groups, key=lambda g: int(g[0]))
     metrics = {
         name: np.concatenate([groups[g][name] for g in keys], axis=0) for name in groups[keys[0]]

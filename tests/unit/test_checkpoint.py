@@ -163,3 +163,26 @@ def test_writes_are_atomic_and_old_checkpoints_pruned(tmp_path: Path, monkeypatc
         checkpoint.latest(tmp_path / "empty")
     with pytest.raises(ValueError, match="cannot read"):
         checkpoint.load(tmp_path / "missing.msgpack")
+
+
+def test_a_parameter_dict_is_read_from_the_names_alone(tmp_path: Path) -> None:
+    """``stored_dict`` rebuilds the nested dict a checkpoint's names spell (any network), and
+    ``restore(..., prefix=)`` restores that part alone."""
+    params = {"net": {"Dense_0": {"kernel": np.ones((3, 2), np.float32)}}, "log_std": np.zeros(2)}
+    state = {"params": params, "step": np.int32(4)}
+    ckpt = sample()._replace(
+        state=checkpoint.state_arrays({"learner": state, "env": (np.ones(5),)})
+    )
+    shapes = checkpoint.stored_dict(ckpt, "['learner']['params']")
+    assert jax.tree.map(lambda s: (s.shape, s.dtype), shapes) == jax.tree.map(
+        lambda x: (x.shape, x.dtype), params
+    )
+    template = {"params": shapes, "step": jax.ShapeDtypeStruct((), np.int32)}
+    restored = checkpoint.restore(ckpt, template, prefix="['learner']")
+    np.testing.assert_array_equal(restored["params"]["net"]["Dense_0"]["kernel"], 1.0)
+    with pytest.raises(ValueError, match="unknown arrays"):
+        checkpoint.restore(ckpt, {"params": shapes}, prefix="['learner']")
+    with pytest.raises(ValueError, match="no arrays under"):
+        checkpoint.stored_dict(ckpt, ".nothing")
+    with pytest.raises(ValueError, match="not a dict entry"):
+        checkpoint.stored_dict(ckpt, "['env']")  # ['env'][0]: a tuple's item

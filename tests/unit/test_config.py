@@ -453,3 +453,19 @@ def test_every_field_is_documented():
     docs = field_docs()
     assert set(docs) == set(config_field_names())
     assert all(len(doc) > 10 for doc in docs.values())
+
+
+def test_env_origin_travels_with_the_config_but_is_no_field() -> None:
+    """A config read from a run folder stays marked through ``replace``; equality, hashing,
+    ``to_dict`` and the field list ignore the mark, and ``with_env_origin(None)`` clears it."""
+    config = PPOConfig(env_name="probe_envs:CONSTANT")
+    assert config.env_origin is None
+    marked = config.with_env_origin("run folder 'x'")
+    assert marked.env_origin == "run folder 'x'" and config.env_origin is None
+    assert marked == config and hash(marked) == hash(config)
+    assert marked.to_dict() == config.to_dict()
+    assert "env_origin" not in config_field_names()
+    assert marked.replace(num_envs=8).env_origin == "run folder 'x'"
+    assert marked.with_env_origin(None).env_origin is None
+    with pytest.raises(TypeError, match="env_origin"):
+        config.with_env_origin(3)  # type: ignore[arg-type]

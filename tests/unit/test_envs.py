@@ -14,11 +14,13 @@ from ppo_jax.core.envs import (
     ObservationMask,
     action_masks,
     action_spec,
+    check_env_trusted,
     draw_env,
     env_spec,
     gymnax_base_step,
     reset_envs,
     step_envs,
+    trusted,
 )
 
 
@@ -149,3 +151,32 @@ def test_draws_ahead_step_exactly_as_gymnax_step(key, name, gymnax_step):
         np.testing.assert_array_equal(out["truncated"] | out["terminated"], truncated | terminated)
         ended += int((terminated | truncated).sum())
     assert ended > 0
+
+
+@pytest.mark.parametrize("name", ["CartPole-v1", "brax:ant", "navix:Navix-Empty-5x5-v0"])
+def test_ids_that_name_no_code_of_the_file_need_no_trust(name):
+    check_env_trusted(PPOConfig(env_name=name).with_env_origin("run folder 'x'"))
+
+
+def test_a_module_name_read_from_a_folder_is_refused_naming_what_would_run(monkeypatch):
+    """One line naming the module, the attribute and the kwargs; nothing imported."""
+    imported: list[str] = []
+    monkeypatch.setattr("importlib.import_module", lambda name, *a: imported.append(name))
+    config = PPOConfig(
+        env_name="subprocess:run", env_kwargs=(("args", "touch x"), ("shell", True))
+    ).with_env_origin("run folder 'r'")
+    for call in (check_env_trusted, make_env):
+        with pytest.raises(ValueError) as info:
+            call(config)
+        message = str(info.value)
+        assert "\n" not in message and message.startswith("run folder 'r' names env_name")
+        assert "module 'subprocess'" in message and "attribute 'run'" in message
+        assert "{'args': 'touch x', 'shell': True}" in message
+        assert "--trust-env-module" in message and "env=" in message
+    assert imported == []
+    assert trusted(config, True).env_origin is None
+    assert trusted(config, False) is config
+    with pytest.raises(TypeError, match="trust_env_module"):
+        trusted(config, "yes")  # type: ignore[arg-type]
+    monkeypatch.undo()
+    make_env(PPOConfig(env_name="probe_envs:CONSTANT"))  # made here: no origin, trusted

@@ -18,7 +18,7 @@ import ppo_jax
 from ppo_jax import Hyperparams, PPOConfig, make_train
 from ppo_jax.core.envs import make_env
 from ppo_jax.core.spec import make_spec
-from ppo_jax.core.train import init_runner, scan_updates, update_step
+from ppo_jax.core.train import init_runner, scan_updates, train_state_shapes, update_step
 from ppo_jax.core.types import METRIC_NAMES, Metrics
 
 # Each distinct config compiles a whole training run (~5-8 s on a small CPU).
@@ -174,3 +174,20 @@ def test_every_valid_small_config_trains(config: PPOConfig):
     for leaf in leaves:
         assert np.all(np.isfinite(np.asarray(leaf))), "non-finite parameters"
     assert math.isfinite(float(result.metrics["learning_rate"][0]))
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_train_state_shapes_from_the_parameters_alone(normalize):
+    """What a reader rebuilds from stored parameters (no environment, no network) is the
+    structure, shapes and dtypes of the learner state training makes."""
+    config = PPOConfig(env_name="Pendulum-v1", normalize_observations=normalize)
+    env, env_params = make_env(config)
+    spec = make_spec(config, env, env_params)
+    runner = jax.eval_shape(
+        lambda k: init_runner(spec, env_params, config.hyperparams(), k), jax.random.PRNGKey(0)
+    )
+    obs_shape = (3,) if normalize else None
+    got = train_state_shapes(runner.train_state.params, obs_shape)
+    assert jax.tree.structure(got) == jax.tree.structure(runner.train_state)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(runner.train_state), strict=True):
+        assert (a.shape, a.dtype) == (b.shape, b.dtype)

@@ -1,0 +1,330 @@
+"""A run folder is data: no reader of a folder, in the CLI or in Python, imports or calls what
+its ``config.json`` names, unless the user trusts it for that call.
+
+Each poisoned folder is a real trained folder (a train run and a PBT run) whose
+``config.json`` now names a callable that would leave a marker file: a shell command through
+``subprocess:run``, ``os:system``, ``builtins:exec``, and a module inside the folder itself
+whose import writes the marker. Every reader either succeeds without building the
+environment (``load_run``, ``plot``, ``compare``) or refuses in one line, before anything is
+imported or written (``eval``, ``train --resume``, ``pbt --resume``, ``evaluate_run``,
+``evaluate``/``export_policy`` of a loaded config); no marker appears. Fuzzed ``config.json``
+documents get a clean ``ValueError`` from ``load_run``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import pytest
+from cli_helpers import TINY, exit_code
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import ppo_jax
+from ppo_jax import PPOConfig, load_run
+from ppo_jax.io import rundir
+from ppo_jax.run.evaluate import evaluate_run
+
+MODULE_NAME = "ppo_jax_poison_module"
+
+
+def poisons(marker: Path) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``name -> (env_name, env_kwargs)``: each leaves ``marker`` if it is ever imported or
+    called."""
+    return {
+        "subprocess": ("subprocess:run", {"args": f"touch {marker}", "shell": True}),
+        "os-system": ("os:system", {"command": f"touch {marker}"}),
+        "exec": ("builtins:exec", {"source": f"open({str(marker)!r}, 'w').close()"}),
+        "folder-module": (f"{MODULE_NAME}:make", {}),
+    }
+
+
+def poison(folder: Path, env_name: str, env_kwargs: dict[str, Any], marker: Path) -> None:
+    """Rewrite ``folder``'s ``config.json`` to name ``env_name``, and put a module that writes
+    ``marker`` on import into the folder itself."""
+    doc = json.loads((folder / rundir.CONFIG_FILE).read_text())
+    doc["config"]["env_name"] = env_name
+    doc["config"]["env_kwargs"] = env_kwargs
+    (folder / rundir.CONFIG_FILE).write_text(json.dumps(doc))
+    (folder / f"{MODULE_NAME}.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n\ndef make():\n    raise SystemExit('ran')\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict[str, Path]:
+    """A finished train folder (2 seeds, observation statistics) and a finished PBT folder."""
+    base = tmp_path_factory.mktemp("trained")
+    config = PPOConfig(
+        num_envs=4,
+        num_steps=8,
+        total_timesteps=96,
+        num_minibatches=2,
+        update_epochs=1,
+        hidden_sizes=(8,),
+        normalize_observations=True,
+    )
+    ppo_jax.run_experiment(config, [0, 3], base / "train")
+    ppo_jax.run_pbt_experiment(
+        config,
+        {"learning_rate": ppo_jax.LogUniform(1e-4, 1e-2)},
+        2,
+        base / "pbt",
+        interval=1,
+        fraction=0.5,
+    )
+    return {"train": base / "train", "pbt": base / "pbt"}
+
+
+@pytest.fixture(params=["subprocess", "os-system", "exec", "folder-module"])
+def poisoned(request, trained, tmp_path, monkeypatch) -> dict[str, Any]:
+    """Copies of the trained folders, poisoned; the working directory is the train folder (so
+    a module inside it would be importable)."""
+    marker = tmp_path / "MARKER"
+    env_name, env_kwargs = poisons(marker)[request.param]
+    out = {}
+    for kind, src in trained.items():
+        dst = tmp_path / kind
+        shutil.copytree(src, dst)
+        poison(dst, env_name, env_kwargs, marker)
+        out[kind] = dst
+    monkeypatch.chdir(out["train"])
+    monkeypatch.syspath_prepend(str(out["train"]))
+    yield {**out, "marker": marker, "env_name": env_name, "trained": trained}
+    sys.modules.pop(MODULE_NAME, None)
+    assert not marker.exists(), "a reader ran code the folder named"
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_load_run_reads_params_and_metrics_without_the_environment(poisoned):
+    for kind in ("train", "pbt"):
+        run = load_run(poisoned[kind])
+        clean = load_run(poisoned["trained"][kind])
+        assert run.config.env_name == poisoned["env_name"]
+        assert run.config.env_origin == f"run folder {str(poisoned[kind])!r}"
+        assert run.status == clean.status == "finished" and run.completed
+        assert run.settings == clean.settings
+        assert jax.tree.structure(run.train_state) == jax.tree.structure(clean.train_state)
+        for a, b in zip(
+            jax.tree.leaves(run.train_state), jax.tree.leaves(clean.train_state), strict=True
+        ):
+            np.testing.assert_array_equal(a, b)
+        for name, values in clean.metrics.items():
+            np.testing.assert_array_equal(run.metrics[name], values)
+    assert MODULE_NAME not in sys.modules
+
+
+def test_plot_and_compare_work_without_the_environment(poisoned, capsys):
+    train, pbt = poisoned["train"], poisoned["pbt"]
+    assert exit_code(["plot", str(train)]) == 0
+    assert exit_code(["plot", str(pbt)]) == 0
+    assert exit_code(["compare", str(train), str(train)]) == 0
+    assert "IQM" in capsys.readouterr().out
+    assert MODULE_NAME not in sys.modules
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["eval", "{train}"], id="eval"),
+        pytest.param(["eval", "{pbt}"], id="eval-pbt"),
+        pytest.param(["train", "--resume", "{train}"], id="train-resume"),
+        pytest.param(["pbt", "--resume", "{pbt}"], id="pbt-resume"),
+    ],
+)
+def test_commands_that_need_the_environment_refuse_in_one_line(poisoned, capsys, argv):
+    argv = [a.format(**poisoned) for a in argv]
+    folder = Path(argv[-1])
+    before = files_of(folder)
+    assert exit_code(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    module, attribute = poisoned["env_name"].split(":")
+    assert f"module {module!r}" in err and f"attribute {attribute!r}" in err
+    assert "env_kwargs" in err and "--trust-env-module" in err
+    assert files_of(folder) == before, "nothing is written"
+    assert MODULE_NAME not in sys.modules
+
+
+def test_the_python_readers_refuse_before_importing(poisoned):
+    train, pbt = poisoned["train"], poisoned["pbt"]
+    run = load_run(train)
+    params = jax.tree.map(lambda x: x[0], run.params)
+    obs_norm = jax.tree.map(lambda x: x[0], run.obs_norm)
+    calls = [
+        lambda: evaluate_run(run, 2),
+        lambda: ppo_jax.evaluate(run.config, params, jax.random.PRNGKey(0), 2, obs_norm=obs_norm),
+        lambda: ppo_jax.export_policy(run.config, params, obs_norm=obs_norm),
+        lambda: ppo_jax.make_env(run.config),
+        lambda: ppo_jax.make_env(run.config.replace(num_envs=8)),
+        lambda: ppo_jax.run_experiment(None, None, train, resume=True),
+        lambda: ppo_jax.run_pbt_experiment(None, None, None, pbt, resume=True),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="trust_env_module=True"):
+            call()
+    assert MODULE_NAME not in sys.modules
+
+
+def test_trusting_the_folder_builds_the_environment_it_names(trained, tmp_path, monkeypatch):
+    """The opt-in is real: a trusted folder's ``module:attribute`` environment is imported
+    and called with the folder's ``env_kwargs``; given ``env=``, evaluation needs no trust."""
+    folder = tmp_path / "train"
+    shutil.copytree(trained["train"], folder)
+    doc = json.loads((folder / rundir.CONFIG_FILE).read_text())
+    doc["config"]["env_name"] = "probe_envs:make_cartpole"
+    (folder / rundir.CONFIG_FILE).write_text(json.dumps(doc))
+    calls: list[dict[str, Any]] = []
+    import probe_envs
+
+    monkeypatch.setattr(
+        probe_envs,
+        "make_cartpole",
+        lambda **kw: calls.append(kw) or ppo_jax.make_env(PPOConfig()),
+        raising=False,
+    )
+    run = load_run(folder, trust_env_module=True)
+    assert run.config.env_origin is None
+    returns = evaluate_run(run, 2)
+    assert calls == [{}] and len(returns) == 2
+    env, env_params = ppo_jax.make_env(PPOConfig())
+    untrusted = load_run(folder)
+    assert evaluate_run(untrusted, 2, env=env, env_params=env_params) == returns
+
+
+def test_a_module_inside_the_folder_is_not_imported_by_the_cli(trained, tmp_path):
+    """A fresh process with the folder as its working directory (the CLI puts the working
+    directory on ``sys.path``): ``eval`` refuses, ``plot`` succeeds, no marker."""
+    marker = tmp_path / "MARKER"
+    folder = tmp_path / "train"
+    shutil.copytree(trained["train"], folder)
+    poison(folder, f"{MODULE_NAME}:make", {}, marker)
+    script = "import sys; from ppo_jax.cli import main; sys.exit(main(sys.argv[1:]))"
+    for argv, code in ((["eval", "."], 2), (["plot", "."], 0)):
+        done = subprocess.run(
+            [sys.executable, "-c", script, *argv],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        assert done.returncode == code, done.stderr
+        assert not marker.exists()
+    assert (
+        "--trust-env-module"
+        in subprocess.run(
+            [sys.executable, "-c", script, "eval", "."],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        ).stderr
+    )
+
+
+def test_trust_flag_is_refused_without_resume(capsys):
+    assert exit_code(["train", "--trust-env-module", *TINY]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- fuzzed config.json
+JSON_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+)
+JSON = st.recursive(
+    JSON_LEAVES,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def field_values() -> st.SearchStrategy[dict[str, Any]]:
+    names = [*PPOConfig().to_dict(), "unknown_field"]
+    return st.dictionaries(st.sampled_from(names), JSON, max_size=4)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    fields=field_values(),
+    top=st.dictionaries(
+        st.sampled_from(["kind", "seeds", "checkpoint_every", "hp", "settings", "extra"]),
+        JSON,
+        max_size=3,
+    ),
+)
+def test_fuzzed_config_json_gives_a_clean_value_error(trained, tmp_path_factory, fields, top):
+    folder = tmp_path_factory.mktemp("fuzz")
+    shutil.copytree(trained["train"], folder, dirs_exist_ok=True)
+    doc = json.loads((folder / rundir.CONFIG_FILE).read_text())
+    doc["config"].update(fields)
+    doc.update(top)
+    (folder / rundir.CONFIG_FILE).write_text(json.dumps(doc, allow_nan=True))
+    try:
+        run = load_run(folder)
+    except ValueError as err:
+        assert str(err) and "\n" not in str(err)
+    else:  # what loaded is what the file says
+        assert run.config.to_dict()["env_name"] == doc["config"]["env_name"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param('{"config": ' + "[" * 100_000 + "]" * 100_000 + "}", id="deep-nesting"),
+        pytest.param('{"config": {"num_envs": NaN}, "seeds": [0]}', id="nan"),
+        pytest.param('{"config": {"gamma": Infinity}, "seeds": [0]}', id="inf"),
+        pytest.param('{"config": {}, "seeds": [0], "hp": {"__class__": 1}}', id="hp-name"),
+        pytest.param('{"config": {}, "seeds": [0], "hp": {"gamma": 7}}', id="hp-range"),
+        pytest.param('{"config": {"env_kwargs": {"a": [[[]]]}}, "seeds": [0]}', id="kwargs"),
+        pytest.param("[" * 200_000, id="unclosed"),
+        pytest.param('{"config": 1e999999, "seeds": [0]}', id="huge-number"),
+    ],
+)
+def test_hostile_config_json_is_refused_in_one_line(trained, tmp_path, text):
+    folder = tmp_path / "train"
+    shutil.copytree(trained["train"], folder)
+    (folder / rundir.CONFIG_FILE).write_text(text)
+    with pytest.raises(ValueError) as info:
+        load_run(folder)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 2000
+
+
+def test_hostile_checkpoint_names_are_refused(trained, tmp_path):
+    """A checkpoint whose array names are not a parameter dict (rewritten with a valid
+    header and hash) is refused by name, never evaluated."""
+    from ppo_jax.io import checkpoint
+
+    folder = tmp_path / "train"
+    shutil.copytree(trained["train"], folder)
+    path = checkpoint.latest(folder)
+    ckpt = checkpoint.load(path)
+    for bad in (
+        ".train_state.params['a'].__class__",
+        ".train_state.params[__import__('os')]",
+        ".train_state.params['a\\x']",
+    ):
+        state = {**ckpt.state, bad: np.zeros((2,), np.float32)}
+        checkpoint.atomic_write(path, checkpoint.encode(ckpt._replace(state=state)))
+        with pytest.raises(ValueError, match=r"not a dict entry|malformed"):
+            load_run(folder)
