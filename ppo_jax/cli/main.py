@@ -91,7 +91,7 @@ def _progress(args: argparse.Namespace) -> str:
 
 # --------------------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> int:
-    from ppo_jax.run.session import run_experiment
+    from ppo_jax.run.session import resume_command, run_experiment
 
     common = {
         "stop_after": args.stop_after,
@@ -147,7 +147,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     where = f"last good checkpoint {result.checkpoint}" if result.checkpoint else "no checkpoint"
     print(f"ppo-jax train: {result.status}; {where}", file=sys.stderr)
     if result.checkpoint is not None and not result.status.startswith("stopped"):
-        print(f"  continue with: ppo-jax train --resume {result.out_dir}", file=sys.stderr)
+        again = resume_command("train", result.out_dir, result.config)
+        print(f"  continue with: {again}", file=sys.stderr)
     return next((code for key, code in EXIT_CODES.items() if key in result.status), 0)
 
 
@@ -230,6 +231,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- pbt, compare
 def cmd_pbt(args: argparse.Namespace) -> int:
     from ppo_jax.run.pbt import run_pbt_experiment
+    from ppo_jax.run.session import resume_command
 
     common = {
         "stop_after": args.stop_after,
@@ -277,7 +279,8 @@ def cmd_pbt(args: argparse.Namespace) -> int:
     print_pbt_table(result, final, iqm_with_ci({"pbt": final})["pbt"])
     if result.status != "finished":
         print(
-            f"ppo-jax pbt: {result.status}; continue with: ppo-jax pbt --resume {result.out_dir}",
+            f"ppo-jax pbt: {result.status}; continue with: "
+            + resume_command("pbt", result.out_dir, result.config),
             file=sys.stderr,
         )
     return next((code for key, code in EXIT_CODES.items() if key in result.status), 0)
@@ -558,16 +561,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ppo_jax.run.parallel import configure_cpu_devices
 
     configure_cpu_devices()
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # --env my_envs:MyEnv finds ./my_envs.py, as python -m does
     enable_compile_cache()
     args = build_parser().parse_args(argv)
+    if _imports_from_cwd(args) and "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # --env my_envs:MyEnv finds ./my_envs.py, as python -m does
     try:
         return int(args.func(args))
     except (ValueError, TypeError) as err:
         message = "".join(c if c.isprintable() else " " for c in " ".join(str(err).split()))
         print(f"ppo-jax {args.command}: error: {message[:2000]}", file=sys.stderr)
         return 2
+
+
+def _imports_from_cwd(args: argparse.Namespace) -> bool:
+    """Whether the working directory goes on the import path: for a new run (its environment
+    is the one the user names) and for a folder whose environment the user trusts; never
+    for reading a folder (``plot``, ``compare``, an untrusted ``eval`` or ``--resume``), so
+    that a ``gymnax.py`` inside a folder one works in is never imported."""
+    new_run = args.command in ("train", "sweep", "pbt") and getattr(args, "resume", None) is None
+    return new_run or bool(getattr(args, "trust_env_module", False))
 
 
 def enable_compile_cache() -> None:

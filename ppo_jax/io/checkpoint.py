@@ -39,6 +39,15 @@ HEADER_BYTES = _HEADER.size
 CHECKPOINT_GLOB = "ckpt-*.msgpack"
 KEEP_CHECKPOINTS = 2
 """Checkpoints kept in a run folder (older ones are deleted after a new one is written)."""
+MAX_READ_BYTES = 2**32
+"""Largest checkpoint payload read without a bound from the run it belongs to (reading a
+folder: ``ppo_jax.load_run``); resuming bounds it by the size the run's state implies."""
+MAX_NAME = 4096
+"""Longest array or metric name in a checkpoint."""
+MAX_DEPTH = 64
+"""Deepest nesting of a parameter dict rebuilt from names (:func:`stored_dict`)."""
+NUMERIC_KINDS = "biuf"
+"""numpy dtype kinds a checkpoint may hold (bool, int, uint, float)."""
 
 
 class Checkpoint(NamedTuple):
@@ -135,8 +144,13 @@ def _from_document(doc: Any, source: str) -> Checkpoint:
         raise ValueError(f"{source}: 'update' must be an int >= 0, got {update!r}")
     for section in ("state", "metrics"):
         for key, value in doc[section].items():
-            if not isinstance(value, np.ndarray):
-                raise ValueError(f"{source}: {section} entry {key!r} is not an array")
+            if not isinstance(key, str) or len(key) > MAX_NAME:
+                raise ValueError(
+                    f"{source}: {section} names must be strings of at most {MAX_NAME} "
+                    f"characters, got {str(key)[:80]!r}"
+                )
+            if not isinstance(value, np.ndarray) or value.dtype.kind not in NUMERIC_KINDS:
+                raise ValueError(f"{source}: {section} entry {key!r} is not a numeric array")
     metrics = doc["metrics"]
     return Checkpoint(
         config=doc["config"],
@@ -189,7 +203,7 @@ def latest(run_dir: Path) -> Path:
     return found[-1]
 
 
-def load(path: Path, max_bytes: int | None = None) -> Checkpoint:
+def load(path: Path, max_bytes: int | None = MAX_READ_BYTES) -> Checkpoint:
     """Read and verify a checkpoint file, reading its header before anything else (a file
     whose declared size exceeds ``max_bytes`` is refused without reading its payload)."""
     source = f"checkpoint {str(path)!r}"
@@ -222,16 +236,16 @@ def stored_dict(ckpt: Checkpoint, prefix: str, source: str = "checkpoint") -> di
     for name, value in ckpt.state.items():
         if not _under(name, prefix):
             continue
-        rest, keys = name[len(prefix) :], []
-        while rest:
-            match = _NAME_PART.match(rest)
-            if match is None:
+        pos, keys = len(prefix), list[str]()
+        while pos < len(name):
+            match = _NAME_PART.match(name, pos)
+            if match is None or len(keys) >= MAX_DEPTH:
                 raise ValueError(f"{source}: array {name[:200]!r} is not a dict entry")
             try:
                 keys.append(ast.literal_eval(match.group(1)))  # a quoted string literal only
             except (ValueError, SyntaxError):
                 raise ValueError(f"{source}: array name {name[:200]!r} is malformed") from None
-            rest = rest[match.end() :]
+            pos = match.end()
         if not keys:
             raise ValueError(f"{source}: {prefix} is one array, not a dict of arrays")
         node = out

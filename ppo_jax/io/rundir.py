@@ -50,6 +50,8 @@ MAX_JSON_BYTES = 64 * 2**20
 """Largest ``config.json``/``results.json`` read back."""
 MAX_CSV_BYTES = 2**30
 """Largest ``metrics.csv`` read back (a sweep of 1,000 runs of 5,000 updates fits)."""
+MAX_CSV_COLUMNS = 4096
+"""Most columns of a ``metrics.csv`` read back."""
 
 
 class OutputError(ValueError):
@@ -271,36 +273,48 @@ def write_table_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
 
 def read_metrics_csv(path: Path) -> dict[tuple[str, ...], dict[str, np.ndarray]]:
     """``metrics.csv`` of a train run (key ``()``) or a sweep (key ``(setting,)``) as arrays
-    ``[seeds, updates]`` per metric."""
+    ``[seeds, updates]`` per metric. Rows are read one at a time (memory: the numbers alone);
+    a file over ``MAX_CSV_BYTES``, with more than ``MAX_CSV_COLUMNS`` columns, a row of
+    another length than the header, a value that is not a number, or runs of different
+    lengths is refused with a ``ValueError`` naming it."""
+    where = f"{str(path)!r}"
     if not path.is_file():
-        raise ValueError(f"{str(path)!r} not found: nothing to read")
+        raise ValueError(f"{where} not found: nothing to read")
     if path.stat().st_size > MAX_CSV_BYTES:
-        raise ValueError(f"{str(path)!r} is larger than {MAX_CSV_BYTES} bytes")
+        raise ValueError(f"{where} is larger than {MAX_CSV_BYTES} bytes")
+    groups: dict[tuple[str, ...], dict[str, list[list[float]]]] = {}
     try:
         with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+            reader = csv.reader(fh)
+            header = next(reader, [])
+            if len(header) > MAX_CSV_COLUMNS or not {"update", "seed"} <= set(header):
+                raise ValueError(f"{where} is not a ppo-jax metrics file")
+            ids = {"setting", "seed", "update", "member"}
+            metric_at = [i for i, c in enumerate(header) if c not in ids]
+            run_at = header.index("member") if "member" in header else header.index("seed")
+            setting_at = header.index("setting") if "setting" in header else None
+            for row in reader:
+                if len(row) != len(header):
+                    raise ValueError(f"{where}: line {reader.line_num} has {len(row)} fields")
+                group: tuple[str, ...] = () if setting_at is None else (row[setting_at],)
+                columns = groups.setdefault(group, {}).setdefault(row[run_at], [])
+                try:
+                    columns.append([float(row[i]) if row[i] else np.nan for i in metric_at])
+                except ValueError:
+                    raise ValueError(
+                        f"{where}: line {reader.line_num} holds a non-number"
+                    ) from None
     except (csv.Error, UnicodeDecodeError) as err:
-        raise ValueError(f"{str(path)!r} is not a ppo-jax metrics file: {err}") from None
-    if not rows or "update" not in rows[0] or "seed" not in rows[0]:
-        raise ValueError(f"{str(path)!r} is not a ppo-jax metrics file")
-    id_cols = {"setting", "seed", "update", "member"}
-    names = [c for c in rows[0] if c not in id_cols]
-    groups: dict[tuple[str, ...], dict[str, dict[str, list[float]]]] = {}
-    for row in rows:
-        group: tuple[str, ...] = (row["setting"],) if "setting" in row else ()
-        per_seed = groups.setdefault(group, {})
-        values = per_seed.setdefault(row.get("member") or row["seed"], {})
-        for n in names:
-            try:
-                values.setdefault(n, []).append(float(row[n]) if row[n] != "" else np.nan)
-            except (TypeError, ValueError):
-                raise ValueError(f"{str(path)!r}: bad value {row[n]!r} in column {n!r}") from None
+        raise ValueError(f"{where} is not a ppo-jax metrics file: {err}") from None
+    if not groups:
+        raise ValueError(f"{where} holds no rows")
+    names = [header[i] for i in metric_at]
     out: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
-    for group, per_seed in groups.items():
-        lengths = {len(per_seed[s].get(n, [])) for s in per_seed for n in names}
-        if len(lengths) > 1:
-            raise ValueError(f"{str(path)!r}: its runs have different numbers of rows")
-        out[group] = {n: np.array([per_seed[s][n] for s in per_seed]) for n in names}
+    for group, runs in groups.items():
+        if len({len(r) for r in runs.values()}) > 1:
+            raise ValueError(f"{where}: its runs have different numbers of rows")
+        table = np.asarray(list(runs.values()), np.float64)  # [runs, updates, metrics]
+        out[group] = {n: table[:, :, k] for k, n in enumerate(names)}
     return out
 
 

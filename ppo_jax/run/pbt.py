@@ -481,7 +481,8 @@ def space_from_json(doc: Any, where: str) -> dict[str, Any]:
             raise ValueError(f"{where}: space[{name!r}] must be one of log/uniform/choices")
         (kind, values), *_ = entry.items()
         ok = isinstance(values, list) and all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in values
+            isinstance(v, int | float) and not isinstance(v, bool) and abs(v) < 1e300
+            for v in values
         )
         if kind in ("log", "uniform") and ok and len(values) == 2:
             space[name] = (LogUniform if kind == "log" else Uniform)(*map(float, values))
@@ -661,7 +662,7 @@ def saved_settings(out: Path, saved: Any) -> tuple[dict[str, Any], int, dict[str
             "resample_probability": float(doc["resample_probability"]),
         }
         saved_population = int(doc["population"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         raise ValueError(f"{where}: the {PBT_FILE_KEY!r} settings are incomplete") from None
     return saved_space, saved_population, options
 
@@ -703,7 +704,8 @@ def load_pbt(out: Path, saved: Any, results: Any) -> RunResult:
     loaded = session.newest_learner(out, ".runner.train_state", population)
     if loaded is not None:
         train_state, ckpt = loaded
-        params, metrics = train_state.params, ckpt.metrics
+        params = train_state.params
+        metrics = session.check_metrics(ckpt.metrics, population, f"checkpoint of {str(out)!r}")
         completed, status = session.checkpoint_status(ckpt, num_updates)
     run = RunResult(
         config=saved.config,

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from ppo_jax.core.config import INT32_MAX, PPOConfig
+from ppo_jax.core.config import INT32_MAX, PPOConfig, env_name_kind
 from ppo_jax.core.envs import trusted
 from ppo_jax.core.spec import MetricsFn, Schedule
 from ppo_jax.core.train import train_state_shapes
@@ -508,8 +508,8 @@ def _train(
     if ckpt is not None and ckpt.update >= config.num_updates:
         newest = checkpoint.latest(out)
         say(f"  already finished at update {ckpt.update}; newest checkpoint {newest}")
-        # The environment was built for this call (trusted): so is the result's config.
-        return load_run(out, trust_env_module=True)._replace(checkpoint=newest)
+        trust = setup.config.env_origin is None  # the result's config as trusted as the given
+        return load_run(out, trust_env_module=trust)._replace(checkpoint=newest)
     style = "none" if callable(progress_arg) else resolve_style(progress_arg)
     listener = progress_arg if callable(progress_arg) else None
     report = report_every(config.num_updates, style if listener is None else "lines")
@@ -558,7 +558,7 @@ def _train(
             if status == "finished" and start < config.num_updates:
                 status = f"paused after update {start} (stop_after)"
     except rundir.OutputError as err:
-        raise rundir.OutputError(_with_resume_hint(str(err), out, last_ckpt, setup.kind)) from None
+        raise rundir.OutputError(_with_resume_hint(str(err), out, last_ckpt, setup)) from None
     finally:
         printer.close()
         for sink in sinks:
@@ -570,16 +570,23 @@ def _train(
     try:
         _write_outputs(setup, out, result, last_ckpt, compile_s, run_s)
     except rundir.OutputError as err:
-        raise rundir.OutputError(_with_resume_hint(str(err), out, last_ckpt, setup.kind)) from None
+        raise rundir.OutputError(_with_resume_hint(str(err), out, last_ckpt, setup)) from None
     return result._replace(checkpoint=last_ckpt)
 
 
-def _with_resume_hint(message: str, out: Path, last_ckpt: Path | None, kind: str = "train") -> str:
+def resume_command(kind: str, out: Path | str | None, config: PPOConfig) -> str:
+    """The command that continues the ``kind`` run folder ``out`` (with ``--trust-env-module``
+    when its config names a ``module:attribute`` environment)."""
+    trust = " --trust-env-module" if env_name_kind(config.env_name) == "module" else ""
+    return f"ppo-jax {kind} --resume {out}{trust}"
+
+
+def _with_resume_hint(message: str, out: Path, last_ckpt: Path | None, setup: _Setup) -> str:
     if last_ckpt is None:
         return message + "; no checkpoint was written"
     return (
         f"{message}; the newest complete checkpoint is {last_ckpt}: free space, then continue "
-        f"with: ppo-jax {kind} --resume {out}"
+        f"with: {resume_command(setup.kind, out, setup.config)}"
     )
 
 
@@ -730,7 +737,7 @@ def load_run(out_dir: str | Path, *, trust_env_module: bool = False) -> rundir.R
     if loaded is not None:
         train_state, ckpt = loaded
         params = train_state.params
-        metrics = ckpt.metrics
+        metrics = check_metrics(ckpt.metrics, len(saved.seeds), f"checkpoint of {str(out)!r}")
         completed, status = checkpoint_status(ckpt, config.num_updates)
     return with_results(
         rundir.RunResult(
@@ -778,11 +785,14 @@ def with_results(run: rundir.RunResult, results: Any) -> rundir.RunResult:
     if not isinstance(results, dict):
         return run
     path = Path(run.out_dir or ".") / rundir.RESULTS_FILE
+    done, runs = results.get("updates_done", 0), results.get("runs", [])
+    if isinstance(done, bool) or not isinstance(done, int) or not isinstance(runs, list):
+        raise ValueError(f"{str(path)!r}: 'updates_done' must be an int and 'runs' a list")
     return run._replace(
         metrics=_metrics_from_json(results.get("metrics"), len(run.seeds), path),
-        status=str(results.get("status", run.status)),
-        completed=int(results.get("updates_done", 0)) == run.config.num_updates,
-        summary=list(results.get("runs", [])),
+        status=str(results.get("status", run.status))[:200],
+        completed=done == run.config.num_updates,
+        summary=[r for r in runs if isinstance(r, dict)],
     )
 
 
@@ -791,11 +801,34 @@ def _metrics_from_json(raw: Any, rows: int, path: Path) -> dict[str, np.ndarray]
         raise ValueError(f"{str(path)!r}: 'metrics' must be an object of name -> [rows][updates]")
     out = {}
     for name, values in raw.items():
-        arr = np.asarray([[np.nan if v is None else v for v in row] for row in values], np.float64)
+        try:
+            arr = np.asarray(
+                [[np.nan if v is None else v for v in row] for row in values], np.float64
+            )
+        except (TypeError, ValueError, OverflowError):
+            arr = np.zeros((0,))
         if arr.ndim != 2 or arr.shape[0] != rows:
             raise ValueError(f"{str(path)!r}: metric {name!r} is not [{rows} rows, updates]")
         out[name] = arr
-    return out
+    return check_metrics(out, rows, str(path))
+
+
+def check_metrics(metrics: dict[str, np.ndarray], rows: int, where: str) -> dict[str, np.ndarray]:
+    """``metrics`` as read from a run folder, checked: every array ``[rows, updates]`` with
+    one ``updates`` for all, ``episode_return`` and ``env_steps`` among them (when there are
+    any); ``ValueError`` naming ``where`` otherwise."""
+    shapes = {tuple(np.shape(v)) for v in metrics.values()}
+    if metrics and (
+        len(shapes) != 1
+        or len(next(iter(shapes))) != 2
+        or next(iter(shapes))[0] != rows
+        or not {"episode_return", "env_steps"} <= set(metrics)
+    ):
+        raise ValueError(
+            f"{where}: its metrics must be [{rows} rows, updates] arrays of one length, "
+            "episode_return and env_steps among them"
+        )
+    return metrics
 
 
 def _load_sweep(out: Path, saved: rundir.RunConfig, results: Any) -> rundir.RunResult:

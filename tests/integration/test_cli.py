@@ -264,8 +264,9 @@ def test_sweep_bad_requests_exit_2_before_writing(tmp_path, capsys, argv, needle
 
 
 def test_a_custom_environment_through_the_command_line_and_python(tmp_path, capsys):
-    """``--env module:attribute``: trained, paused, resumed and evaluated by the CLI; the run
-    folder records it, so load_run, evaluate and export_policy work from Python."""
+    """``--env module:attribute``: trained, paused, resumed and evaluated by the CLI (the
+    folder's environment trusted with ``--trust-env-module``); the run folder records it, so
+    load_run, evaluate and export_policy work from Python."""
     import jax
 
     from ppo_jax import evaluate, export_policy
@@ -274,11 +275,15 @@ def test_a_custom_environment_through_the_command_line_and_python(tmp_path, caps
     common = ["--env", "probe_envs:make_constant", "--env-kwarg", "max_steps=4", *TINY[:-2]]
     args = [*common, "--hidden-sizes", "8", "--total-timesteps", "320", "--quiet"]
     assert exit_code(["train", *args, "--out", str(out), "--stop-after", "4"]) == 0
-    assert exit_code(["train", "--resume", str(out), "--quiet"]) == 0
+    hint = f"continue with: ppo-jax train --resume {out} --trust-env-module"
+    assert hint in capsys.readouterr().err
+    assert exit_code(["train", "--resume", str(out), "--quiet"]) == 2  # a folder is data
+    assert "--trust-env-module" in capsys.readouterr().err
+    assert exit_code(["train", "--resume", str(out), "--quiet", "--trust-env-module"]) == 0
     capsys.readouterr()
-    assert exit_code(["eval", str(out), "--episodes", "3"]) == 0
+    assert exit_code(["eval", str(out), "--episodes", "3", "--trust-env-module"]) == 0
     assert "probe_envs:make_constant" in capsys.readouterr().out
-    run = load_run(out)
+    run = load_run(out, trust_env_module=True)
     assert run.completed and run.config.env_name == "probe_envs:make_constant"
     returns = evaluate(run.config, run, jax.random.PRNGKey(0), 3).returns
     assert returns.shape == (1, 3) and float(returns.mean()) == 4.0  # reward 1 for 4 steps

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -201,34 +202,28 @@ def test_trusting_the_folder_builds_the_environment_it_names(trained, tmp_path, 
     assert evaluate_run(untrusted, 2, env=env, env_params=env_params) == returns
 
 
-def test_a_module_inside_the_folder_is_not_imported_by_the_cli(trained, tmp_path):
-    """A fresh process with the folder as its working directory (the CLI puts the working
-    directory on ``sys.path``): ``eval`` refuses, ``plot`` succeeds, no marker."""
+def test_no_module_inside_the_folder_is_imported_by_the_cli(trained, tmp_path):
+    """The ``ppo-jax`` command in a fresh process, its working directory the poisoned folder,
+    which also holds modules shadowing what the CLI imports (``gymnax.py``,
+    ``matplotlib.py``, ``rliable.py``): ``eval`` refuses naming the flag, ``plot`` succeeds,
+    and no marker appears (reading a folder puts no folder on the import path)."""
+    command = Path(sys.executable).parent / "ppo-jax"
+    if not command.exists():
+        pytest.skip("the ppo-jax command is not installed (pip install -e .)")
     marker = tmp_path / "MARKER"
     folder = tmp_path / "train"
     shutil.copytree(trained["train"], folder)
     poison(folder, f"{MODULE_NAME}:make", {}, marker)
-    script = "import sys; from ppo_jax.cli import main; sys.exit(main(sys.argv[1:]))"
+    for shadow in ("gymnax", "matplotlib", "rliable"):
+        (folder / f"{shadow}.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     for argv, code in ((["eval", "."], 2), (["plot", "."], 0)):
         done = subprocess.run(
-            [sys.executable, "-c", script, *argv],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=240,
+            [str(command), *argv], cwd=folder, capture_output=True, text=True, timeout=240
         )
         assert done.returncode == code, done.stderr
-        assert not marker.exists()
-    assert (
-        "--trust-env-module"
-        in subprocess.run(
-            [sys.executable, "-c", script, "eval", "."],
-            cwd=folder,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        ).stderr
-    )
+        assert not marker.exists(), argv
+        if code:
+            assert "--trust-env-module" in done.stderr
 
 
 def test_trust_flag_is_refused_without_resume(capsys):
@@ -328,3 +323,68 @@ def test_hostile_checkpoint_names_are_refused(trained, tmp_path):
         checkpoint.atomic_write(path, checkpoint.encode(ckpt._replace(state=state)))
         with pytest.raises(ValueError, match=r"not a dict entry|malformed"):
             load_run(folder)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"updates_done": 1e999}, id="overflow"),
+        pytest.param({"updates_done": None}, id="null-updates"),
+        pytest.param({"runs": 5}, id="runs-not-a-list"),
+        pytest.param({"metrics": {"x": [5, 6]}}, id="row-not-a-list"),
+        pytest.param({"metrics": {"x": [[1.0], [2.0]]}}, id="no-episode-return"),
+        pytest.param({"metrics": {"episode_return": [[10**400], [1]]}}, id="huge-int"),
+    ],
+)
+def test_hostile_results_json_is_refused_by_every_reader(trained, tmp_path, capsys, change):
+    folder = tmp_path / "train"
+    shutil.copytree(trained["train"], folder)
+    doc = json.loads((folder / rundir.RESULTS_FILE).read_text())
+    doc.update(change)
+    (folder / rundir.RESULTS_FILE).write_text(json.dumps(doc))
+    with pytest.raises(ValueError):
+        load_run(folder)
+    for argv in (["plot", str(folder)], ["compare", str(folder)]):
+        assert exit_code(argv) == 2
+        assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("seed,update,episode_return\n0,1\n", id="short-row"),
+        pytest.param("seed,update," + ",".join(f"c{i}" for i in range(5000)) + "\n", id="wide"),
+        pytest.param("seed,update,episode_return\n0,1,abc\n", id="not-a-number"),
+        pytest.param("seed,update,episode_return\n0,1,1\n0,2,1\n1,1,1\n", id="ragged"),
+        pytest.param('seed,update,episode_return\n0,1,"1\x00\n', id="nul"),
+    ],
+)
+def test_hostile_metrics_csv_is_refused(tmp_path, text):
+    path = tmp_path / "metrics.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=r"metrics\.csv"):
+        rundir.read_metrics_csv(path)
+
+
+def test_hostile_checkpoints_are_bounded(trained, tmp_path):
+    """A checkpoint declaring more bytes than any reader takes is refused from its header
+    (a sparse file: nothing is read), and a 5,000-deep parameter name is refused by name."""
+    from ppo_jax.io import checkpoint
+
+    folder = tmp_path / "train"
+    shutil.copytree(trained["train"], folder)
+    path = checkpoint.latest(folder)
+    ckpt = checkpoint.load(path)
+    deep = ".train_state.params" + "['a']" * 5000
+    state = {**ckpt.state, deep: np.zeros((2,), np.float32)}
+    checkpoint.atomic_write(path, checkpoint.encode(ckpt._replace(state=state)))
+    with pytest.raises(ValueError, match=r"not a dict entry|strings of at most"):
+        load_run(folder)
+    header = checkpoint.encode(ckpt)[: checkpoint.HEADER_BYTES]
+    magic, version, _, digest = struct.unpack("<8sIQ32s", header)
+    huge = checkpoint.MAX_READ_BYTES + 1
+    with open(path, "wb") as fh:
+        fh.write(struct.pack("<8sIQ32s", magic, version, huge, digest))
+        fh.truncate(checkpoint.HEADER_BYTES + huge)  # sparse: no disk used
+    with pytest.raises(ValueError, match="declares"):
+        load_run(folder)

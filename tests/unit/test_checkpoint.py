@@ -133,7 +133,31 @@ def _crafted(doc: object) -> bytes:
                 "metrics": {},
                 "update": 1,
             },
-            "not an array",
+            "not a numeric array",
+        ),
+        (
+            {
+                "format": "ppo_jax-checkpoint",
+                "version": 3,
+                "config": {},
+                "identity": {},
+                "state": {"x": np.zeros(2, "datetime64[s]")},
+                "metrics": {},
+                "update": 1,
+            },
+            "not a numeric array",
+        ),
+        (
+            {
+                "format": "ppo_jax-checkpoint",
+                "version": 3,
+                "config": {},
+                "identity": {},
+                "state": {5: np.zeros(2)},
+                "metrics": {},
+                "update": 1,
+            },
+            "names must be strings",
         ),
     ],
 )
