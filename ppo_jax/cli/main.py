@@ -77,6 +77,10 @@ def resolve_config(args: argparse.Namespace) -> tuple[PPOConfig, list[int] | Non
     return config_for({**base, **config_flags(args)}), seeds
 
 
+def _number(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
 def _trust_needs_resume(args: argparse.Namespace) -> None:
     if args.trust_env_module:
         raise ValueError(
@@ -141,8 +145,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 3
     finals = final_return(result.metrics)
     iqm = iqm_with_ci({"seeds": finals})["seeds"] if np.isfinite(finals).any() else None
-    print_train_table(result, iqm)
-    if result.status == "finished":
+    absolute = np.asarray([_number(r.get("absolute_return")) for r in result.summary], np.float64)
+    absolute_iqm = (
+        iqm_with_ci({"seeds": absolute})["seeds"] if np.isfinite(absolute).any() else None
+    )
+    print_train_table(result, iqm, absolute_iqm)
+    if result.status.startswith("finished"):  # also "finished early: ... stop_at_return"
+        if result.status != "finished":
+            print(f"ppo-jax train: {result.status}")
         return 0
     where = f"last good checkpoint {result.checkpoint}" if result.checkpoint else "no checkpoint"
     print(f"ppo-jax train: {result.status}; {where}", file=sys.stderr)
@@ -269,6 +279,7 @@ def cmd_pbt(args: argparse.Namespace) -> int:
             fraction=args.fraction,
             perturb=args.perturb,
             resample_probability=args.resample_probability,
+            rank_by=args.rank_by,
             checkpoint_every=args.checkpoint_every,
             **common,
         )
@@ -324,9 +335,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.gif is not None:
         check_gif_request(run.config, args.gif)
     mode = "stochastic" if args.stochastic else "greedy"
-    results = evaluate_run(run, args.episodes, greedy=not args.stochastic, seed=args.eval_seed)
+    results = evaluate_run(
+        run, args.episodes, greedy=not args.stochastic, seed=args.eval_seed, best=args.best
+    )
+    which = "best evaluated parameters" if args.best else "checkpoint"
     print(
-        f"ppo-jax eval: {run.config.env_name}, checkpoint at update {run.updates_done}/"
+        f"ppo-jax eval: {run.config.env_name}, {which} at update {run.updates_done}/"
         f"{run.config.num_updates}, {args.episodes} {mode} episode(s) per seed"
     )
     print(f"{'seed':>5}  {'mean return':>11}  {'std':>7}  {'min':>7}  {'max':>7}")
@@ -334,7 +348,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         r = np.asarray(row["returns"])
         stats = f"{r.mean():>11.1f}  {r.std():>7.1f}  {r.min():>7.1f}  {r.max():>7.1f}"
         print(f"{row['seed']:>5}  {stats}")
-    write_json(run_dir / EVAL_FILE, {"update": run.updates_done, "mode": mode, "runs": results})
+    record = {"update": run.updates_done, "mode": mode, "best": args.best, "runs": results}
+    write_json(run_dir / EVAL_FILE, record)
     if args.gif is not None:
         episode = record_run_episode(
             run, max_steps=args.gif_max_steps, greedy=not args.stochastic, seed=args.eval_seed
@@ -515,6 +530,13 @@ def build_parser() -> ArgumentParser:
         help="factors an inherited value is multiplied by (0.8,1.25)",
     )
     pb.add_argument("--resample-probability", type=float, default=0.25, help="(0.25)")
+    pb.add_argument(
+        "--rank-by",
+        choices=("episode_return", "eval_return"),
+        default="episode_return",
+        help="rank members by the interval's training return (default) or by its "
+        "evaluations (needs --eval-every dividing --interval)",
+    )
     pb.add_argument("--seed", type=bounded_int(0, SEED_MAX), default=0, help="seed of the run")
     _session_flags(pb)
     add_config_flags(pb)
@@ -538,6 +560,12 @@ def build_parser() -> ArgumentParser:
     )
     ev.add_argument("--stochastic", action="store_true", help="sample actions (default greedy)")
     _trust_flag(ev, "import and call the module:attribute environment")
+    ev.add_argument(
+        "--best",
+        action="store_true",
+        help="evaluate each seed's best parameters of the evaluations during training "
+        "(runs trained with --eval-every; the absolute metric) instead of the newest",
+    )
     ev.add_argument(
         "--eval-seed", type=bounded_int(0, SEED_MAX), default=1000, help="base seed of the episodes"
     )

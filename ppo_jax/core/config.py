@@ -181,6 +181,30 @@ class PPOConfig:
     env_kwargs: tuple[tuple[str, Any], ...] = setting(
         (), "Keyword arguments passed to ``gymnax.make`` as ``(name, value)`` pairs."
     )
+    eval_every: int = setting(
+        0,
+        """Evaluate the policy inside the compiled program every ``eval_every`` updates and
+        after the last one (0: never): ``eval_episodes`` whole episodes on environment
+        instances and keys of their own; metrics ``eval_return``, ``eval_length`` and
+        ``eval_truncated`` (finite at those updates, NaN at the others), and the parameters
+        of the best evaluation kept (the absolute metric re-evaluates them).""",
+    )
+    eval_episodes: int = setting(16, "Episodes per evaluation during training.")
+    eval_greedy: bool = setting(
+        True, "Evaluate the most probable action (the Gaussian mean); False samples actions."
+    )
+    eval_max_steps: int = setting(
+        0,
+        """Step budget of an evaluation episode (0: the environment's
+        ``max_steps_in_episode``, else 1000); an episode still running then is cut and
+        counted in ``eval_truncated``.""",
+    )
+    stop_at_return: float | None = setting(
+        None,
+        """Stop a run (keeping its state and a checkpoint) at its first evaluation whose mean
+        return is >= this value; later updates of that run are skipped (NaN metrics). Needs
+        ``eval_every > 0``. ``None``: train every update.""",
+    )
 
     def __post_init__(self) -> None:
         _coerce_numpy_scalars(self)
@@ -527,6 +551,7 @@ def _validate_extensions(c: PPOConfig) -> None:
     _require_widths("cnn_channels", c.cnn_channels, MAX_WIDTH, TypeError)
     if len(c.cnn_channels) > MAX_LAYERS:
         raise ValueError(f"PPOConfig.cnn_channels may hold at most {MAX_LAYERS} convolutions")
+    _validate_evaluation(c)
     _require_choice("recurrent", c.recurrent, (*RECURRENT_CELLS, None))
     _require_int("recurrent_size", c.recurrent_size, 1, MAX_WIDTH)
     if c.recurrent is not None and c.num_envs % c.num_minibatches:
@@ -534,3 +559,21 @@ def _validate_extensions(c: PPOConfig) -> None:
             f"PPOConfig.num_minibatches={c.num_minibatches} must divide num_envs={c.num_envs} "
             "with a recurrent policy (each minibatch holds whole sequences of some environments)"
         )
+
+
+MAX_EVAL_EPISODES = 2**16
+"""Most episodes per evaluation during training."""
+
+
+def _validate_evaluation(c: PPOConfig) -> None:
+    """Checks of the evaluation-during-training fields."""
+    _require_int("eval_every", c.eval_every, 0)
+    _require_int("eval_episodes", c.eval_episodes, 1, MAX_EVAL_EPISODES)
+    _require_bool("eval_greedy", c.eval_greedy)
+    _require_int("eval_max_steps", c.eval_max_steps, 0, 10**7)
+    if c.stop_at_return is not None:
+        _require_real("stop_at_return", c.stop_at_return, low=-3e38, high=3e38)
+        if not c.eval_every:
+            raise ValueError(
+                "PPOConfig.stop_at_return stops a run at an evaluation: it needs eval_every >= 1"
+            )

@@ -42,6 +42,13 @@ class PBTSettings(NamedTuple):
     perturb: tuple[float, ...]
     """Factors an inherited continuous value is multiplied by (one drawn uniformly)."""
     resample_probability: float
+    rank_by: str = "episode_return"
+    """What ranks the members after an interval: the mean training return
+    (``"episode_return"``) or the mean return of the evaluations in it (``"eval_return"``)."""
+
+
+RANK_BY = ("episode_return", "eval_return")
+"""Metrics PBT may rank its members by."""
 
 
 def sample_dim(dim: SearchDim, key: PRNGKey, shape: tuple[int, ...]) -> Array:

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from ppo_jax.core.config import Hyperparams, PPOConfig
 from ppo_jax.core.envs import make_env, reset_envs
+from ppo_jax.core.evaluate import evaluate_during_training, init_eval_state
 from ppo_jax.core.gae import compute_gae, compute_reward_to_go
 from ppo_jax.core.loss import explained_variance
 from ppo_jax.core.normalize import init_reward_norm, init_stats, scale_rewards, update_stats
@@ -86,6 +87,7 @@ def init_runner(
         env=env_carry,
         key=key,
         reward_norm=init_reward_norm(num_envs),
+        evaluation=init_eval_state(spec, params, obs_norm),
     )
 
 
@@ -178,7 +180,9 @@ def update_step(
         * config.batch_size,
         custom=custom_metrics(spec, traj, axis_name),
     )
-    runner = RunnerState(train_state=train_state, env=env_carry, key=key, reward_norm=reward_norm)
+    runner = runner._replace(
+        train_state=train_state, env=env_carry, key=key, reward_norm=reward_norm
+    )
     return runner, metrics
 
 
@@ -209,18 +213,28 @@ def scan_updates(
     With a (traced) ``stop``, updates at indices ``>= stop`` are discarded (state unchanged,
     NaN/0 metrics), so one compiled range length also serves a shorter last range (computing
     a discarded update costs less than compiling a second program, or a ``lax.cond`` in the
-    loop).
+    loop). With ``eval_every`` each update may end with an evaluation
+    (:func:`~ppo_jax.core.evaluate.evaluate_during_training`); with ``stop_at_return`` the
+    updates after a run's stopping evaluation are discarded the same way.
     """
+    config = spec.config
 
-    def one_update(r: RunnerState, _: Array) -> tuple[RunnerState, Metrics]:
-        return update_step(spec, env_params, hp, r, axis_name)
+    def one_update(r: RunnerState, update: Array) -> tuple[RunnerState, Metrics]:
+        new, metrics = update_step(spec, env_params, hp, r, axis_name)
+        if not config.eval_every:
+            return new, metrics
+        new, evaluation = evaluate_during_training(spec, env_params, new, update)
+        return new, metrics._replace(evaluation=evaluation)
 
-    if stop is None:
+    stopping = config.stop_at_return is not None
+    if stop is None and not stopping:
         return jax.lax.scan(one_update, runner, start + jnp.arange(length, dtype=jnp.int32))
 
     def body(r: RunnerState, update: Array) -> tuple[RunnerState, Metrics]:
         new, metrics = one_update(r, update)
-        keep = update < stop  # past ``stop``: the state stays, the metrics are NaN / 0
+        keep = jnp.ones((), bool) if stop is None else update < stop
+        if r.evaluation is not None:  # a run stopped at an evaluation skips the rest
+            keep = keep & ~r.evaluation.stopped
         new = jax.tree.map(lambda a, b: jnp.where(keep, a, b), new, r)
         blank = jax.tree.map(
             lambda m: jnp.where(

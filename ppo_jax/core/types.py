@@ -157,15 +157,23 @@ class Metrics(NamedTuple):
     """Environment steps taken so far, at the end of this update."""
     custom: dict[str, Array] = {}  # noqa: RUF012 (an empty pytree; never mutated)
     """What ``metrics_fn(traj)`` returned for this update's rollout (``name -> scalar``)."""
+    evaluation: dict[str, Array] = {}  # noqa: RUF012 (an empty pytree; never mutated)
+    """``eval_return``, ``eval_length``, ``eval_truncated`` with ``eval_every > 0``: finite at
+    updates that ended with an evaluation, NaN at the others; empty otherwise."""
 
 
-METRIC_NAMES = tuple(name for name in Metrics._fields if name != "custom")
+METRIC_NAMES = tuple(name for name in Metrics._fields if name not in ("custom", "evaluation"))
 """Names of the built-in per-update metrics."""
+EVAL_METRIC_NAMES = ("eval_return", "eval_length", "eval_truncated")
+"""Metrics of evaluation during training (``PPOConfig.eval_every > 0``): mean return and length
+of the evaluation episodes, and how many of them the step budget cut; NaN at updates without
+an evaluation."""
 
 
 def metrics_dict(metrics: Metrics) -> dict[str, Any]:
-    """``name -> array`` of the built-in and custom metrics (custom names after built-in)."""
+    """``name -> array`` of the built-in, evaluation and custom metrics, in that order."""
     out = {name: getattr(metrics, name) for name in METRIC_NAMES}
+    out.update(metrics.evaluation)
     out.update(metrics.custom)
     return out
 
@@ -179,6 +187,21 @@ class RewardNormState(NamedTuple):
     """Statistics of those returns (scalar shape)."""
 
 
+class EvalState(NamedTuple):
+    """What evaluation during training carries (``PPOConfig.eval_every > 0``)."""
+
+    best_params: Params
+    """Parameters of the best evaluation so far (the initial ones before the first)."""
+    best_obs_norm: RunningStats | None
+    """Their observation statistics (``None`` when observations are not normalised)."""
+    best_return: Array
+    """Mean return of that evaluation (float32; ``-inf`` before the first)."""
+    best_update: Array
+    """Its update index, 0-based (int32; -1 before the first)."""
+    stopped: Array
+    """bool: an evaluation reached ``PPOConfig.stop_at_return``; later updates are skipped."""
+
+
 class RunnerState(NamedTuple):
     """The carry of the outer training ``lax.scan`` (one iteration = rollout + update)."""
 
@@ -187,3 +210,6 @@ class RunnerState(NamedTuple):
     key: PRNGKey
     reward_norm: RewardNormState
     """Reward-scaling state (carried always; used when ``config.normalize_rewards``)."""
+    evaluation: EvalState | None = None
+    """Best evaluated parameters and the stop flag; ``None`` without evaluation during
+    training (``eval_every=0``)."""

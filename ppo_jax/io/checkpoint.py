@@ -163,10 +163,11 @@ def _from_document(doc: Any, source: str) -> Checkpoint:
 
 def metric_order(names: Any) -> list[str]:
     """Metric names with the built-in ones first, in their order (msgpack sorts map keys)."""
-    from ppo_jax.core.types import METRIC_NAMES
+    from ppo_jax.core.types import EVAL_METRIC_NAMES, METRIC_NAMES
 
-    known = [n for n in METRIC_NAMES if n in names]
-    return known + sorted(n for n in names if n not in METRIC_NAMES)
+    order = (*METRIC_NAMES, *EVAL_METRIC_NAMES)
+    known = [n for n in order if n in names]
+    return known + sorted(n for n in names if n not in order)
 
 
 def atomic_write(path: Path, data: bytes) -> None:

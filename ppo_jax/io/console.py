@@ -76,7 +76,8 @@ class ProgressPrinter:
         if self.bar is not None:
             self.bar.n = event.update
             self.bar.set_postfix_str(
-                f"return {finite.mean():.1f} ({ended})" if finite.size else "return n/a",
+                (f"return {finite.mean():.1f} ({ended})" if finite.size else "return n/a")
+                + _evaluated(event),
                 refresh=False,
             )
             self.bar.set_description(f"{rate:,.0f} env-steps/s", refresh=False)
@@ -89,15 +90,29 @@ class ProgressPrinter:
         )
         print(
             f"  update {event.update:>5}/{event.num_updates}  env-steps {event.env_steps:>10,}  "
-            f"{ret}  ({ended})  {rate:>9,.0f} env-steps/s  {elapsed:6.1f}s",
+            f"{ret}  ({ended}){_evaluated(event)}  {rate:>9,.0f} env-steps/s  {elapsed:6.1f}s",
             flush=True,
         )
 
 
+def _evaluated(event: Any) -> str:
+    """`` eval R`` (the mean of the runs' latest evaluations in the segment), or nothing."""
+    values = getattr(event, "eval_returns", None)
+    if values is None:
+        return ""
+    finite = np.asarray(values)[np.isfinite(values)]
+    return f"  eval {finite.mean():7.1f}" if finite.size else "  eval     n/a"
+
+
 # --------------------------------------------------------------------------- result tables
-def print_train_table(result: Any, iqm: tuple[float, float, float] | None = None) -> None:
+def print_train_table(
+    result: Any,
+    iqm: tuple[float, float, float] | None = None,
+    absolute_iqm: tuple[float, float, float] | None = None,
+) -> None:
     """The table of a train run: one row per seed, then totals and ``iqm`` (IQM, CI low, CI
-    high) of the final returns."""
+    high) of the final returns; for a run that evaluated during training, each run's best
+    evaluation and the absolute metric (``absolute_iqm``: its IQM and CI)."""
     from ppo_jax.io.tuned import target
 
     threshold = target(result.config.env_name)
@@ -131,8 +146,28 @@ def print_train_table(result: Any, iqm: tuple[float, float, float] | None = None
             f"final return IQM {iqm[0]:.1f} [95% CI {iqm[1]:.1f}, {iqm[2]:.1f}] "
             "(stratified bootstrap)"
         )
+    _print_absolute(result.summary, absolute_iqm)
     out = result.out_dir
     print(f"wrote {out / 'metrics.csv'}, {out / 'results.json'}, {out / 'learning_curves.png'}")
+
+
+def _print_absolute(rows: list[dict[str, Any]], iqm: tuple[float, float, float] | None) -> None:
+    """Each run's best evaluation during training, the absolute metric (its parameters
+    re-evaluated) and the steps it took, when the run evaluated; then the absolute IQM."""
+    if not rows or "absolute_return" not in rows[0]:
+        return
+    label = next(k for k in ("seed", "member") if k in rows[0])
+    print(f"{label:>6}  {'best eval':>9}  {'at update':>9}  {'absolute':>9}  {'env steps':>11}")
+    for r in rows:
+        print(
+            f"{r[label]:>6}  {_num(r['best_eval_return']):>9.1f}  {r['best_eval_update']:>9}  "
+            f"{_num(r['absolute_return']):>9.1f}  {r['env_steps']:>11,}"
+        )
+    if iqm is not None and np.isfinite(iqm[0]):
+        print(
+            f"absolute metric (best parameters re-evaluated) IQM {iqm[0]:.1f} "
+            f"[95% CI {iqm[1]:.1f}, {iqm[2]:.1f}]"
+        )
 
 
 def _num(value: Any) -> float:

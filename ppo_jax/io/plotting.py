@@ -57,9 +57,12 @@ def learning_curves(
     labels: Sequence[str],
     title: str,
     threshold: float | None = None,
+    eval_returns: np.ndarray | None = None,
 ) -> Any:
     """One line per curve (mean over seeds, with a 95% band). ``returns_by_curve[i]`` is
-    ``[seeds, updates]``; ``env_steps`` is ``[updates]``."""
+    ``[seeds, updates]``; ``env_steps`` is ``[updates]``. ``eval_returns`` ``[seeds,
+    updates]`` (NaN where no evaluation ran): the evaluation curve beside them, its points
+    at the updates that evaluated."""
     import warnings
 
     plt = pyplot()
@@ -71,6 +74,13 @@ def learning_curves(
             mean, low, high = mean_and_band(np.asarray(returns))
             (line,) = ax.plot(env_steps, mean, label=label, linewidth=1.6)
             ax.fill_between(env_steps, low, high, color=line.get_color(), alpha=0.2)
+        if eval_returns is not None:
+            evaluated = np.isfinite(np.asarray(eval_returns)).any(axis=0)
+            if evaluated.any():
+                mean, low, high = mean_and_band(np.asarray(eval_returns)[:, evaluated])
+                x = np.asarray(env_steps)[evaluated]
+                (line,) = ax.plot(x, mean, "o-", label="evaluation", linewidth=1.6, markersize=3)
+                ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
     if threshold is not None:
         ax.axhline(
             threshold, color="grey", linestyle="--", linewidth=1, label=f"solved ({threshold:g})"
@@ -105,7 +115,7 @@ def diagnostics_figure(metrics: dict[str, np.ndarray], title: str) -> Any:
     plt = pyplot()
 
     fig, axes = plt.subplots(2, 4, figsize=(14, 6), dpi=100)
-    steps = np.asarray(metrics["env_steps"])[0]
+    steps = update_steps(metrics)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for ax, (name, label) in zip(axes.flat, DIAGNOSTIC_PANELS, strict=True):
@@ -210,6 +220,12 @@ def save_figure(fig: Any, path: Path) -> None:
         plt.close(fig)
 
 
+def update_steps(metrics: Mapping[str, np.ndarray]) -> np.ndarray:
+    """``[updates]`` environment steps at each update (the largest over rows: a run stopped at
+    ``stop_at_return`` logs 0 for the updates it skipped)."""
+    return np.max(np.asarray(metrics["env_steps"]), axis=0)
+
+
 def write_run_plots(
     out: Path,
     title: str,
@@ -224,12 +240,14 @@ def write_run_plots(
 
     rows = np.asarray(metrics["episode_return"]).shape[0]
     curves = curves or [(f"{rows} seed(s)", np.asarray(metrics["episode_return"]))]
+    evaluations = metrics.get("eval_return")
     fig = learning_curves(
-        np.asarray(metrics["env_steps"])[0],
+        update_steps(metrics),
         [c for _, c in curves],
         [label for label, _ in curves],
         f"{title}: episode return",
         threshold,
+        None if evaluations is None else np.asarray(evaluations),
     )
     save_figure(fig, out / LEARNING_CURVES)
     save_figure(diagnostics_figure(dict(metrics), title), out / DIAGNOSTICS)

@@ -10,6 +10,7 @@ A run folder (written by ``ppo_jax.run_experiment``, ``ppo-jax train``, ``ppo-ja
     results.json       per-run summary, device, versions, all metrics
     learning_curves.png, diagnostics.png
     checkpoints/       the newest full training states
+    best/best.msgpack  with eval_every: each run's best evaluated parameters (the absolute metric)
     .ppo-jax.lock      held while a process writes the folder
 
 Every write that replaces a file goes through a temporary file and an atomic rename, so a file
@@ -40,6 +41,8 @@ RESULTS_FILE = "results.json"
 LEARNING_CURVES = "learning_curves.png"
 DIAGNOSTICS = "diagnostics.png"
 CHECKPOINTS = "checkpoints"
+BEST_FILE = "best/best.msgpack"
+"""The parameters of each run's best evaluation during training (checkpoint format)."""
 EVAL_FILE = "eval.json"
 SWEEP_CSV = "sweep.csv"
 LOCK_FILE = ".ppo-jax.lock"
@@ -465,6 +468,12 @@ class RunResult(NamedTuple):
     config's."""
     checkpoint: Path | None = None
     """The newest checkpoint written (``None`` if none was)."""
+    best_params: Any = None
+    """Parameters of each row's best evaluation during training (``[rows]`` leading axis;
+    ``None`` unless the run evaluated, ``PPOConfig.eval_every > 0``): what the absolute metric
+    re-evaluates (``ppo-jax eval RUN --best``)."""
+    best_obs_norm: Any = None
+    """Their observation statistics (``None`` unless observations are normalised)."""
 
     @property
     def obs_norm(self) -> Any:

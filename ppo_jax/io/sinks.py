@@ -182,14 +182,15 @@ def metrics_rows(
 
     ``metrics`` maps names to arrays shaped ``[seeds, updates]`` (a 1-D ``[updates]`` array
     counts as one seed) and must hold ``env_steps``, which gives each row's step (from the
-    first seed: it is the same for all). ``values`` holds, for every other metric, its mean
+    largest over seeds: the same for all but runs stopped at ``stop_at_return``). ``values`` holds, for every other metric, its mean
     over seeds ignoring NaN, and for ``episode_return`` also ``episode_return/seed_{s}`` for
     each seed ``s`` of ``seeds``. Means (and per-seed returns) that are NaN are left out;
     updates with nothing left are not yielded.
     """
     if "env_steps" not in metrics:
         raise ValueError("metrics must include 'env_steps'")
-    steps = np.atleast_2d(np.asarray(metrics["env_steps"]))[0]
+    # The largest over seeds: a run stopped at stop_at_return logs 0 for the updates it skipped.
+    steps = np.max(np.atleast_2d(np.asarray(metrics["env_steps"])), axis=0)
     arrays: dict[str, np.ndarray] = {}
     for name, value in metrics.items():
         if name == "env_steps":

@@ -31,6 +31,7 @@ from ppo_jax.core.envs import check_env, check_env_trusted, make_env
 from ppo_jax.core.spec import MetricsFn, Schedule, TrainSpec, make_spec
 from ppo_jax.core.train import init_runner, scan_updates
 from ppo_jax.core.types import (
+    EVAL_METRIC_NAMES,
     METRIC_NAMES,
     Array,
     Metrics,
@@ -226,7 +227,7 @@ def check_extensions(spec: TrainSpec, env_params: Any) -> None:
         for name, value in out.items():
             if not isinstance(name, str) or not name:
                 raise ValueError(f"metrics_fn: metric names must be strings, got {name!r}")
-            if name in METRIC_NAMES or name in ("step", "seed", "update", "setting"):
+            if name in (*METRIC_NAMES, *EVAL_METRIC_NAMES, "step", "seed", "update", "setting"):
                 raise ValueError(f"metrics_fn: {name!r} is a built-in metric name; rename it")
             if getattr(value, "shape", None) != ():
                 raise ValueError(f"metrics_fn must return scalars; {name!r} is {_describe(value)}")

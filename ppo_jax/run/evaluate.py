@@ -12,7 +12,6 @@ normalises observations. Parameters that do not fit the network or the environme
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -20,10 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ppo_jax.core.config import PPOConfig
-from ppo_jax.core.distributions import DiagGaussian, dist_mode, dist_sample
-from ppo_jax.core.envs import action_masks, has_action_mask, to_env_action
+from ppo_jax.core.distributions import DiagGaussian
+from ppo_jax.core.envs import has_action_mask, to_env_action
+from ppo_jax.core.evaluate import run_episodes
 from ppo_jax.core.spec import TrainSpec
-from ppo_jax.core.suites import SuiteEnv
 from ppo_jax.core.types import Array, Params, PRNGKey, RunningStats
 from ppo_jax.run import backend
 from ppo_jax.run.drivers import check_key, resolve_spec
@@ -131,89 +130,15 @@ def _max_steps(env_params: Any, max_steps: int | None) -> int:
     return max_steps
 
 
-class _EvalCarry(NamedTuple):
-    env_state: Any
-    obs: Array
-    policy_state: Any
-    ret: Array
-    length: Array
-    active: Array
-    key: PRNGKey
-
-
-def run_episodes(
-    spec: TrainSpec,
-    env_params: Any,
-    params: Params,
-    obs_norm: RunningStats | None,
-    key: PRNGKey,
-    num_episodes: int,
-    max_steps: int,
-    greedy: bool,
-) -> EvalResult:
-    """Play ``num_episodes`` episodes in parallel, each to its first end (or ``max_steps``)."""
-    env, net = spec.env, spec.network
-    reset_key, key = jax.random.split(key)
-    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
-        jax.random.split(reset_key, num_episodes), env_params
-    )
-    zeros = jnp.zeros((num_episodes,), jnp.float32)
-    carry = _EvalCarry(
-        env_state,
-        obs,
-        net.initial_state(num_episodes),
-        zeros,
-        zeros.astype(jnp.int32),
-        jnp.ones((num_episodes,), bool),
-        key,
-    )
-    never = jnp.zeros((num_episodes,), bool)
-    # Each episode stops at its first end, so a suite adapter need not reset (Craftax's reset
-    # generates a world); other environments reset themselves in ``step`` (ignored here).
-    step: Callable[..., tuple[Any, ...]]
-    if isinstance(env, SuiteEnv):
-        step = env.step_no_reset
-    else:
-
-        def step(*args: Any) -> tuple[Any, ...]:
-            return tuple(env.step(*args)[:5])
-
-    def body(c: _EvalCarry, _: None) -> tuple[_EvalCarry, None]:
-        key, act_key, step_key = jax.random.split(c.key, 3)
-        mask = action_masks(env, env_params, c.env_state)
-        if net.recurrent:
-            policy_state, dist, _value = net.step(
-                params, c.policy_state, c.obs, never, obs_norm, mask
-            )
-        else:
-            policy_state = c.policy_state
-            dist = net.apply(params, c.obs, obs_norm, mask)[0]
-        action = dist_mode(dist) if greedy else dist_sample(act_key, dist)
-        obs, env_state, reward, terminated, truncated = jax.vmap(step, in_axes=(0, 0, 0, None))(
-            jax.random.split(step_key, num_episodes),
-            c.env_state,
-            to_env_action(env, env_params, action),
-            env_params,
-        )
-        reward = jnp.asarray(reward, jnp.float32).reshape(num_episodes)
-        ret = c.ret + jnp.where(c.active, reward, 0.0)
-        length = c.length + c.active.astype(jnp.int32)
-        ended = (jnp.asarray(terminated) | jnp.asarray(truncated)).reshape(num_episodes)
-        active = c.active & ~ended
-        return _EvalCarry(env_state, obs, policy_state, ret, length, active, key), None
-
-    carry, _ = jax.lax.scan(body, carry, None, length=max_steps)
-    return EvalResult(returns=carry.ret, lengths=carry.length)
-
-
 @functools.lru_cache(maxsize=16)
 def _eval_program(
     spec: TrainSpec, num_episodes: int, max_steps: int, greedy: bool, batched: bool
 ) -> Any:
     def fn(params: Params, obs_norm: Any, key: PRNGKey, env_params: Any) -> EvalResult:
-        return run_episodes(
+        episodes = run_episodes(
             spec, env_params, params, obs_norm, key, num_episodes, max_steps, greedy
         )
+        return EvalResult(returns=episodes.returns, lengths=episodes.lengths)
 
     if batched:
         fn = jax.vmap(fn, in_axes=(0, 0, None, None))
@@ -252,8 +177,22 @@ def evaluate(
     spec, params_env = resolve_spec(config, env=env, env_params=env_params, network=network)
     steps = _max_steps(params_env, max_steps)
     inputs = check_policy_inputs(spec, config, params, obs_norm)
-    program = _eval_program(spec, num_episodes, steps, bool(greedy), inputs.seeds > 0)
-    return program(inputs.params, inputs.obs_norm, key, params_env)
+    return evaluate_spec(spec, params_env, inputs, key, num_episodes, bool(greedy), steps)
+
+
+def evaluate_spec(
+    spec: TrainSpec,
+    env_params: Any,
+    inputs: PolicyInputs,
+    key: Array,
+    num_episodes: int,
+    greedy: bool,
+    max_steps: int,
+) -> EvalResult:
+    """:func:`evaluate` of checked inputs on a :class:`TrainSpec`'s environment and network
+    (one compiled call, cached by its static arguments)."""
+    program = _eval_program(spec, num_episodes, max_steps, greedy, inputs.seeds > 0)
+    return program(inputs.params, inputs.obs_norm, key, env_params)
 
 
 def _policy_fn(
@@ -524,18 +463,27 @@ def evaluate_run(
     seed: int = 1000,
     env: Any = None,
     env_params: Any = None,
+    best: bool = False,
 ) -> list[dict[str, Any]]:
     """``ppo-jax eval``: ``num_episodes`` episodes of every row of a loaded run folder
     (:func:`ppo_jax.load_run`; rows are seeds, sweep rows or PBT members), row ``i`` played
     with ``PRNGKey((seed + seeds[i]) % 2**32)``. Returns ``[{"seed": s, "returns": [...]}]``;
     ``ValueError`` when the folder has no checkpoint. The folder's environment is built from
     its config (a ``module:attribute`` one only when loaded with ``trust_env_module=True``),
-    or is ``env`` (and ``env_params``) when given."""
-    if run.params is None:
+    or is ``env`` (and ``env_params``) when given. ``best``: the parameters of each row's
+    best evaluation during training (``RunResult.best_params``; the absolute metric) instead
+    of the newest ones."""
+    if best and run.best_params is None:
+        raise ValueError(
+            f"{str(run.out_dir)!r} holds no best parameters: they are kept by runs trained "
+            "with eval_every > 0"
+        )
+    weights, stats = (run.best_params, run.best_obs_norm) if best else (run.params, run.obs_norm)
+    if weights is None:
         raise ValueError(f"{str(run.out_dir)!r} has no checkpoint to evaluate")
     results = []
     for i, row_seed in enumerate(run.seeds):
-        params, obs_norm = jax.tree.map(lambda x, i=i: x[i], (run.params, run.obs_norm))
+        params, obs_norm = jax.tree.map(lambda x, i=i: x[i], (weights, stats))
         key = jax.random.PRNGKey((seed + row_seed) % 2**32)
         res = evaluate(
             run.config,

@@ -217,6 +217,7 @@ def runner_specs() -> RunnerState:
         env=split,  # type: ignore[arg-type]
         key=runs,  # type: ignore[arg-type]
         reward_norm=RewardNormState(returns=split, stats=runs),  # type: ignore[arg-type]
+        evaluation=runs,  # type: ignore[arg-type]
     )
 
 

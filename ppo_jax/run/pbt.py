@@ -22,7 +22,13 @@ import numpy as np
 
 from ppo_jax.core.config import TRACED_FIELDS, Hyperparams, PPOConfig
 from ppo_jax.core.envs import trusted
-from ppo_jax.core.pbt import PBTSettings, SearchDim, exploit_explore, interval_score
+from ppo_jax.core.pbt import (
+    RANK_BY,
+    PBTSettings,
+    SearchDim,
+    exploit_explore,
+    interval_score,
+)
 from ppo_jax.core.spec import MetricsFn, Schedule, TrainSpec
 from ppo_jax.core.types import Array, RunnerState, metrics_dict
 from ppo_jax.io.rundir import RunResult
@@ -120,6 +126,7 @@ def plan_pbt(
     fraction: float = 0.25,
     perturb: Sequence[float] = (0.8, 1.25),
     resample_probability: float = 0.25,
+    rank_by: str = "episode_return",
     env: Any = None,
     env_params: Any = None,
     network: Any = None,
@@ -142,6 +149,7 @@ def plan_pbt(
         )
     factors = check_perturb(perturb)
     resample_probability = _check_float("resample_probability", resample_probability, 0.0, 1.0)
+    check_rank_by(rank_by, config, interval)
     if lr_schedule is not None and "learning_rate" in space:
         raise ValueError(
             "space['learning_rate'] has no effect with lr_schedule= (the schedule sets the "
@@ -169,9 +177,24 @@ def plan_pbt(
     )
     keys = np.asarray(jax.random.split(members_key, population), np.uint32)
     plan = drivers.make_plan(spec, params_env, keys, hp, hp_batched=True, devices=devices)
-    settings = PBTSettings(_search_dims(space), num_replaced, factors, resample_probability)
+    settings = PBTSettings(
+        _search_dims(space), num_replaced, factors, resample_probability, rank_by
+    )
     num_intervals = -(-config.num_updates // interval)
     return PBTPlan(plan, settings, interval, num_intervals, np.asarray(pbt_key, np.uint32), initial)
+
+
+def check_rank_by(rank_by: Any, config: PPOConfig, interval: int) -> None:
+    """``ValueError`` unless ``rank_by`` is one of ``RANK_BY``; ``"eval_return"`` needs an
+    evaluation at the end of every interval (``eval_every`` dividing ``interval``)."""
+    if not isinstance(rank_by, str) or rank_by not in RANK_BY:
+        raise ValueError(f"rank_by must be one of {RANK_BY}, got {rank_by!r}")
+    if rank_by == "eval_return" and (not config.eval_every or interval % config.eval_every):
+        raise ValueError(
+            f"rank_by='eval_return' ranks members by the evaluations of each interval: "
+            f"PPOConfig.eval_every (now {config.eval_every}) must be >= 1 and divide "
+            f"interval={interval}"
+        )
 
 
 def _root_keys(seed: int) -> tuple[Array, Array, Array]:
@@ -226,8 +249,9 @@ def _intervals(
         def one_interval(c: PBTCarry, i: Array) -> tuple[PBTCarry, Any]:
             runner, metrics = segment(c.runner, c.hp, env_params, i * interval, num_updates)
             step_key, key = jax.random.split(c.key)
+            scored = metrics_dict(metrics)[settings.rank_by]  # [P, interval]
             new_runner, new_hp, parents = exploit_explore(
-                settings, runner, c.hp, interval_score(metrics.episode_return), step_key
+                settings, runner, c.hp, interval_score(scored), step_key
             )
             last = i >= num_intervals - 1  # no exploit after the run's last interval
             keep = lambda new, old: jax.tree.map(  # noqa: E731
@@ -402,6 +426,7 @@ def pbt(
     fraction: float = 0.25,
     perturb: Sequence[float] = (0.8, 1.25),
     resample_probability: float = 0.25,
+    rank_by: str = "episode_return",
     env: Any = None,
     env_params: Any = None,
     network: Any = None,
@@ -424,6 +449,9 @@ def pbt(
       perturb: factors an inherited continuous value is multiplied by (one drawn uniformly);
         a choice moves one step up or down its sorted list.
       resample_probability: chance that an inherited value is drawn afresh instead.
+      rank_by: ``"episode_return"`` (the mean training return of the interval) or
+        ``"eval_return"`` (the evaluations during training in it; needs
+        ``config.eval_every`` dividing ``interval``).
       env, env_params, network, lr_schedule, metrics_fn: as for :func:`ppo_jax.train_seeds`.
       devices: devices to shard the members over (default: all, when they divide ``P``).
 
@@ -440,6 +468,7 @@ def pbt(
         fraction=fraction,
         perturb=perturb,
         resample_probability=resample_probability,
+        rank_by=rank_by,
         env=env,
         env_params=env_params,
         network=network,
@@ -505,6 +534,7 @@ def run_pbt_experiment(
     fraction: float = 0.25,
     perturb: Sequence[float] = (0.8, 1.25),
     resample_probability: float = 0.25,
+    rank_by: str = "episode_return",
     resume: bool = False,
     stop_after: int | None = None,
     checkpoint_every: int | None = None,
@@ -552,6 +582,8 @@ def run_pbt_experiment(
         "perturb": perturb,
         "resample_probability": resample_probability,
     }
+    if rank_by != "episode_return":  # recorded only when not the default (older folders)
+        options["rank_by"] = rank_by
     if resume:
         if out_dir is None:
             raise ValueError("resume=True needs the run folder to continue (out_dir)")
@@ -661,6 +693,8 @@ def saved_settings(out: Path, saved: Any) -> tuple[dict[str, Any], int, dict[str
             "perturb": tuple(float(f) for f in doc["perturb"]),
             "resample_probability": float(doc["resample_probability"]),
         }
+        if "rank_by" in doc:
+            options["rank_by"] = str(doc["rank_by"])
         saved_population = int(doc["population"])
     except (KeyError, TypeError, ValueError, OverflowError):
         raise ValueError(f"{where}: the {PBT_FILE_KEY!r} settings are incomplete") from None
@@ -719,4 +753,6 @@ def load_pbt(out: Path, saved: Any, results: Any) -> RunResult:
         kind="pbt",
         settings=initial_settings(space, population, seed),
     )
+    best = session.read_best(out, population) or {}
+    run = run._replace(best_params=best.get("params"), best_obs_norm=best.get("obs_norm"))
     return session.with_results(run, results)

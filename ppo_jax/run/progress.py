@@ -29,6 +29,9 @@ class ProgressEvent(NamedTuple):
     none ended)."""
     episodes: np.ndarray
     """``[R]`` episodes each run finished during the segment."""
+    eval_returns: np.ndarray | None = None
+    """``[R]`` mean return of each run's latest evaluation in the segment (NaN where none
+    ran); ``None`` without evaluation during training."""
 
 
 Listener = Callable[[ProgressEvent], None]
@@ -64,8 +67,15 @@ def segment_event(metrics: dict[str, Any], update: int, num_updates: int) -> Pro
     episodes = count.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         returns = np.where(episodes > 0, total / np.maximum(episodes, 1), np.nan)
-    steps = int(np.asarray(metrics["env_steps"])[..., -1].reshape(-1)[0])
-    return ProgressEvent(update, num_updates, steps, returns, episodes.astype(np.int64))
+    steps = int(np.max(np.asarray(metrics["env_steps"])))  # a stopped run's are 0 (skipped)
+    evaluations = None
+    if "eval_return" in metrics:
+        evaluations = np.full(len(returns), np.nan)
+        for i, row in enumerate(np.asarray(metrics["eval_return"], np.float64)):
+            ran = row[np.isfinite(row)]
+            evaluations[i] = ran[-1] if ran.size else np.nan
+    episodes = episodes.astype(np.int64)
+    return ProgressEvent(update, num_updates, steps, returns, episodes, evaluations)
 
 
 def report(event: ProgressEvent) -> None:

@@ -26,7 +26,7 @@ from ppo_jax.core.config import INT32_MAX, PPOConfig, env_name_kind
 from ppo_jax.core.envs import trusted
 from ppo_jax.core.spec import MetricsFn, Schedule
 from ppo_jax.core.train import train_state_shapes
-from ppo_jax.core.types import METRIC_NAMES
+from ppo_jax.core.types import METRIC_NAMES, EvalState, RunnerState, RunningStats
 from ppo_jax.io import checkpoint, rundir
 from ppo_jax.io.console import ProgressPrinter, report_every, resolve_style
 from ppo_jax.io.plotting import write_run_plots
@@ -75,8 +75,9 @@ class StopRequests:
 
 def first_nonfinite(metrics: dict[str, np.ndarray], params: Any, first_update: int) -> str | None:
     """A message naming the first non-finite metric (update, row) or parameter, else None."""
+    trained = np.asarray(metrics["env_steps"]) > 0  # 0: skipped (a run stopped at its target)
     for name in NONFINITE_METRICS:
-        bad = ~np.isfinite(np.asarray(metrics[name]))
+        bad = ~np.isfinite(np.asarray(metrics[name])) & trained
         if bad.any():
             row, u = np.argwhere(bad)[0]
             return f"non-finite {name} at update {first_update + int(u) + 1} (seed index {row})"
@@ -505,7 +506,10 @@ def _train(
         f"({jax.devices()[0].platform}); {verb}"
     )
     say(f"  output folder: {out}")
-    if ckpt is not None and ckpt.update >= config.num_updates:
+    if ckpt is not None and (
+        ckpt.update >= config.num_updates
+        or all_stopped(checkpoint.restore(ckpt, setup.template, f"checkpoint of {str(out)!r}"))
+    ):
         newest = checkpoint.latest(out)
         say(f"  already finished at update {ckpt.update}; newest checkpoint {newest}")
         trust = setup.config.env_origin is None  # the result's config as trusted as the given
@@ -546,7 +550,8 @@ def _train(
                 runner, start = new_runner, start + seg["env_steps"].shape[-1]
                 parts.append(seg)
                 progress.report(progress.segment_event(seg, start, config.num_updates))
-                stopping = stops.signal_name is not None or start >= setup.stop_at
+                reached = all_stopped(runner)
+                stopping = stops.signal_name is not None or start >= setup.stop_at or reached
                 if setup.checkpoint_every and (start % setup.checkpoint_every == 0 or stopping):
                     last_ckpt = _save(out, setup, runner, parts, start)
                 for step, values in metrics_rows(seg, setup.seeds):  # after the checkpoint
@@ -554,6 +559,9 @@ def _train(
                         sink.add_scalars(step, values)
                 if stops.signal_name is not None:
                     status = f"interrupted ({stops.signal_name})"
+                    break
+                if reached:
+                    status = EARLY_FINISH.format(config.stop_at_return)
                     break
             if status == "finished" and start < config.num_updates:
                 status = f"paused after update {start} (stop_after)"
@@ -568,7 +576,8 @@ def _train(
         setup, out, runner, metrics, status, compile_s, run_s, 0 if ckpt is None else ckpt.update
     )
     try:
-        _write_outputs(setup, out, result, last_ckpt, compile_s, run_s)
+        write_best(out, setup, runner, start)
+        result = _write_outputs(setup, out, result, runner, last_ckpt, compile_s, run_s)
     except rundir.OutputError as err:
         raise rundir.OutputError(_with_resume_hint(str(err), out, last_ckpt, setup)) from None
     return result._replace(checkpoint=last_ckpt)
@@ -599,6 +608,7 @@ def _merge(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 def _save(
     out: Path, setup: _Setup, runner: Any, parts: list[dict[str, np.ndarray]], update: int
 ) -> Path:
+    write_best(out, setup, runner, update)
     return checkpoint.save(
         out,
         checkpoint.Checkpoint(
@@ -611,6 +621,123 @@ def _save(
     )
 
 
+EARLY_FINISH = "finished early: every run reached stop_at_return={}"
+"""Status of a session whose runs all stopped at their target return."""
+ABSOLUTE_FACTOR = 10
+"""The absolute metric re-evaluates each run's best parameters on this many times
+``eval_episodes`` episodes (as Stoix and Mava report it)."""
+ABSOLUTE_SEED = 2**31 - 7
+"""Key of the absolute metric's episodes (apart from the runs' own keys)."""
+
+
+def evaluation_of(state: Any) -> EvalState | None:
+    """The evaluation carry of a session's state (a ``RunnerState``, or PBT's carry holding
+    one); ``None`` without evaluation during training."""
+    runner = state if isinstance(state, RunnerState) else getattr(state, "runner", None)
+    return None if runner is None else runner.evaluation
+
+
+def all_stopped(state: Any) -> bool:
+    """Whether every run of ``state`` stopped at ``stop_at_return``."""
+    evaluation = evaluation_of(state)
+    return evaluation is not None and bool(np.all(np.asarray(evaluation.stopped)))
+
+
+def write_best(out: Path, setup: _Setup, state: Any, update: int) -> None:
+    """``best/best.msgpack``: every run's best evaluated parameters, their observation
+    statistics, return and update (nothing without evaluation during training)."""
+    evaluation = evaluation_of(state)
+    if evaluation is None:
+        return
+    evaluation = jax.device_get(evaluation)
+    arrays = {
+        "params": evaluation.best_params,
+        "obs_norm": evaluation.best_obs_norm,
+        "best_return": evaluation.best_return,
+        "best_update": evaluation.best_update,
+    }
+    record = checkpoint.Checkpoint(
+        config=setup.config.to_dict(),
+        identity=setup.identity,
+        update=update,
+        state=checkpoint.state_arrays(arrays),
+        metrics={},
+    )
+    checkpoint.atomic_write(out / rundir.BEST_FILE, checkpoint.encode(record))
+
+
+def read_best(out: Path, rows: int) -> dict[str, Any] | None:
+    """What :func:`write_best` wrote (``params``, ``obs_norm``, ``best_return``,
+    ``best_update``, each with a ``[rows]`` axis), rebuilt from the file's own names (no
+    environment, no network); ``None`` when the folder has no such file."""
+    path = out / rundir.BEST_FILE
+    if not path.is_file():
+        return None
+    record = checkpoint.load(path)
+    source = f"{str(path)!r}"
+    params = checkpoint.stored_dict(record, "['params']", source)
+    mean = record.state.get("['obs_norm'].mean")
+    stored = [*jax.tree.leaves(params), *([] if mean is None else [mean])]
+    if any(len(x.shape) < 1 or x.shape[0] != rows for x in stored):
+        raise ValueError(f"{source}: its arrays do not have the run folder's {rows} rows")
+    stats = None
+    if mean is not None:
+        shapes: Any = jax.ShapeDtypeStruct  # RunningStats of shapes, not arrays
+        stats = RunningStats(
+            mean=shapes(mean.shape, np.float32),
+            var=shapes(mean.shape, np.float32),
+            samples=shapes((rows,), np.float32),
+        )
+    template = {
+        "params": params,
+        "obs_norm": stats,
+        "best_return": jax.ShapeDtypeStruct((rows,), np.float32),
+        "best_update": jax.ShapeDtypeStruct((rows,), np.int32),
+    }
+    return dict(jax.device_get(checkpoint.restore(record, template, source)))
+
+
+def absolute_metric(setup: _Setup, state: Any) -> dict[str, Any] | None:
+    """Each run's best evaluated parameters (from the session's final ``state``) played on
+    ``ABSOLUTE_FACTOR * eval_episodes`` episodes, the same episode starts for every run:
+    per-run mean returns, their IQM with a 95% CI, and the episode count; ``None`` without
+    evaluation during training. A run that never evaluated gets NaN."""
+    from ppo_jax.core.evaluate import eval_steps
+    from ppo_jax.run.evaluate import PolicyInputs, evaluate_spec
+
+    evaluation = evaluation_of(state)
+    if evaluation is None:
+        return None
+    evaluation = jax.device_get(evaluation)
+    config = setup.plan.config
+    episodes = ABSOLUTE_FACTOR * config.eval_episodes
+    inputs = PolicyInputs(evaluation.best_params, evaluation.best_obs_norm, len(setup.seeds))
+    played = evaluate_spec(
+        setup.plan.spec,
+        setup.plan.env_params,
+        inputs,
+        jax.random.PRNGKey(ABSOLUTE_SEED),
+        episodes,
+        config.eval_greedy,
+        eval_steps(setup.plan.spec),
+    )
+    returns = np.asarray(played.returns, np.float64).mean(axis=-1)
+    returns = np.where(np.asarray(evaluation.best_update) >= 0, returns, np.nan)
+    nan = float("nan")
+    iqm, low, high = (
+        iqm_with_ci({"runs": returns})["runs"] if np.isfinite(returns).any() else (nan,) * 3
+    )
+    return {
+        "episodes": episodes,
+        "returns": [None if not np.isfinite(r) else float(r) for r in returns],
+        "best_eval_return": [float(r) for r in np.asarray(evaluation.best_return)],
+        "best_eval_update": [int(u) + 1 for u in np.asarray(evaluation.best_update)],
+        "iqm": iqm,
+        "ci_low": low,
+        "ci_high": high,
+    }
+
+
 def _summary_rows(
     setup: _Setup, metrics: dict[str, np.ndarray], compile_s: float, run_s: float, new_updates: int
 ) -> list[dict[str, Any]]:
@@ -620,7 +747,8 @@ def _summary_rows(
     final = final_return(metrics)
     threshold = solved_threshold(config.env_name)
     to_solve = steps_to_solve(metrics, threshold) if threshold is not None else None
-    done_steps = metrics["env_steps"].shape[-1] * config.batch_size
+    # Each run's own steps: a run stopped at stop_at_return took fewer than the others.
+    run_steps = np.max(np.asarray(metrics["env_steps"]), axis=-1)
     sps = new_updates * config.batch_size / run_s if run_s > 0 else float("nan")
     return [
         {
@@ -631,7 +759,7 @@ def _summary_rows(
             "wall_s": compile_s + run_s,
             "run_s": run_s,
             "compile_s": compile_s,
-            "env_steps": done_steps,
+            "env_steps": int(run_steps[i]),
             "env_steps_per_s": sps,
         }
         for i, seed in enumerate(setup.seeds)
@@ -650,16 +778,20 @@ def _result(
 ) -> rundir.RunResult:
     done = metrics["env_steps"].shape[-1] if metrics else 0
     state = jax.device_get(runner.train_state)
+    evaluation = evaluation_of(runner)
+    best = None if evaluation is None else jax.device_get(evaluation)
     return rundir.RunResult(
         config=setup.config,
         seeds=list(setup.seeds),
         params=state.params,
         metrics=metrics,
-        completed=done == setup.plan.config.num_updates,
+        completed=done == setup.plan.config.num_updates or status.startswith("finished"),
         status=status,
         out_dir=out,
         train_state=state,
         summary=_summary_rows(setup, metrics, compile_s, run_s, done - first_update),
+        best_params=None if best is None else best.best_params,
+        best_obs_norm=None if best is None else best.best_obs_norm,
     )
 
 
@@ -667,10 +799,26 @@ def _write_outputs(
     setup: _Setup,
     out: Path,
     result: rundir.RunResult,
+    state: Any,
     last_ckpt: Path | None,
     compile_s: float,
     run_s: float,
-) -> None:
+) -> rundir.RunResult:
+    """The metrics files, ``results.json`` (with the absolute metric when the run evaluated)
+    and the plots; returns ``result`` with the absolute metric in its summary rows."""
+    absolute = absolute_metric(setup, state) if result.metrics else None
+    if absolute is not None:
+        rows = [
+            {**row, "best_eval_return": b, "best_eval_update": u, "absolute_return": r}
+            for row, b, u, r in zip(
+                result.summary,
+                absolute["best_eval_return"],
+                absolute["best_eval_update"],
+                absolute["returns"],
+                strict=True,
+            )
+        ]
+        result = result._replace(summary=rows)
     config = result.config
     metrics = result.metrics
     threshold = solved_threshold(config.env_name)
@@ -701,10 +849,13 @@ def _write_outputs(
         iqm, low, high = iqm_with_ci({"runs": final_return(metrics)})["runs"]
         summary["final_return_iqm"] = {"iqm": iqm, "ci_low": low, "ci_high": high}
         label += f", final IQM {iqm:.4g} [95% CI {low:.4g}, {high:.4g}]"
+    if absolute is not None:
+        summary["absolute_metric"] = absolute
     rundir.write_json(out / rundir.RESULTS_FILE, summary)
     if metrics:
         curves = [(label, np.asarray(metrics["episode_return"]))]
         write_run_plots(out, config.env_name, metrics, threshold, curves)
+    return result
 
 
 def load_run(out_dir: str | Path, *, trust_env_module: bool = False) -> rundir.RunResult:
@@ -739,6 +890,7 @@ def load_run(out_dir: str | Path, *, trust_env_module: bool = False) -> rundir.R
         params = train_state.params
         metrics = check_metrics(ckpt.metrics, len(saved.seeds), f"checkpoint of {str(out)!r}")
         completed, status = checkpoint_status(ckpt, config.num_updates)
+    best = read_best(out, len(saved.seeds)) or {}
     return with_results(
         rundir.RunResult(
             config=config,
@@ -749,6 +901,8 @@ def load_run(out_dir: str | Path, *, trust_env_module: bool = False) -> rundir.R
             status=status,
             out_dir=out,
             train_state=train_state,
+            best_params=best.get("params"),
+            best_obs_norm=best.get("obs_norm"),
         ),
         results,
     )
@@ -788,10 +942,11 @@ def with_results(run: rundir.RunResult, results: Any) -> rundir.RunResult:
     done, runs = results.get("updates_done", 0), results.get("runs", [])
     if isinstance(done, bool) or not isinstance(done, int) or not isinstance(runs, list):
         raise ValueError(f"{str(path)!r}: 'updates_done' must be an int and 'runs' a list")
+    status = str(results.get("status", run.status))[:200]
     return run._replace(
         metrics=_metrics_from_json(results.get("metrics"), len(run.seeds), path),
-        status=str(results.get("status", run.status))[:200],
-        completed=done == run.config.num_updates,
+        status=status,
+        completed=done == run.config.num_updates or status.startswith("finished"),
         summary=[r for r in runs if isinstance(r, dict)],
     )
 
