@@ -181,11 +181,11 @@ def metrics_rows(
     """One ``(env_steps, values)`` row per update of a training run, for ``add_scalars``.
 
     ``metrics`` maps names to arrays shaped ``[seeds, updates]`` (a 1-D ``[updates]`` array
-    counts as one seed) and must hold ``env_steps``, which gives each row's step (from the
-    largest over seeds: the same for all but runs stopped at ``stop_at_return``). ``values`` holds, for every other metric, its mean
-    over seeds ignoring NaN, and for ``episode_return`` also ``episode_return/seed_{s}`` for
-    each seed ``s`` of ``seeds``. Means (and per-seed returns) that are NaN are left out;
-    updates with nothing left are not yielded.
+    counts as one seed) and must hold ``env_steps``, which gives each row's step (the largest
+    over seeds: the same for all but runs stopped at ``stop_at_return``). ``values`` holds, for
+    every other metric, its mean over seeds ignoring NaN, and for ``episode_return`` also
+    ``episode_return/seed_{s}`` for each seed ``s`` of ``seeds``. Means (and per-seed
+    returns) that are NaN are left out; updates with nothing left are not yielded.
     """
     if "env_steps" not in metrics:
         raise ValueError("metrics must include 'env_steps'")
