@@ -227,6 +227,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also measure the cost of live progress reports (as many as the CLI's bar makes)",
     )
+    parser.add_argument(
+        "--eval-overhead",
+        type=int,
+        default=0,
+        metavar="EVERY",
+        help="also measure the cost of evaluation during training (PPOConfig.eval_every=EVERY, "
+        "eval_episodes at its default) on the last --seeds count",
+    )
     args = parser.parse_args(argv)
     if args.shard_seeds:
         args.layout = "seeds"
@@ -322,12 +330,54 @@ def main(argv: list[str] | None = None) -> int:
             f"{on['env_steps_per_s']:,.0f} vs {off['env_steps_per_s']:,.0f} env-steps/s "
             f"without -> overhead {100 * overhead:+.1f}%"
         )
+    results += eval_overhead(args, base, budget, seeds_list[-1], layouts[0], results)
     if args.plot:
         plot_scaling(results, header, args.plot)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"header": header, "results": results}, fh, indent=2)
     return 0
+
+
+def eval_overhead(
+    args: argparse.Namespace,
+    base: PPOConfig,
+    budget: int | None,
+    seeds: int,
+    layout: str,
+    results: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """With ``--eval-overhead EVERY``, the default case run again with ``eval_every=EVERY``:
+    env-steps/s with evaluation over those of the same case without (measured above, in this
+    run), as one printed row; no row otherwise."""
+    if not args.eval_overhead:
+        return []
+    config = case_config(base, base.num_envs, budget, args.total_timesteps)
+    evaluating = config.replace(eval_every=args.eval_overhead)
+    on = bench_case(evaluating, seeds, args.repeats, **layout_flags(layout, evaluating, seeds))
+    off = next(
+        r
+        for r in results
+        if r.get("library") == "ppo_jax" and r["seeds"] == seeds and r["num_envs"] == base.num_envs
+    )
+    row = {
+        "case": "eval_overhead",
+        "seeds": seeds,
+        "eval_every": evaluating.eval_every,
+        "eval_episodes": evaluating.eval_episodes,
+        "env_steps_per_s_without": off["env_steps_per_s"],
+        "env_steps_per_s_with": on["env_steps_per_s"],
+        "ratio": on["env_steps_per_s"] / off["env_steps_per_s"],
+        "compile_s_with": on.get("compile_s"),
+        "compile_s_without": off.get("compile_s"),
+    }
+    print(json.dumps(row), flush=True)
+    print(
+        f"evaluation every {row['eval_every']} updates ({row['eval_episodes']} episodes, "
+        f"{seeds} seeds): {on['env_steps_per_s']:,.0f} vs {off['env_steps_per_s']:,.0f} "
+        f"env-steps/s without -> throughput ratio {row['ratio']:.3f}"
+    )
+    return [row]
 
 
 def print_table(results: list[dict[str, Any]], header: dict[str, Any]) -> None:

@@ -416,3 +416,29 @@ def test_pbt_command_refuses_bad_input_before_writing(tmp_path, capsys, flags, n
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1, err
     assert not out.exists()
+
+
+def test_evaluation_during_training_from_the_command_line(tmp_path, capsys):
+    """--eval-every: the progress line shows evaluations, the table the best evaluation and
+    the absolute metric; --stop-at-return ends the call early (exit 0); eval --best plays the
+    best parameters; --rank-by eval_return ranks PBT members by their evaluations."""
+    out = tmp_path / "run"
+    argv = ["train", "--seeds", "2", "--out", str(out), "--progress", "lines", *TINY]
+    assert exit_code([*argv, "--eval-every", "1", "--stop-at-return", "-1"]) == 0
+    printed = capsys.readouterr().out
+    assert "  eval " in printed and "absolute metric (best parameters re-evaluated)" in printed
+    assert "finished early: every run reached stop_at_return=-1.0" in printed
+    assert exit_code(["eval", str(out), "--best", "--episodes", "2"]) == 0
+    assert "best evaluated parameters" in capsys.readouterr().out
+    assert json.loads((out / "eval.json").read_text())["best"] is True
+    plain = tmp_path / "plain"
+    assert exit_code(["train", "--quiet", "--out", str(plain), *TINY]) == 0
+    assert exit_code(["eval", str(plain), "--best"]) == 2
+    assert "eval_every > 0" in capsys.readouterr().err
+    pbt = ["pbt", "--population", "2", "--fraction", "0.5", "--interval", "1", *TINY]
+    pbt += ["--space", "learning_rate=0.001,0.01"]
+    assert exit_code([*pbt, "--rank-by", "eval_return", "--out", str(tmp_path / "p")]) == 2
+    assert "eval_every" in capsys.readouterr().err
+    args = [*pbt, "--rank-by", "eval_return", "--eval-every", "1", "--quiet"]
+    assert exit_code([*args, "--out", str(tmp_path / "p")]) == 0
+    assert "eval_return" in load_run(tmp_path / "p").metrics

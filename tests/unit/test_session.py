@@ -210,3 +210,47 @@ def test_custom_environment_objects_must_be_given_again_to_resume(tmp_path: Path
     with pytest.raises(ValueError, match="env"):
         run_experiment(None, None, out, resume=True)
     assert run_experiment(None, None, out, resume=True, env=ConstantRewardEnv()).completed
+
+
+EVAL = SMALL.replace(eval_every=3, eval_episodes=2)
+
+
+def test_evaluation_in_a_session_keeps_the_best_and_resumes_bit_for_bit(tmp_path: Path) -> None:
+    """With eval_every: the best parameters in best/ and in load_run, the absolute metric in
+    results.json and the summary (10x eval_episodes episodes), and a paused-and-resumed run
+    equal to an uninterrupted one, evaluations and best parameters included."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    whole = run_experiment(EVAL, [0, 3], a, checkpoint_every=2)
+    run_experiment(EVAL, [0, 3], b, checkpoint_every=2, stop_after=4)
+    resumed = run_experiment(None, None, b, resume=True)
+    assert checkpoint.latest(a).read_bytes() == checkpoint.latest(b).read_bytes()
+    assert (a / rundir.BEST_FILE).read_bytes() == (b / rundir.BEST_FILE).read_bytes()
+    for name in ("eval_return", "eval_length", "eval_truncated"):
+        np.testing.assert_array_equal(whole.metrics[name], resumed.metrics[name])
+        assert np.isfinite(whole.metrics[name]).sum() == 2 * 4  # updates 3, 6, 9 and 10
+    loaded = load_run(a)
+    pairs = zip(
+        jax.tree.leaves(loaded.best_params), jax.tree.leaves(whole.best_params), strict=True
+    )
+    for x, y in pairs:
+        np.testing.assert_array_equal(x, y)
+    doc = json.loads((a / rundir.RESULTS_FILE).read_text())
+    absolute = doc["absolute_metric"]
+    assert absolute["episodes"] == 10 * EVAL.eval_episodes and len(absolute["returns"]) == 2
+    assert absolute["ci_low"] <= absolute["iqm"] <= absolute["ci_high"]
+    best = np.nanmax(whole.metrics["eval_return"], axis=1)
+    np.testing.assert_allclose(absolute["best_eval_return"], best, rtol=1e-6)
+    assert [r["absolute_return"] for r in whole.summary] == absolute["returns"]
+    assert load_run(tmp_path / "a").summary[0]["best_eval_update"] >= 1
+
+
+def test_every_run_stopping_at_its_target_ends_the_session(tmp_path: Path) -> None:
+    config = EVAL.replace(stop_at_return=-1.0)  # the first evaluation (update 3) reaches it
+    out = tmp_path / "run"
+    result = run_experiment(config, 2, out, checkpoint_every=2)
+    assert result.status == session.EARLY_FINISH.format(-1.0) and result.completed
+    assert result.metrics["env_steps"].shape[1] == 4  # the segment that held update 3
+    assert [r["env_steps"] for r in result.summary] == [3 * SMALL.batch_size] * 2
+    assert load_run(out).completed
+    again = run_experiment(None, None, out, resume=True)  # nothing left to do
+    assert again.completed and again.checkpoint == checkpoint.latest(out)
