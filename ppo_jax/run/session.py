@@ -75,7 +75,9 @@ class StopRequests:
 
 def first_nonfinite(metrics: dict[str, np.ndarray], params: Any, first_update: int) -> str | None:
     """A message naming the first non-finite metric (update, row) or parameter, else None."""
-    trained = np.asarray(metrics["env_steps"]) > 0  # 0: skipped (a run stopped at its target)
+    # Updates a run skipped after reaching stop_at_return log 0 env steps and NaN losses.
+    steps = metrics.get("env_steps")
+    trained = True if steps is None else np.asarray(steps) > 0
     for name in NONFINITE_METRICS:
         bad = ~np.isfinite(np.asarray(metrics[name])) & trained
         if bad.any():
