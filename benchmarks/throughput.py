@@ -68,13 +68,23 @@ def mlp_macs(sizes: list[int]) -> int:
     return sum(a * b for a, b in itertools.pairwise(sizes))
 
 
+CELL_MACS = {
+    "gru": lambda last, size: 3 * (last + size) * size,  # 3 gates: input + recurrent matmuls
+    "lstm": lambda last, size: 4 * (last + size) * size,  # 4 gates
+    "lru": lambda last, size: 2 * last * size,  # retention and candidate: input matmuls only
+}
+"""Multiply-accumulates of one step of each memory cell (``last``: the torso's width)."""
+
+
 def tower_macs(obs_dim: int, config: PPOConfig, out: int) -> int:
-    """Multiply-accumulates of one tower: the MLP, and with ``recurrent`` a GRU cell (3 gates,
-    each an input and a recurrent matmul) before the head."""
+    """Multiply-accumulates of one tower: the MLP, and with ``recurrent`` the memory cell
+    (``CELL_MACS``) before the head (the ``lru`` head also reads the torso's output)."""
     if config.recurrent is None:
         return mlp_macs([obs_dim, *config.hidden_sizes, out])
     size, last = config.recurrent_size, ([obs_dim, *config.hidden_sizes])[-1]
-    return mlp_macs([obs_dim, *config.hidden_sizes]) + 3 * (last + size) * size + size * out
+    head_in = size + (last if config.recurrent == "lru" else 0)
+    cell = CELL_MACS[config.recurrent](last, size)
+    return mlp_macs([obs_dim, *config.hidden_sizes]) + cell + head_in * out
 
 
 def flops_per_env_step(config: PPOConfig) -> float:
@@ -201,9 +211,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--recurrent",
-        choices=("none", "gru"),
+        choices=("none", "gru", "lstm", "lru"),
         default="none",
-        help="PPOConfig.recurrent of every case (gru: a recurrent policy; default none)",
+        help="PPOConfig.recurrent of every case (a recurrent policy; default none)",
+    )
+    parser.add_argument(
+        "--memories",
+        default="",
+        help="comma-separated memory cells (gru,lstm,lru) also run on every case, with "
+        "--recurrent-size units, each row's throughput given as a ratio to the feed-forward "
+        "case of the same seeds measured in this run (and to gru when it ran)",
     )
     parser.add_argument(
         "--recurrent-size", type=int, default=128, help="PPOConfig.recurrent_size (128)"
@@ -331,12 +348,58 @@ def main(argv: list[str] | None = None) -> int:
             f"without -> overhead {100 * overhead:+.1f}%"
         )
     results += eval_overhead(args, base, budget, seeds_list[-1], layouts[0], results)
+    results += memory_rows(args, configs, cases, results, peak)
     if args.plot:
         plot_scaling(results, header, args.plot)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"header": header, "results": results}, fh, indent=2)
     return 0
+
+
+def memory_rows(
+    args: argparse.Namespace,
+    configs: dict[int, PPOConfig],
+    cases: list[tuple[int, int, str]],
+    results: list[dict[str, Any]],
+    peak: float,
+) -> list[dict[str, Any]]:
+    """With ``--memories``, every case again with each memory cell: env-steps/s as a ratio to
+    the feed-forward case of the same workload measured above (in this run), and to the
+    ``gru`` row when it ran; a table of the ratios. No rows otherwise."""
+    cells = [c for c in args.memories.split(",") if c]
+    rows: list[dict[str, Any]] = []
+    for num_envs, seeds, layout in cases:
+        ff = next(
+            r
+            for r in results
+            if r.get("library") == "ppo_jax" and r["seeds"] == seeds and r["num_envs"] == num_envs
+        )
+        gru = None
+        for cell in cells:
+            cfg = configs[num_envs].replace(recurrent=cell, recurrent_size=args.recurrent_size)
+            row = bench_case(cfg, seeds, args.repeats, **layout_flags(layout, cfg, seeds))
+            add_ceiling(row, cfg, peak)
+            row["memory"] = cell
+            row["ratio_to_feed_forward"] = row["env_steps_per_s"] / ff["env_steps_per_s"]
+            gru = row if cell == "gru" else gru
+            if gru is not None:
+                row["ratio_to_gru"] = row["env_steps_per_s"] / gru["env_steps_per_s"]
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    if rows:
+        print(
+            f"\n{'memory':>7} {'seeds':>6} {'env-steps/s':>12} {'x feed-forward':>15} "
+            f"{'x gru':>7} {'% ceiling':>9} {'compile s':>9}"
+        )
+        for r in rows:
+            to_gru = f"{r['ratio_to_gru']:>7.2f}" if "ratio_to_gru" in r else f"{'-':>7}"
+            print(
+                f"{r['memory']:>7} {r['seeds']:>6} {r['env_steps_per_s']:>12,.0f} "
+                f"{r['ratio_to_feed_forward']:>15.3f} {to_gru} "
+                f"{100 * r['fraction_of_ceiling']:>8.1f}% {_seconds_cell(r['compile_s'], 9, 2)}"
+            )
+    return rows
 
 
 def eval_overhead(

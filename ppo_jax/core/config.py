@@ -30,7 +30,7 @@ VALUE_TARGETS = ("lambda_return", "reward_to_go")
 ACTIVATIONS = ("tanh", "relu", "gelu", "silu")
 TORSOS = ("auto", "mlp", "cnn")
 SHUFFLES = ("sort", "hash")
-RECURRENT_CELLS = ("gru",)
+RECURRENT_CELLS = ("gru", "lstm", "lru")
 
 #: Fields of :class:`PPOConfig` whose values are floats that set no array shape; they are
 #: carried in :class:`Hyperparams` at run time and may be swept without recompiling.
@@ -170,12 +170,14 @@ class PPOConfig:
         (sorts random keys: slower updates, ppo_jax's default before 2026-11-30, and the way
         to replay runs made then).""",
     )
-    recurrent: Literal["gru"] | None = setting(
+    recurrent: Literal["gru", "lstm", "lru"] | None = setting(
         None,
-        """Recurrent policy: ``"gru"`` puts a GRU cell (``recurrent_size`` units) after the
-        torso of both the actor and the critic, carries its state through the rollout, resets
-        it at every episode end, and trains on whole sequences per environment. ``None``: a
-        feed-forward policy.""",
+        """Recurrent policy: a memory cell (``recurrent_size`` units) after the torso of both
+        the actor and the critic, its state carried through the rollout, reset at every
+        episode start, and trained on whole sequences per environment. ``"gru"`` and
+        ``"lstm"`` replay each sequence step by step in the update; ``"lru"``, a gated linear
+        recurrence (``ppo_jax.core.memory``), replays it with a parallel scan
+        (``jax.lax.associative_scan``), much faster. ``None``: a feed-forward policy.""",
     )
     recurrent_size: int = setting(128, "Hidden units of the recurrent cell.")
     env_kwargs: tuple[tuple[str, Any], ...] = setting(

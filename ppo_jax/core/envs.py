@@ -40,17 +40,7 @@ def make_env(config: PPOConfig) -> tuple[Any, Any]:
     name, kwargs = config.env_name, dict(config.env_kwargs)
     kind = env_name_kind(name)
     if kind == "gymnax":
-        import gymnax
-
-        try:
-            env, env_params = gymnax.make(name, **kwargs)
-        except TypeError as err:
-            raise ValueError(f"PPOConfig.env_kwargs {kwargs} do not fit {name}: {err}") from None
-        except Exception as err:  # e.g. MNISTBandit-bsuite downloading MNIST without network
-            raise ValueError(
-                f"PPOConfig.env_name {name!r}: gymnax could not build it ({type(err).__name__}: "
-                f"{str(err)[:200]})"
-            ) from None
+        env, env_params = _from_gymnax(name, kwargs)
     elif kind == "suite":
         from ppo_jax.core.suites import make_suite_env
 
@@ -60,6 +50,41 @@ def make_env(config: PPOConfig) -> tuple[Any, Any]:
     env = wrap_observation_mask(env, env_params)
     check_env(env, env_params, f"PPOConfig.env_name {name!r}")
     return env, env_params
+
+
+def _from_gymnax(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """``gymnax.make(name, **constructor kwargs)``, then the other ``kwargs`` set fields of its
+    ``EnvParams`` (``memory_length=30`` for MemoryChain, ``max_steps_in_episode`` ...)."""
+    import dataclasses
+
+    import gymnax
+
+    try:
+        env, _ = gymnax.make(name)
+        fields = {f.name for f in dataclasses.fields(env.default_params)}
+    except Exception as err:  # e.g. MNISTBandit-bsuite downloading MNIST without network
+        raise ValueError(
+            f"PPOConfig.env_name {name!r}: gymnax could not build it ({type(err).__name__}: "
+            f"{str(err)[:200]})"
+        ) from None
+    params_kwargs = {k: v for k, v in kwargs.items() if k in fields}
+    try:
+        env, env_params = gymnax.make(name, **{k: v for k, v in kwargs.items() if k not in fields})
+    except TypeError as err:
+        raise ValueError(
+            f"PPOConfig.env_kwargs {kwargs} do not fit {name}: {err}; EnvParams fields are "
+            f"{sorted(fields)}"
+        ) from None
+    for key, value in params_kwargs.items():
+        old = getattr(env_params, key)
+        if not isinstance(value, int | float | bool) or isinstance(old, bool) != isinstance(
+            value, bool
+        ):
+            raise ValueError(
+                f"PPOConfig.env_kwargs {key}={value!r}: {name}'s EnvParams.{key} is "
+                f"{type(old).__name__} {old!r}"
+            )
+    return env, env_params.replace(**params_kwargs) if params_kwargs else env_params
 
 
 def check_env_trusted(config: PPOConfig) -> None:

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 
 from ppo_jax.core.config import PPOConfig
 from ppo_jax.core.distributions import DiagGaussian, Distribution, masked_categorical
+from ppo_jax.core.memory import PARALLEL_CELLS, initial_state, make_cell
 from ppo_jax.core.normalize import normalize
 from ppo_jax.core.types import ActionSpec, Array, Params, PRNGKey, RunningStats
 
@@ -173,8 +174,11 @@ class Tower(nn.Module):
 
 
 class RecurrentTower(nn.Module):
-    """One step ``(h [B, H], x [B, *obs_shape]) -> (h', [B, out_size])``: the torso, a GRU cell
-    (``gru``, Newton-Schulz orthogonal recurrent kernel), then the linear head."""
+    """One step ``(state, x [B, *obs_shape]) -> (state', [B, out_size])``: the torso, a memory
+    cell (``cell``, one of :data:`~ppo_jax.core.memory.CELLS`; Newton-Schulz orthogonal
+    kernels), then the linear head. With ``first [T, B]`` (a parallel cell only), ``x`` is a
+    whole sequence ``[T, B, *obs_shape]`` replayed from ``state`` at once:
+    ``-> (None, [T, B, out_size])``."""
 
     out_size: int
     head_gain: float
@@ -184,19 +188,21 @@ class RecurrentTower(nn.Module):
     conv_channels: tuple[int, ...] = ()
     conv_kernel: int = 3
     conv: str = "im2col"
+    cell: str = "gru"
 
     @nn.compact
-    def __call__(self, h: Array, x: Array) -> tuple[Array, Array]:
+    def __call__(self, h: Any, x: Array, first: Array | None = None) -> tuple[Any, Array]:
+        lead = x.shape[:2] if first is not None else x.shape[:1]
+        x = x.reshape(math.prod(lead), *x.shape[len(lead) :])
         x = _torso(
             x, self.hidden_sizes, self.activation, self.conv_channels, self.conv_kernel, self.conv
         )
-        cell = nn.GRUCell(
-            self.recurrent_size,
-            kernel_init=orthogonal(1.0),
-            recurrent_kernel_init=orthogonal(1.0),
-            name="gru",
-        )
-        h, x = cell(h, x)
+        cell: Any = make_cell(self.cell, self.recurrent_size, orthogonal(1.0))
+        if first is None:
+            h, x = cell(h, x)
+        else:  # a whole sequence: the parallel scan
+            x = cell.sequence(h, x.reshape(*lead, x.shape[-1]), first)
+            h = None
         head = f"Dense_{len(self.hidden_sizes)}"
         return h, nn.Dense(self.out_size, kernel_init=orthogonal(self.head_gain), name=head)(x)
 
@@ -233,10 +239,12 @@ class ActorCritic(nn.Module):
 
 
 class RecurrentActorCritic(nn.Module):
-    """The built-in recurrent network: :class:`ActorCritic` with a GRU cell in each tower.
+    """The built-in recurrent network: :class:`ActorCritic` with a memory cell in each tower
+    (``cell``: ``"gru"`` or ``"lstm"``; see :class:`LinearRecurrentActorCritic` for ``"lru"``).
 
-    State: ``{"actor": [B, recurrent_size], "critic": [B, recurrent_size]}``, zeros at an episode
-    start. ``__call__(state, obs) -> (state, (out [B, A], value [B]))``.
+    State: ``{"actor": s, "critic": s}``, zeros at an episode start (``s``: ``[B,
+    recurrent_size]``, or the pair ``(c, h)`` of an LSTM). ``__call__(state, obs) -> (state,
+    (out [B, A], value [B]))``.
     """
 
     action_size: int
@@ -246,9 +254,10 @@ class RecurrentActorCritic(nn.Module):
     conv_channels: tuple[int, ...] = ()
     conv_kernel: int = 3
     conv: str = "im2col"
+    cell: str = "gru"
 
-    def initial_state(self, batch_size: int) -> dict[str, Array]:
-        zeros = jnp.zeros((batch_size, self.recurrent_size), jnp.float32)
+    def initial_state(self, batch_size: int) -> dict[str, Any]:
+        zeros = initial_state(self.cell, batch_size, self.recurrent_size)
         return {"actor": zeros, "critic": zeros}
 
     def setup(self) -> None:
@@ -259,14 +268,31 @@ class RecurrentActorCritic(nn.Module):
             "conv_channels": self.conv_channels,
             "conv_kernel": self.conv_kernel,
             "conv": self.conv,
+            "cell": self.cell,
         }
         self.actor = RecurrentTower(self.action_size, POLICY_HEAD_GAIN, **torso)
         self.critic = RecurrentTower(1, VALUE_HEAD_GAIN, **torso)
 
-    def __call__(self, state: dict[str, Array], obs: Array) -> Any:
+    def __call__(self, state: dict[str, Any], obs: Array) -> Any:
         actor_h, out = self.actor(state["actor"], obs)
         critic_h, value = self.critic(state["critic"], obs)
         return {"actor": actor_h, "critic": critic_h}, (out, value[..., 0])
+
+
+class LinearRecurrentActorCritic(RecurrentActorCritic):
+    """:class:`RecurrentActorCritic` with the ``"lru"`` cell, whose :meth:`unroll` replays a
+    whole sequence with a parallel scan (what :meth:`Network.unroll` uses when a module has
+    it)."""
+
+    cell: str = "lru"
+
+    def unroll(self, state: dict[str, Any], obs: Array, first: Array) -> tuple[Array, Array]:
+        """``(out [T, B, A], value [T, B])`` of the sequences ``obs [T, B, *obs_shape]`` from
+        ``state`` (each ``[B, ...]``) with episode starts ``first [T, B]``: the same as
+        ``T`` calls of ``__call__`` with the state reset where ``first``."""
+        _, out = self.actor(state["actor"], obs, first)
+        _, value = self.critic(state["critic"], obs, first)
+        return out, value[..., 0]
 
 
 def uses_cnn(config: PPOConfig, obs_shape: Sequence[int]) -> bool:
@@ -307,8 +333,14 @@ def default_module(
         "conv_kernel": config.cnn_kernel,
         "conv": conv,
     }
+    if config.recurrent in PARALLEL_CELLS:
+        return LinearRecurrentActorCritic(
+            recurrent_size=config.recurrent_size, cell=config.recurrent, **common
+        )
     if config.recurrent is not None:
-        return RecurrentActorCritic(recurrent_size=config.recurrent_size, **common)
+        return RecurrentActorCritic(
+            recurrent_size=config.recurrent_size, cell=config.recurrent, **common
+        )
     return ActorCritic(**common)
 
 
@@ -436,7 +468,17 @@ class Network:
         action_mask: Array | None = None,
     ) -> tuple[Distribution, Array]:
         """Replay sequences: ``obs [T, B, ...]``, ``first [T, B]`` from ``state [B, ...]``;
-        returns ``(policy [T, B], value [T, B])``, the same as stepping one step at a time."""
+        returns ``(policy [T, B], value [T, B])``, the same as stepping one step at a time.
+        A module with an ``unroll(state, obs [T, B, ...], first [T, B]) -> (out [T, B, A],
+        value [T, B])`` method (a parallel replay, e.g. a linear recurrence's scan) is
+        called once for the whole sequence; otherwise its step runs in a ``lax.scan``."""
+        if callable(getattr(self.module, "unroll", None)):
+            x, lead = self._prepare(obs, obs_norm)
+            x = x.reshape(*lead, *self.obs_shape)
+            variables = {"params": params["network"]}
+            result: Any = self.module.apply(variables, state, x, first, method="unroll")
+            out, value = result
+            return self._distribution(params, out, action_mask), value
 
         def body(s: Any, xs: tuple[Array, Array, Array | None]) -> tuple[Any, Any]:
             o, f, m = xs

@@ -163,8 +163,9 @@ def test_export_policy_drives_gymnasium_cartpole(key):
     assert 1 <= steps <= 500
 
 
-def test_recurrent_policy_carries_its_state(key):
-    config = PPOConfig(hidden_sizes=(8,), recurrent="gru", recurrent_size=4)
+@pytest.mark.parametrize("cell", ["gru", "lstm", "lru"])
+def test_recurrent_policy_carries_its_state(key, cell):
+    config = PPOConfig(hidden_sizes=(8,), recurrent=cell, recurrent_size=4)
     params = params_for(config, key)
     policy = export_policy(config, params)
     assert policy.recurrent
@@ -173,7 +174,10 @@ def test_recurrent_policy_carries_its_state(key):
     a1, state = policy.step(obs, state)
     a2, state2 = policy.step(obs, state)
     assert a1 in (0, 1) and a2 in (0, 1)
-    assert not np.allclose(np.asarray(state["actor"]), np.asarray(state2["actor"]))
+    for before, after in zip(
+        jax.tree.leaves(state["actor"]), jax.tree.leaves(state2["actor"]), strict=True
+    ):
+        assert not np.allclose(np.asarray(before), np.asarray(after))
     policy(obs)  # the stateful form keeps its own state
     policy.reset()
     result = evaluate(config, params, key, 3, max_steps=20)

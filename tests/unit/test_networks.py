@@ -215,24 +215,31 @@ def test_equal_modules_give_equal_networks():
     assert a != net_for(PPOConfig(), (4,), 2, module=SharedTorso(3))
 
 
-def test_recurrent_module_steps_and_unrolls_alike(key):
-    cfg = PPOConfig(hidden_sizes=(8,), recurrent="gru", recurrent_size=6)
+@pytest.mark.parametrize("cell", ["gru", "lstm", "lru"])
+def test_recurrent_module_steps_and_unrolls_alike(key, cell):
+    """Oracle: stepping one observation at a time. ``lru`` unrolls with its parallel scan
+    (``LinearRecurrentActorCritic.unroll``), the others with a scan of their step; the
+    sequences start from a non-initial state where the first step is no episode start."""
+    cfg = PPOConfig(hidden_sizes=(8,), recurrent=cell, recurrent_size=6)
     net = net_for(cfg, (4,), 2)
     assert net.recurrent and isinstance(net.module, RecurrentActorCritic)
     assert not isinstance(net.module, ActorCritic)
+    assert hasattr(net.module, "unroll") == (cell == "lru")
     params = net.init(key)
     obs = jax.random.normal(key, (5, 3, 4))  # [T, B, obs]
-    first = jnp.array([[1, 1, 1], [0, 0, 1], [0, 1, 0], [0, 0, 0], [1, 0, 0]], bool)
-    state = net.initial_state(3)
+    first = jnp.array([[1, 0, 1], [0, 0, 1], [0, 1, 0], [0, 0, 0], [1, 0, 0]], bool)
+    start = jax.tree.map(lambda x: x + 0.5, net.initial_state(3))
+    state = start
     outs = []
     for t in range(5):
         state, dist, value = net.step(params, state, obs[t], first[t])
         outs.append((dist.logits, value))
-    dist, value = net.unroll(params, net.initial_state(3), obs, first)
+    dist, value = net.unroll(params, start, obs, first)
     for t in range(5):
         np.testing.assert_allclose(dist.logits[t], outs[t][0], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(value[t], outs[t][1], rtol=1e-5, atol=1e-6)
     # A reset makes a step independent of what came before.
-    _, d1, _ = net.step(params, jax.tree.map(lambda x: x + 3.0, state), obs[0], first[0])
-    _, d0, _ = net.step(params, net.initial_state(3), obs[0], first[0])
+    starts = jnp.ones(3, bool)
+    _, d1, _ = net.step(params, jax.tree.map(lambda x: x + 3.0, state), obs[0], starts)
+    _, d0, _ = net.step(params, net.initial_state(3), obs[0], starts)
     np.testing.assert_array_equal(d1.logits, d0.logits)

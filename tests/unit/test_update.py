@@ -160,6 +160,8 @@ def test_sequences_are_split_by_environment_and_keep_their_start_states():
         pytest.param("feed-forward-normalized", marks=pytest.mark.heavy),
         pytest.param("masked", marks=pytest.mark.heavy),
         "gru-masked-dict",
+        "lstm",
+        "lru",
     ],
 )
 def test_first_epoch_recomputes_the_rollouts_log_probs(variant):
@@ -179,6 +181,8 @@ def test_first_epoch_recomputes_the_rollouts_log_probs(variant):
     env = None
     if "gru" in variant:
         fields.update(recurrent="gru", recurrent_size=6)
+    if variant in ("lstm", "lru"):
+        fields.update(recurrent=variant, recurrent_size=6)
     if variant == "masked":
         env = MaskedChoiceEnv()
     if variant == "gru-masked-dict":  # Jumanji-style: the mask inside a dict observation
