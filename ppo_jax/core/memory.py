@@ -4,8 +4,9 @@ Every cell maps ``(state, x [B, F]) -> (state, y [B, F'])`` for one step, and ha
 state of zeros (:func:`initial_state`); the library resets the state at every episode start.
 
 * ``"gru"``: ``flax.linen.GRUCell`` (Cho et al. 2014).
-* ``"lstm"``: ``flax.linen.OptimizedLSTMCell`` (Hochreiter & Schmidhuber 1997); its state is
-  the pair ``(c, h)``.
+* ``"lstm"``: :class:`LSTMCell` (Hochreiter & Schmidhuber 1997) with its forget gate's bias
+  starting at 1 (Jozefowicz et al. 2015: the cell keeps its state until it learns to forget);
+  its state is the pair ``(c, h)``.
 * ``"lru"``: :class:`GatedLinearCell`, a gated *linear* recurrence, minGRU of Feng et al.
   (2024, "Were RNNs All We Needed?"): ``h_t = a_t * h_{t-1} + (1 - a_t) * g(x_t)`` where the
   retention ``a_t = 1 - sigmoid(W_z x_t + b_z)`` and the candidate ``g`` depend on the input
@@ -111,6 +112,33 @@ class GatedLinearCell(nn.Module):
         return jnp.concatenate([h, x], axis=-1)
 
 
+def forget_bias(key: Array, shape: tuple[int, ...], dtype: Any = jnp.float32) -> Array:
+    """Biases of the LSTM's four gates ``[input, forget, candidate, output]``: 1 for the
+    forget gate, 0 elsewhere. Deterministic (``key`` is unused)."""
+    del key
+    size = shape[-1] // 4
+    return jnp.zeros(shape, dtype).at[size : 2 * size].set(1.0)
+
+
+class LSTMCell(nn.Module):
+    """``((c, h), x) -> ((c', h'), h')``: the four gates from one matmul of ``[x, h]``,
+    ``c' = sigmoid(f) c + sigmoid(i) tanh(g)``, ``h' = sigmoid(o) tanh(c')``."""
+
+    features: int
+    kernel_init: Callable[..., Array] = nn.initializers.lecun_normal()
+
+    @nn.compact
+    def __call__(self, carry: tuple[Array, Array], x: Array) -> tuple[Any, Array]:
+        c, h = carry
+        gates = nn.Dense(
+            4 * self.features, kernel_init=self.kernel_init, bias_init=forget_bias, name="gates"
+        )(jnp.concatenate([x, h], axis=-1))
+        i, f, g, o = jnp.split(gates, 4, axis=-1)
+        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        return (c, h), h
+
+
 def make_cell(cell: str, size: int, kernel_init: Callable[..., Array]) -> nn.Module:
     """The ``cell`` module (``CELLS``) with ``size`` units, named as checkpoints store it
     (``gru``, ``lstm``, ``lru``); ``kernel_init`` initialises every kernel."""
@@ -119,9 +147,7 @@ def make_cell(cell: str, size: int, kernel_init: Callable[..., Array]) -> nn.Mod
             size, kernel_init=kernel_init, recurrent_kernel_init=kernel_init, name=cell
         )
     if cell == "lstm":
-        return nn.OptimizedLSTMCell(
-            size, kernel_init=kernel_init, recurrent_kernel_init=kernel_init, name=cell
-        )
+        return LSTMCell(size, kernel_init=kernel_init, name=cell)
     if cell == "lru":
         return GatedLinearCell(size, kernel_init=kernel_init, name=cell)
     raise ValueError(f"recurrent cell must be one of {CELLS}, got {cell!r}")

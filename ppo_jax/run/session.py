@@ -677,11 +677,7 @@ def read_best(out: Path, rows: int) -> dict[str, Any] | None:
         return None
     record = checkpoint.load(path)
     source = f"{str(path)!r}"
-    params = checkpoint.stored_dict(record, "['params']", source)
-    mean = record.state.get("['obs_norm'].mean")
-    stored = [*jax.tree.leaves(params), *([] if mean is None else [mean])]
-    if any(len(x.shape) < 1 or x.shape[0] != rows for x in stored):
-        raise ValueError(f"{source}: its arrays do not have the run folder's {rows} rows")
+    params, mean = _stored_policy(record, "['params']", "['obs_norm']", rows, source)
     stats = None
     if mean is not None:
         shapes: Any = jax.ShapeDtypeStruct  # RunningStats of shapes, not arrays
@@ -910,6 +906,20 @@ def load_run(out_dir: str | Path, *, trust_env_module: bool = False) -> rundir.R
     )
 
 
+def _stored_policy(
+    ckpt: checkpoint.Checkpoint, params_at: str, obs_norm_at: str, rows: int, source: str
+) -> tuple[Any, Any]:
+    """The shapes of the parameter dict stored under ``params_at`` and the stored
+    observation-statistics mean under ``obs_norm_at`` (``None`` without), each with a
+    ``[rows]`` leading axis (``ValueError`` otherwise)."""
+    params = checkpoint.stored_dict(ckpt, params_at, source)
+    mean = ckpt.state.get(obs_norm_at + ".mean")
+    stored = [*jax.tree.leaves(params), *([] if mean is None else [mean])]
+    if any(len(x.shape) < 1 or x.shape[0] != rows for x in stored):
+        raise ValueError(f"{source}: its arrays do not have the run folder's {rows} rows")
+    return params, mean
+
+
 def newest_learner(out: Path, prefix: str, rows: int) -> tuple[Any, checkpoint.Checkpoint] | None:
     """The ``[rows]`` learner state (:class:`~ppo_jax.core.types.TrainState`, numpy leaves)
     stored under the path name ``prefix`` in the newest checkpoint of ``out``, and that
@@ -921,11 +931,7 @@ def newest_learner(out: Path, prefix: str, rows: int) -> tuple[Any, checkpoint.C
         return None
     ckpt = checkpoint.load(found[-1])
     source = f"checkpoint {str(found[-1])!r}"
-    params = checkpoint.stored_dict(ckpt, prefix + ".params", source)
-    mean = ckpt.state.get(prefix + ".obs_norm.mean")
-    stored = [*jax.tree.leaves(params), *([] if mean is None else [mean])]
-    if any(len(x.shape) < 1 or x.shape[0] != rows for x in stored):
-        raise ValueError(f"{source}: its arrays do not have the run folder's {rows} rows")
+    params, mean = _stored_policy(ckpt, prefix + ".params", prefix + ".obs_norm", rows, source)
     one_run = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), params)
     template = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct((rows, *x.shape), x.dtype),

@@ -86,3 +86,25 @@ def test_every_cell_starts_from_zeros_and_steps(cell):
 def test_an_unknown_cell_is_named():
     with pytest.raises(ValueError, match="gru"):
         make_cell("transformer", 4, jax.nn.initializers.lecun_normal())
+
+
+def test_the_lstm_cell_is_the_textbook_lstm():
+    """Oracle: the LSTM equations in numpy on the cell's own weights; the forget gate's
+    bias starts at 1."""
+    from ppo_jax.core.memory import LSTMCell
+
+    cell = LSTMCell(3)
+    x = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (2, 4)), np.float64)
+    c0, h0 = (np.full((2, 3), 0.3), np.full((2, 3), -0.2))
+    params = cell.init(jax.random.PRNGKey(1), (jnp.asarray(c0), jnp.asarray(h0)), x)
+    (c, h), y = cell.apply(params, (jnp.asarray(c0), jnp.asarray(h0)), jnp.asarray(x))
+    w = np.asarray(params["params"]["gates"]["kernel"], np.float64)
+    b = np.asarray(params["params"]["gates"]["bias"], np.float64)
+    np.testing.assert_array_equal(b, [0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    z = np.concatenate([x, h0], -1) @ w + b
+    i, f, g, o = np.split(z, 4, -1)
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    c_want = sig(f) * c0 + sig(i) * np.tanh(g)
+    np.testing.assert_allclose(c, c_want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h, sig(o) * np.tanh(c_want), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(y, h)

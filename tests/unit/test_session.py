@@ -53,14 +53,17 @@ def test_a_run_folder_and_its_result(tmp_path: Path) -> None:
 
 
 @pytest.mark.heavy
-def test_a_recurrent_run_resumes_bit_for_bit_and_sweeps_like_train_seeds(tmp_path: Path) -> None:
-    """The GRU's hidden state travels in the checkpoint: pausing and resuming equals one run;
+@pytest.mark.parametrize("cell", ["gru", "lstm", "lru"])
+def test_a_recurrent_run_resumes_bit_for_bit_and_sweeps_like_train_seeds(
+    tmp_path: Path, cell: str
+) -> None:
+    """The memory's state travels in the checkpoint: pausing and resuming equals one run;
     a sweep row of the recurrent config equals train_seeds of it."""
     import jax
 
     from ppo_jax import sweep, train_seeds
 
-    config = SMALL.replace(recurrent="gru", recurrent_size=4, total_timesteps=SMALL.batch_size * 4)
+    config = SMALL.replace(recurrent=cell, recurrent_size=4, total_timesteps=SMALL.batch_size * 4)
     a, b = tmp_path / "a", tmp_path / "b"
     run_experiment(config, 2, a, checkpoint_every=2)
     run_experiment(config, 2, b, checkpoint_every=2, stop_after=2)
