@@ -408,7 +408,7 @@ def test_numpy_scalars_are_accepted_and_hash_like_python_ones():
         ),
         ({"cnn_kernel": 10**9}, "cnn_kernel"),
         ({"hidden_sizes": (2**40,)}, "hidden_sizes"),
-        ({"recurrent": "lstm"}, "recurrent"),
+        ({"recurrent": "transformer"}, "recurrent"),
         (
             {"recurrent": "gru", "num_envs": 4, "num_minibatches": 8},
             "num_minibatches=8 must divide num_envs",
