@@ -418,6 +418,7 @@ def test_pbt_command_refuses_bad_input_before_writing(tmp_path, capsys, flags, n
     assert not out.exists()
 
 
+@pytest.mark.heavy  # 24 s: three training runs and a PBT run
 def test_evaluation_during_training_from_the_command_line(tmp_path, capsys):
     """--eval-every: the progress line shows evaluations, the table the best evaluation and
     the absolute metric; --stop-at-return ends the call early (exit 0); eval --best plays the

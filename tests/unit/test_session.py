@@ -218,6 +218,7 @@ def test_custom_environment_objects_must_be_given_again_to_resume(tmp_path: Path
 EVAL = SMALL.replace(eval_every=3, eval_episodes=2)
 
 
+@pytest.mark.heavy  # 16 s: three sessions
 def test_evaluation_in_a_session_keeps_the_best_and_resumes_bit_for_bit(tmp_path: Path) -> None:
     """With eval_every: the best parameters in best/ and in load_run, the absolute metric in
     results.json and the summary (10x eval_episodes episodes), and a paused-and-resumed run

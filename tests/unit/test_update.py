@@ -160,7 +160,7 @@ def test_sequences_are_split_by_environment_and_keep_their_start_states():
         pytest.param("feed-forward-normalized", marks=pytest.mark.heavy),
         pytest.param("masked", marks=pytest.mark.heavy),
         "gru-masked-dict",
-        "lstm",
+        pytest.param("lstm", marks=pytest.mark.heavy),
         "lru",
     ],
 )
