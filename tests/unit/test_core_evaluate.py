@@ -119,3 +119,18 @@ def test_the_best_parameters_are_those_of_the_best_evaluation():
 def test_bad_evaluation_settings_are_named(fields, needle):
     with pytest.raises((ValueError, TypeError), match=needle):
         PPOConfig(**fields)
+
+
+@pytest.mark.heavy  # a sweep and a recurrent run
+def test_sweeps_and_recurrent_policies_evaluate_too():
+    """A sweep row evaluates like train_seeds of its setting; an LRU policy evaluates with
+    its state carried through each episode."""
+    swept = ppo_jax.sweep(CONFIG, {"learning_rate": [1e-3, 3e-3]}, 1)
+    direct = ppo_jax.train_seeds(CONFIG.replace(learning_rate=3e-3), 1)
+    np.testing.assert_allclose(
+        swept.row(1).metrics["eval_return"], direct.metrics["eval_return"], rtol=1e-5
+    )
+    recurrent = CONFIG.replace(recurrent="lru", recurrent_size=4, num_minibatches=2)
+    metrics = ppo_jax.train_seeds(recurrent, 2).metrics
+    assert np.isfinite(metrics["eval_return"][:, [1, 3, 4]]).all()
+    assert np.isnan(metrics["eval_return"][:, [0, 2]]).all()
