@@ -53,29 +53,33 @@ def make_env(config: PPOConfig) -> tuple[Any, Any]:
 
 
 def _from_gymnax(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
-    """``gymnax.make(name, **constructor kwargs)``, then the other ``kwargs`` set fields of its
+    """``gymnax.make(name, **constructor kwargs)``; the other ``kwargs`` set fields of its
     ``EnvParams`` (``memory_length=30`` for MemoryChain, ``max_steps_in_episode`` ...)."""
     import dataclasses
 
     import gymnax
 
     try:
-        env, _ = gymnax.make(name)
-        fields = {f.name for f in dataclasses.fields(env.default_params)}
+        env, env_params = gymnax.make(name)
     except Exception as err:  # e.g. MNISTBandit-bsuite downloading MNIST without network
         raise ValueError(
             f"PPOConfig.env_name {name!r}: gymnax could not build it ({type(err).__name__}: "
             f"{str(err)[:200]})"
         ) from None
-    params_kwargs = {k: v for k, v in kwargs.items() if k in fields}
-    try:
-        env, env_params = gymnax.make(name, **{k: v for k, v in kwargs.items() if k not in fields})
-    except TypeError as err:
-        raise ValueError(
-            f"PPOConfig.env_kwargs {kwargs} do not fit {name}: {err}; EnvParams fields are "
-            f"{sorted(fields)}"
-        ) from None
-    for key, value in params_kwargs.items():
+    if not kwargs:
+        return env, env_params
+    fields = {f.name for f in dataclasses.fields(env_params)}
+    constructor = {k: v for k, v in kwargs.items() if k not in fields}
+    if constructor:
+        try:
+            env, env_params = gymnax.make(name, **constructor)
+        except TypeError as err:
+            raise ValueError(
+                f"PPOConfig.env_kwargs {kwargs} do not fit {name}: {err}; EnvParams fields "
+                f"are {sorted(fields)}"
+            ) from None
+    settings = {k: v for k, v in kwargs.items() if k in fields}
+    for key, value in settings.items():
         old = getattr(env_params, key)
         if not isinstance(value, int | float | bool) or isinstance(old, bool) != isinstance(
             value, bool
@@ -84,7 +88,7 @@ def _from_gymnax(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
                 f"PPOConfig.env_kwargs {key}={value!r}: {name}'s EnvParams.{key} is "
                 f"{type(old).__name__} {old!r}"
             )
-    return env, env_params.replace(**params_kwargs) if params_kwargs else env_params
+    return env, env_params.replace(**settings) if settings else env_params
 
 
 def check_env_trusted(config: PPOConfig) -> None:

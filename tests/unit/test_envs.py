@@ -180,3 +180,14 @@ def test_a_module_name_read_from_a_folder_is_refused_naming_what_would_run(monke
         trusted(config, "yes")  # type: ignore[arg-type]
     monkeypatch.undo()
     make_env(PPOConfig(env_name="probe_envs:CONSTANT"))  # made here: no origin, trusted
+
+
+def test_env_kwargs_set_constructor_arguments_and_env_params_fields():
+    config = PPOConfig(
+        env_name="MemoryChain-bsuite", env_kwargs=(("memory_length", 30), ("num_bits", 2))
+    )
+    env, env_params = make_env(config)
+    assert env.num_bits == 2 and env_params.memory_length == 30
+    for bad, needle in (((("bogus", 1),), "EnvParams fields"), ((("memory_length", "x"),), "int")):
+        with pytest.raises(ValueError, match=needle):
+            make_env(config.replace(env_kwargs=bad))
