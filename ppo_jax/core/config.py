@@ -181,7 +181,10 @@ class PPOConfig:
     )
     recurrent_size: int = setting(128, "Hidden units of the recurrent cell.")
     env_kwargs: tuple[tuple[str, Any], ...] = setting(
-        (), "Keyword arguments passed to ``gymnax.make`` as ``(name, value)`` pairs."
+        (),
+        """Keyword arguments as ``(name, value)`` pairs: of ``gymnax.make``, or fields of the
+        gymnax environment's ``EnvParams`` (``memory_length`` of MemoryChain); of a suite's
+        constructor; or of a ``module:attribute`` factory.""",
     )
     eval_every: int = setting(
         0,
