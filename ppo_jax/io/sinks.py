@@ -185,7 +185,8 @@ def metrics_rows(
     over seeds: the same for all but runs stopped at ``stop_at_return``). ``values`` holds, for
     every other metric, its mean over seeds ignoring NaN, and for ``episode_return`` also
     ``episode_return/seed_{s}`` for each seed ``s`` of ``seeds``. Means (and per-seed
-    returns) that are NaN are left out; updates with nothing left are not yielded.
+    returns) that are NaN are left out; updates with nothing left, or that no run trained
+    (every run stopped at ``stop_at_return``), are not yielded.
     """
     if "env_steps" not in metrics:
         raise ValueError("metrics must include 'env_steps'")
@@ -207,6 +208,8 @@ def metrics_rows(
     if len(set(labels)) != len(labels):  # rows of a sweep share seeds: number them
         labels = [str(i) for i in range(len(seeds))]
     for u, step in enumerate(steps):
+        if step <= 0:  # every run had stopped at stop_at_return: nothing was trained
+            continue
         row: dict[str, float] = {}
         for name, arr in arrays.items():
             mean = float(means[name][u])

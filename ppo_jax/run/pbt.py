@@ -150,6 +150,11 @@ def plan_pbt(
     factors = check_perturb(perturb)
     resample_probability = _check_float("resample_probability", resample_probability, 0.0, 1.0)
     check_rank_by(rank_by, config, interval)
+    if config.stop_at_return is not None:
+        raise ValueError(
+            "PPOConfig.stop_at_return does not combine with pbt: a member stopped at its target "
+            "would still be ranked, and replaced, at every exploit step; set it to None"
+        )
     if lr_schedule is not None and "learning_rate" in space:
         raise ValueError(
             "space['learning_rate'] has no effect with lr_schedule= (the schedule sets the "
@@ -704,11 +709,11 @@ def saved_settings(out: Path, saved: Any) -> tuple[dict[str, Any], int, dict[str
 def write_pbt_plots(out: Path, result: RunResult) -> Path:
     """``hyperparameters.png``: each member's return and searched hyperparameters over
     training."""
-    from ppo_jax.io.plotting import hyperparameter_trajectories, save_figure
+    from ppo_jax.io.plotting import hyperparameter_trajectories, save_figure, update_steps
 
     path = out / HYPERPARAMETERS_PLOT
     fig = hyperparameter_trajectories(
-        result.metrics["env_steps"][0],
+        update_steps(result.metrics),
         result.metrics["episode_return"],
         {k[3:]: v for k, v in result.metrics.items() if k.startswith("hp/")},
         f"{result.config.env_name}: PBT, {len(result.seeds)} members",

@@ -1025,7 +1025,7 @@ def _load_sweep(out: Path, saved: rundir.RunConfig, results: Any) -> rundir.RunR
 
 def replot(run_dir: Path) -> list[Path]:
     """Write the plots of a run folder again from its files; returns the files written."""
-    from ppo_jax.io.plotting import learning_curves, save_figure
+    from ppo_jax.io.plotting import learning_curves, save_figure, update_steps
     from ppo_jax.run.sweep import MAX_PLOTTED, setting_label
 
     run = load_run(run_dir)
@@ -1042,7 +1042,7 @@ def replot(run_dir: Path) -> list[Path]:
     labels = list(dict.fromkeys(setting_label(s) for s in run.settings))[:MAX_PLOTTED]
     per_label = [np.asarray([setting_label(s) == label for s in run.settings]) for label in labels]
     fig = learning_curves(
-        run.metrics["env_steps"][0],
+        update_steps(run.metrics),
         [run.metrics["episode_return"][rows] for rows in per_label],
         labels,
         f"{run.config.env_name}: sweep",

@@ -240,3 +240,11 @@ def test_session_checkpoints_fall_on_intervals(tmp_path):
     with pytest.raises(ValueError, match="multiple of interval"):
         run_pbt_experiment(TINY_PBT, SPACE, 4, tmp_path / "x", interval=4, checkpoint_every=3)
     assert not (tmp_path / "x").exists()
+
+
+def test_pbt_refuses_stop_at_return():
+    from ppo_jax import LogUniform, PPOConfig, pbt
+
+    config = PPOConfig(eval_every=1, stop_at_return=10.0)
+    with pytest.raises(ValueError, match="stop_at_return"):
+        pbt(config, {"learning_rate": LogUniform(1e-4, 1e-2)}, 4, fraction=0.25)

@@ -127,3 +127,14 @@ def test_wandb_missing_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setitem(sys.modules, "wandb", None)  # makes `import wandb` fail
     with pytest.raises(ImportError, match="pip install wandb"):
         WandbWriter(project="p", run_dir=tmp_path, config={})
+
+
+def test_updates_no_run_trained_are_not_rows():
+    """After every run stopped at stop_at_return, updates log 0 env steps (and 0 episodes):
+    they are not written at step 0."""
+    metrics = {
+        "env_steps": np.array([[32, 0, 0], [32, 64, 0]]),
+        "episodes_completed": np.array([[1, 0, 0], [2, 3, 0]]),
+    }
+    steps = [step for step, _ in metrics_rows(metrics, [0, 1])]
+    assert steps == [32, 64]
