@@ -21,7 +21,7 @@ import numpy as np
 from ppo_jax.core.config import PPOConfig
 from ppo_jax.core.distributions import DiagGaussian
 from ppo_jax.core.envs import has_action_mask, to_env_action
-from ppo_jax.core.evaluate import run_episodes
+from ppo_jax.core.evaluate import DEFAULT_EVAL_STEPS, run_episodes
 from ppo_jax.core.spec import TrainSpec
 from ppo_jax.core.types import Array, Params, PRNGKey, RunningStats
 from ppo_jax.run import backend
@@ -124,7 +124,7 @@ def check_policy_inputs(
 
 def _max_steps(env_params: Any, max_steps: int | None) -> int:
     if max_steps is None:
-        max_steps = int(getattr(env_params, "max_steps_in_episode", 1000))
+        max_steps = int(getattr(env_params, "max_steps_in_episode", DEFAULT_EVAL_STEPS))
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or not 1 <= max_steps <= 10**7:
         raise ValueError(f"max_steps must be an int in [1, 10**7], got {max_steps!r}")
     return max_steps

@@ -731,8 +731,7 @@ def load_pbt(out: Path, saved: Any, results: Any) -> RunResult:
     :func:`ppo_jax.load_run`)."""
     from ppo_jax.run import session
 
-    space, population, options = saved_settings(out, saved)
-    check_space(space)
+    space, population, options = saved_settings(out, saved)  # the space checked as it is read
     population = _check_int("population", population, 2, drivers.MAX_RUNS)
     (seed,) = drivers.seed_list([options["seed"]], "seed")
     members = list(range(population))

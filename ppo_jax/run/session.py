@@ -508,10 +508,8 @@ def _train(
         f"({jax.devices()[0].platform}); {verb}"
     )
     say(f"  output folder: {out}")
-    if ckpt is not None and (
-        ckpt.update >= config.num_updates
-        or all_stopped(checkpoint.restore(ckpt, setup.template, f"checkpoint of {str(out)!r}"))
-    ):
+    restored = None if ckpt is None else checkpoint.restore(ckpt, setup.template)
+    if ckpt is not None and (ckpt.update >= config.num_updates or all_stopped(restored)):
         newest = checkpoint.latest(out)
         say(f"  already finished at update {ckpt.update}; newest checkpoint {newest}")
         trust = setup.config.env_origin is None  # the result's config as trusted as the given
@@ -521,8 +519,8 @@ def _train(
     report = report_every(config.num_updates, style if listener is None else "lines")
     length = _segment_length(setup.checkpoint_every, report, config.num_updates, setup.unit)
     t0 = time.perf_counter()
-    if ckpt is not None:
-        runner = checkpoint.restore(ckpt, setup.template)
+    if restored is not None:
+        runner = restored
     else:
         runner = setup.init() if setup.init is not None else drivers.init_runs(plan)
     first = 0 if ckpt is None else ckpt.update
@@ -578,7 +576,6 @@ def _train(
         setup, out, runner, metrics, status, compile_s, run_s, 0 if ckpt is None else ckpt.update
     )
     try:
-        write_best(out, setup, runner, start)
         result = _write_outputs(setup, out, result, runner, last_ckpt, compile_s, run_s)
     except rundir.OutputError as err:
         raise rundir.OutputError(_with_resume_hint(str(err), out, last_ckpt, setup)) from None
@@ -802,8 +799,11 @@ def _write_outputs(
     compile_s: float,
     run_s: float,
 ) -> rundir.RunResult:
-    """The metrics files, ``results.json`` (with the absolute metric when the run evaluated)
-    and the plots; returns ``result`` with the absolute metric in its summary rows."""
+    """``best/`` (unless the last checkpoint wrote it already), the metrics files,
+    ``results.json`` (with the absolute metric when the run evaluated) and the plots; returns
+    ``result`` with the absolute metric in its summary rows."""
+    if last_ckpt != checkpoint.checkpoint_path(out, result.updates_done):
+        write_best(out, setup, state, result.updates_done)
     absolute = absolute_metric(setup, state) if result.metrics else None
     if absolute is not None:
         rows = [
