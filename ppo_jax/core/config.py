@@ -30,6 +30,7 @@ VALUE_TARGETS = ("lambda_return", "reward_to_go")
 ACTIVATIONS = ("tanh", "relu", "gelu", "silu")
 TORSOS = ("auto", "mlp", "cnn")
 SHUFFLES = ("sort", "hash")
+CONTINUOUS_DISTRIBUTIONS = ("gaussian", "tanh_gaussian", "beta")
 RECURRENT_CELLS = ("gru", "lstm", "lru")
 
 #: Fields of :class:`PPOConfig` whose values are floats that set no array shape; they are
@@ -147,6 +148,21 @@ class PPOConfig:
     cnn_kernel: int = setting(3, "Square kernel size of the CNN torso's convolutions.")
     log_std_init: float = setting(
         0.0, "Initial log standard deviation of the Gaussian policy (continuous actions only)."
+    )
+    continuous_distribution: Literal["gaussian", "tanh_gaussian", "beta"] = setting(
+        "gaussian",
+        """Policy of continuous (``Box``) actions: ``"gaussian"``, a diagonal Gaussian sampled
+        unbounded and clipped to the bounds only when stepping the environment;
+        ``"tanh_gaussian"``, a Gaussian squashed by ``tanh`` into the bounds (log-probabilities
+        with the exact change-of-variables correction); ``"beta"``, a Beta distribution scaled
+        to the bounds (Chou et al. 2017; both concentrations >= 1). The bounded two need
+        finite ``Box`` bounds.""",
+    )
+    state_dependent_std: bool = setting(
+        False,
+        """Gaussian and tanh-Gaussian policies: the log standard deviation is a head of the
+        actor (one per action dimension, ``log_std_init`` plus the head's output, clipped to
+        ``[-20, 2]``) instead of a free parameter ``log_std``.""",
     )
     normalize_observations: bool = setting(
         False,
@@ -549,7 +565,8 @@ def _validate_extensions(c: PPOConfig) -> None:
     _require_real("log_std_init", c.log_std_init, low=-20.0, high=5.0)
     _require_real("norm_clip", c.norm_clip, low=0.0, low_open=True)
     _require_int("cnn_kernel", c.cnn_kernel, 1, 256)
-    for name in ("normalize_observations", "normalize_rewards"):
+    _require_choice("continuous_distribution", c.continuous_distribution, CONTINUOUS_DISTRIBUTIONS)
+    for name in ("normalize_observations", "normalize_rewards", "state_dependent_std"):
         _require_bool(name, getattr(c, name))
     _require_choice("torso", c.torso, TORSOS)
     _require_choice("shuffle", c.shuffle, SHUFFLES)

@@ -22,9 +22,18 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ppo_jax.core.config import PPOConfig, env_name_kind
-from ppo_jax.core.types import ActionSpec, Array, EnvCarry, EpisodeStats, PRNGKey
+from ppo_jax.core.types import (
+    ActionSpec,
+    Array,
+    CompositeAction,
+    EnvCarry,
+    EpisodeStats,
+    ObsTree,
+    PRNGKey,
+)
 
 
 def make_env(config: PPOConfig) -> tuple[Any, Any]:
@@ -180,8 +189,7 @@ def check_env(env: Any, env_params: Any, what: str = "env") -> None:
 
     def one_step(k: Array) -> Any:
         _, state = env.reset(k, env_params)
-        sample = jnp.zeros((action.size,), jnp.float32) if action.continuous else jnp.int32(0)
-        return env.step(k, state, to_env_action(env, env_params, sample), env_params)
+        return env.step(k, state, to_env_action(env, env_params, zero_action(action)), env_params)
 
     try:
         out = jax.eval_shape(jax.vmap(one_step), jax.ShapeDtypeStruct((2, 2), jnp.uint32))
@@ -200,41 +208,105 @@ def check_env(env: Any, env_params: Any, what: str = "env") -> None:
         raise ValueError(f"{what}: step's info lacks 'final_observation' (gymnax >= 1.0 sets it)")
 
 
-def action_spec(env: Any, env_params: Any) -> ActionSpec:
-    """:class:`ActionSpec` of a gymnax environment.
+def action_spec(env: Any, env_params: Any) -> ActionSpec | CompositeAction:
+    """:class:`ActionSpec` of a gymnax environment's action space, or a
+    :class:`CompositeAction` of a ``spaces.Tuple``/``spaces.Dict`` of them (nested).
 
-    Raises ``TypeError`` if the object is not a gymnax environment, ``ValueError`` if its action
-    space is neither ``Discrete`` nor a 1-D ``Box``.
+    Raises ``TypeError`` if the object is not a gymnax environment, ``ValueError`` if a leaf
+    of its action space is neither ``Discrete`` nor a 1-D ``Box``.
     """
-    from gymnax.environments import spaces
-
     for attr in ("reset", "step", "action_space", "observation_space"):
         if not hasattr(env, attr):
             raise TypeError(f"env must be a gymnax Environment (missing .{attr}), got {env!r}")
     space = env.action_space(env_params)
+    name = getattr(env, "name", env)
+    tree = _space_tree(space, name, "action_space")
+    if isinstance(tree, ActionSpec):
+        return tree
+    leaves, treedef = jax.tree.flatten(tree, is_leaf=_is_action_spec)
+    if not leaves:
+        raise ValueError(f"env {name!r} has an empty composite action space {space!r}")
+    return CompositeAction(treedef=treedef, leaves=tuple(leaves))
+
+
+def _is_action_spec(x: Any) -> bool:
+    return isinstance(x, ActionSpec)
+
+
+MAX_ACTION_DEPTH = 16
+"""Deepest nesting of ``spaces.Tuple``/``spaces.Dict`` action spaces."""
+
+
+def _space_tree(space: Any, name: Any, where: str, depth: int = 0) -> Any:
+    """The action space as a pytree (tuples and dicts) of :class:`ActionSpec` leaves."""
+    from gymnax.environments import spaces
+
+    if depth > MAX_ACTION_DEPTH:
+        raise ValueError(f"env {name!r}: {where} nests deeper than {MAX_ACTION_DEPTH} levels")
     if isinstance(space, spaces.Discrete):
         return ActionSpec(continuous=False, size=int(space.n))
     if isinstance(space, spaces.Box) and len(space.shape) == 1:
-        return ActionSpec(continuous=True, size=int(space.shape[0]))
+        size = int(space.shape[0])
+        low = np.broadcast_to(np.asarray(space.low, np.float64), (size,))
+        high = np.broadcast_to(np.asarray(space.high, np.float64), (size,))
+        if np.any(low > high):
+            raise ValueError(f"env {name!r}: {where} has a Box with low > high")
+        return ActionSpec(True, size, tuple(map(float, low)), tuple(map(float, high)))
+    if isinstance(space, spaces.Tuple):
+        return tuple(
+            _space_tree(s, name, f"{where}[{i}]", depth + 1) for i, s in enumerate(space.spaces)
+        )
+    if isinstance(space, spaces.Dict):
+        if not all(isinstance(k, str) for k in space.spaces):
+            raise ValueError(f"env {name!r}: {where} is a Dict space with non-string keys")
+        return {
+            k: _space_tree(s, name, f"{where}[{k!r}]", depth + 1) for k, s in space.spaces.items()
+        }
     raise ValueError(
-        f"env {getattr(env, 'name', env)!r} has action space {space!r}; ppo_jax handles "
-        "gymnax spaces.Discrete and 1-D spaces.Box action spaces"
+        f"env {name!r} has {where} {space!r}; ppo_jax handles gymnax spaces.Discrete, 1-D "
+        "spaces.Box, and spaces.Tuple / spaces.Dict of these"
     )
 
 
-def env_spec(env: Any, env_params: Any) -> tuple[tuple[int, ...], ActionSpec]:
-    """``(obs_shape, ActionSpec)`` of an environment (see :func:`action_spec`, which also
-    raises here). The observation shape is read from an abstract ``reset``, so it is what the
-    environment really returns."""
+def env_spec(env: Any, env_params: Any) -> tuple[Any, ActionSpec | CompositeAction]:
+    """``(obs_shape, action)`` of an environment (see :func:`action_spec`, which also raises
+    here). ``obs_shape`` is the shape tuple of array observations, or an :class:`ObsTree` of
+    pytree observations (``spaces.Dict``/``spaces.Tuple``); it is read from an abstract
+    ``reset``, so it is what the environment really returns."""
     action = action_spec(env, env_params)
     obs, _ = jax.eval_shape(env.reset, jax.ShapeDtypeStruct((2,), jnp.uint32), env_params)
-    if not hasattr(obs, "shape"):
-        raise ValueError(
-            f"env {getattr(env, 'name', env)!r} returns pytree observations "
-            f"({jax.tree.structure(obs)}); ppo_jax needs one array, or a pytree with an "
-            "'action_mask' entry (see ObservationMask)"
-        )
-    return tuple(int(d) for d in obs.shape), action
+    return obs_spec(obs, getattr(env, "name", env)), action
+
+
+def obs_spec(obs: Any, name: Any = "env") -> tuple[int, ...] | ObsTree:
+    """The shape tuple of an array observation (or its abstract value), or the
+    :class:`ObsTree` of a pytree observation. ``ValueError`` for an empty pytree or a leaf that
+    is not an array."""
+    if hasattr(obs, "shape"):
+        return tuple(int(d) for d in obs.shape)
+    path_leaves, treedef = jax.tree_util.tree_flatten_with_path(obs)
+    if not path_leaves:
+        raise ValueError(f"env {name!r} returns empty pytree observations ({treedef})")
+    paths, shapes = [], []
+    for path, leaf in path_leaves:
+        if not hasattr(leaf, "shape"):
+            raise ValueError(f"env {name!r}: observation leaf {leaf!r} is not an array")
+        paths.append(path_name(path))
+        shapes.append(tuple(int(d) for d in leaf.shape))
+    return ObsTree(treedef=treedef, shapes=tuple(shapes), paths=tuple(paths))
+
+
+def path_name(path: Any) -> str:
+    """A key path of ``jax.tree_util.tree_flatten_with_path`` as ``"a/b/0"``."""
+    parts = []
+    for entry in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(entry, attr):
+                parts.append(str(getattr(entry, attr)))
+                break
+        else:
+            parts.append(str(entry))
+    return "/".join(parts)
 
 
 def has_action_mask(env: Any) -> bool:
@@ -243,11 +315,12 @@ def has_action_mask(env: Any) -> bool:
 
 
 def action_masks(env: Any, env_params: Any, env_state: Any) -> Array | None:
-    """``[N, A]`` legal-action masks of a batch of states, or ``None`` without masks."""
+    """``[N, A]`` legal-action masks of a batch of states (for a composite action, the
+    pytree of ``[N, n]`` masks of its discrete leaves), or ``None`` without masks."""
     if not has_action_mask(env):
         return None
     masks = jax.vmap(env.action_mask, in_axes=(0, None))(env_state, env_params)
-    return jnp.asarray(masks, bool)
+    return jax.tree.map(lambda m: jnp.asarray(m, bool), masks)
 
 
 class ObservationMask:
@@ -271,7 +344,7 @@ class ObservationMask:
     def split(obs: Any) -> tuple[Array, Array]:
         """``(flat observation [D], mask [A])`` of one pytree observation."""
         items = obs._asdict() if hasattr(obs, "_asdict") else dict(obs)
-        mask = jnp.asarray(items.pop("action_mask"), bool)
+        mask = jax.tree.map(lambda m: jnp.asarray(m, bool), items.pop("action_mask"))
         parts = [jnp.ravel(jnp.asarray(v, jnp.float32)) for _, v in sorted(items.items())]
         return jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float32), mask
 
@@ -316,15 +389,35 @@ def wrap_observation_mask(env: Any, env_params: Any) -> Any:
     return env
 
 
-def to_env_action(env: Any, env_params: Any, action: Array) -> Array:
+def to_env_action(env: Any, env_params: Any, action: Any) -> Any:
     """The action handed to ``env.step``: continuous actions clipped to the ``Box`` bounds
-    (``[..., A]``); discrete actions unchanged."""
+    (``[..., A]``); discrete actions unchanged; a composite action (the pytree of the
+    ``spaces.Tuple``/``spaces.Dict``) leaf by leaf."""
+    return _clip_to_space(env.action_space(env_params), action)
+
+
+def _clip_to_space(space: Any, action: Any) -> Any:
     from gymnax.environments import spaces
 
-    space = env.action_space(env_params)
     if isinstance(space, spaces.Box):
         return jnp.clip(action, space.low, space.high).astype(space.dtype)
+    if isinstance(space, spaces.Tuple):
+        return tuple(_clip_to_space(s, a) for s, a in zip(space.spaces, action, strict=True))
+    if isinstance(space, spaces.Dict):
+        return {k: _clip_to_space(s, action[k]) for k, s in space.spaces.items()}
     return action
+
+
+def zero_action(action: ActionSpec | CompositeAction) -> Any:
+    """One action of zeros (float ``[A]`` or int32 scalar per leaf), as the environment takes
+    it: the pytree of a composite action."""
+
+    def leaf(spec: ActionSpec) -> Array:
+        return jnp.zeros((spec.size,), jnp.float32) if spec.continuous else jnp.int32(0)
+
+    if isinstance(action, CompositeAction):
+        return action.treedef.unflatten([leaf(s) for s in action.leaves])
+    return leaf(action)
 
 
 def reset_envs(env: Any, env_params: Any, key: PRNGKey, num_envs: int) -> EnvCarry:
@@ -421,7 +514,8 @@ def step_envs(
     ``completed_return`` and ``completed_length`` (the return and length of the episode that
     ended at this step, 0 where none ended).
     """
-    pool = reset_pool_size(env, action.shape[0])
+    num_envs = carry.first.shape[0]
+    pool = reset_pool_size(env, num_envs)
     step_key = key if draws is None else draws.key
     if pool and step_key is not None:
         obs, env_state, reward, terminated, truncated, info = _step_pooled(
@@ -431,7 +525,7 @@ def step_envs(
         if draws is None:
             if key is None:
                 raise ValueError("step_envs needs a key, or the step's draws (draw_env)")
-            draws = draw_env(env, env_params, key, action.shape[0])
+            draws = draw_env(env, env_params, key, num_envs)
         if draws.reset is None:
             stepped = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
                 draws.env_keys, carry.env_state, action, env_params
@@ -441,9 +535,9 @@ def step_envs(
                 draws.env_keys, draws.reset, carry.env_state, action
             )
         obs, env_state, reward, terminated, truncated, info = stepped
-    reward = jnp.asarray(reward, jnp.float32).reshape(action.shape[0])
-    terminated = jnp.asarray(terminated, bool).reshape(action.shape[0])
-    truncated = jnp.asarray(truncated, bool).reshape(action.shape[0]) & ~terminated
+    reward = jnp.asarray(reward, jnp.float32).reshape(num_envs)
+    terminated = jnp.asarray(terminated, bool).reshape(num_envs)
+    truncated = jnp.asarray(truncated, bool).reshape(num_envs) & ~terminated
     done = terminated | truncated
     ep_return = carry.stats.episode_return + reward
     ep_length = carry.stats.episode_length + 1
@@ -488,7 +582,7 @@ def _step_pooled(
     ``pool`` endings per step start distinct episodes (more share one start; a fresh key every
     step keeps the starts independent across steps). The final observation is kept as in
     ``step``."""
-    num_envs = action.shape[0]
+    num_envs = jax.tree.leaves(action)[0].shape[0]
     step_key, reset_key = jax.random.split(key)
     keys = jax.random.split(step_key, num_envs)
     final_obs, state, reward, terminated, truncated = jax.vmap(
@@ -511,6 +605,8 @@ def _step_pooled(
     return obs, state, reward, terminated, truncated, info
 
 
-def obs_size(obs_shape: tuple[int, ...]) -> int:
-    """Number of floats in one observation."""
+def obs_size(obs_shape: tuple[int, ...] | ObsTree) -> int:
+    """Number of floats in one observation (all leaves of a pytree observation)."""
+    if isinstance(obs_shape, ObsTree):
+        return sum(math.prod(shape) for shape in obs_shape.shapes) or 1
     return math.prod(obs_shape) if obs_shape else 1

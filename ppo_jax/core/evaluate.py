@@ -113,7 +113,7 @@ def run_episodes(
         obs, env_state, reward, terminated, truncated = jax.vmap(step, in_axes=(0, 0, 0, None))(
             jax.random.split(step_key, num_episodes),
             c.env_state,
-            to_env_action(env, env_params, action),
+            to_env_action(env, env_params, net.env_action(dist, action)),
             env_params,
         )
         reward = jnp.asarray(reward, jnp.float32).reshape(num_episodes)

@@ -34,10 +34,26 @@ import jax
 import jax.numpy as jnp
 
 from ppo_jax.core.config import PPOConfig
-from ppo_jax.core.distributions import DiagGaussian, Distribution, masked_categorical
+from ppo_jax.core.distributions import (
+    Beta,
+    Composite,
+    DiagGaussian,
+    Distribution,
+    TanhGaussian,
+    dist_env_action,
+    masked_categorical,
+)
 from ppo_jax.core.memory import PARALLEL_CELLS, initial_state, make_cell
-from ppo_jax.core.normalize import normalize
-from ppo_jax.core.types import ActionSpec, Array, Params, PRNGKey, RunningStats
+from ppo_jax.core.normalize import normalize, normalize_obs
+from ppo_jax.core.types import (
+    ActionSpec,
+    Array,
+    CompositeAction,
+    ObsTree,
+    Params,
+    PRNGKey,
+    RunningStats,
+)
 
 HIDDEN_GAIN = math.sqrt(2.0)
 """Orthogonal-init gain of hidden layers."""
@@ -54,6 +70,12 @@ _ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "gelu": nn.gelu,
     "silu": nn.silu,
 }
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+"""Range of a state-dependent log standard deviation (``PPOConfig.state_dependent_std``)."""
+CRITIC_KEY = "critic"
+"""An observation entry of this name (a top-level key of a dict observation) is seen by the
+critic only: privileged information at training time (an asymmetric critic)."""
 
 NEWTON_SCHULZ_ITERATIONS = 80
 """Iterations of the polar-factor iteration; enough for singular-value ratios down to ~1e-12."""
@@ -124,7 +146,7 @@ class PatchConv(nn.Module):
 
 
 def _torso(
-    x: Array,
+    x: Any,
     hidden_sizes: tuple[int, ...],
     activation: str,
     conv_channels: tuple[int, ...],
@@ -132,8 +154,31 @@ def _torso(
     conv: str,
 ) -> Array:
     """``[B, *obs_shape] -> [B, hidden_sizes[-1]]`` inside a compact module: ReLU convolutions
-    ``Conv_i`` on images, then the observation flattened into Dense layers ``Dense_0 ...``."""
+    ``Conv_i`` on images, then the observation flattened into Dense layers ``Dense_0 ...``.
+    Pytree observations (leaves ``[B, ...]``): each image leaf ``[B, H, W, C]`` through its
+    own convolutions ``<leaf path>_Conv_i`` (when ``conv_channels``), every leaf flattened,
+    all concatenated (in ``jax.tree`` order) into the Dense layers."""
     act = _ACTIVATIONS[activation]
+    if hasattr(x, "shape"):
+        x = _convolve(x, conv_channels, conv_kernel, conv, "")
+        x = x.reshape(x.shape[0], -1)
+    else:
+        parts = []
+        for path, leaf in jax.tree_util.tree_flatten_with_path(x)[0]:
+            if leaf.ndim == 4 and conv_channels:
+                prefix = "_".join(str(getattr(p, "key", getattr(p, "idx", p))) for p in path)
+                leaf = _convolve(leaf, conv_channels, conv_kernel, conv, f"{prefix}_")
+            parts.append(leaf.reshape(leaf.shape[0], -1))
+        x = jnp.concatenate(parts, axis=-1)
+    for i, width in enumerate(hidden_sizes):
+        x = act(nn.Dense(width, kernel_init=orthogonal(HIDDEN_GAIN), name=f"Dense_{i}")(x))
+    return x
+
+
+def _convolve(
+    x: Array, conv_channels: tuple[int, ...], conv_kernel: int, conv: str, prefix: str
+) -> Array:
+    """ReLU convolutions ``{prefix}Conv_i`` of images ``[B, H, W, C]``."""
     for i, channels in enumerate(conv_channels):
         if conv == "native":
             layer: nn.Module = nn.Conv(
@@ -141,15 +186,20 @@ def _torso(
                 (conv_kernel, conv_kernel),
                 padding="VALID",
                 kernel_init=_conv_orthogonal(HIDDEN_GAIN),
-                name=f"Conv_{i}",
+                name=f"{prefix}Conv_{i}",
             )
         else:
-            layer = PatchConv(channels, conv_kernel, name=f"Conv_{i}")
+            layer = PatchConv(channels, conv_kernel, name=f"{prefix}Conv_{i}")
         x = nn.relu(layer(x))
-    x = x.reshape(x.shape[0], -1)
-    for i, width in enumerate(hidden_sizes):
-        x = act(nn.Dense(width, kernel_init=orthogonal(HIDDEN_GAIN), name=f"Dense_{i}")(x))
     return x
+
+
+def actor_view(obs: Any) -> Any:
+    """What the actor sees of ``obs``: everything but a top-level ``"critic"`` entry of a dict
+    observation (:data:`CRITIC_KEY`); array observations unchanged."""
+    if isinstance(obs, dict) and CRITIC_KEY in obs:
+        return {k: v for k, v in obs.items() if k != CRITIC_KEY}
+    return obs
 
 
 class Tower(nn.Module):
@@ -192,8 +242,9 @@ class RecurrentTower(nn.Module):
 
     @nn.compact
     def __call__(self, h: Any, x: Array, first: Array | None = None) -> tuple[Any, Array]:
-        lead = x.shape[:2] if first is not None else x.shape[:1]
-        x = x.reshape(math.prod(lead), *x.shape[len(lead) :])
+        some = jax.tree.leaves(x)[0]
+        lead = some.shape[:2] if first is not None else some.shape[:1]
+        x = jax.tree.map(lambda v: v.reshape(math.prod(lead), *v.shape[len(lead) :]), x)
         x = _torso(
             x, self.hidden_sizes, self.activation, self.conv_channels, self.conv_kernel, self.conv
         )
@@ -230,8 +281,8 @@ class ActorCritic(nn.Module):
         self.actor = Tower(self.action_size, POLICY_HEAD_GAIN, **torso)
         self.critic = Tower(1, VALUE_HEAD_GAIN, **torso)
 
-    def __call__(self, obs: Array) -> tuple[Array, Array]:
-        return self.actor(obs), self.critic(obs)[..., 0]
+    def __call__(self, obs: Any) -> tuple[Array, Array]:
+        return self.actor(actor_view(obs)), self.critic(obs)[..., 0]
 
     def value(self, obs: Array) -> Array:
         """The critic alone: ``[B, *obs_shape] -> [B]``."""
@@ -274,7 +325,7 @@ class RecurrentActorCritic(nn.Module):
         self.critic = RecurrentTower(1, VALUE_HEAD_GAIN, **torso)
 
     def __call__(self, state: dict[str, Any], obs: Array) -> Any:
-        actor_h, out = self.actor(state["actor"], obs)
+        actor_h, out = self.actor(state["actor"], actor_view(obs))
         critic_h, value = self.critic(state["critic"], obs)
         return {"actor": actor_h, "critic": critic_h}, (out, value[..., 0])
 
@@ -290,43 +341,83 @@ class LinearRecurrentActorCritic(RecurrentActorCritic):
         """``(out [T, B, A], value [T, B])`` of the sequences ``obs [T, B, *obs_shape]`` from
         ``state`` (each ``[B, ...]``) with episode starts ``first [T, B]``: the same as
         ``T`` calls of ``__call__`` with the state reset where ``first``."""
-        _, out = self.actor(state["actor"], obs, first)
+        _, out = self.actor(state["actor"], actor_view(obs), first)
         _, value = self.critic(state["critic"], obs, first)
         return out, value[..., 0]
 
 
-def uses_cnn(config: PPOConfig, obs_shape: Sequence[int]) -> bool:
-    """Whether ``config.torso`` gives a CNN for observations of ``obs_shape``: ``"auto"`` picks
-    one for image-like ``[H, W, C]`` observations (e.g. MinAtar), an MLP otherwise."""
+def uses_cnn(config: PPOConfig, obs_shape: Any) -> bool:
+    """Whether ``config.torso`` gives a CNN for observations of ``obs_shape`` (a shape, or the
+    :class:`~ppo_jax.core.types.ObsTree` of pytree observations): ``"auto"`` picks one for
+    image-like ``[H, W, C]`` observations (e.g. MinAtar) or image leaves, an MLP otherwise."""
+    images = [s for s in _obs_shapes(obs_shape) if len(s) == 3]
     if config.torso == "cnn":
-        if len(obs_shape) != 3:
+        if not images:
             raise ValueError(
-                f"PPOConfig.torso='cnn' needs [H, W, C] observations, the environment gives "
-                f"{tuple(obs_shape)}; use torso='mlp' or 'auto'"
+                f"PPOConfig.torso='cnn' needs [H, W, C] observations (or an image leaf), the "
+                f"environment gives {_describe_obs(obs_shape)}; use torso='mlp' or 'auto'"
             )
         return True
-    return config.torso == "auto" and len(obs_shape) == 3
+    return config.torso == "auto" and bool(images)
+
+
+def _obs_shapes(obs_shape: Any) -> tuple[tuple[int, ...], ...]:
+    return obs_shape.shapes if isinstance(obs_shape, ObsTree) else (tuple(obs_shape),)
+
+
+def _describe_obs(obs_shape: Any) -> str:
+    if isinstance(obs_shape, ObsTree):
+        pairs = zip(obs_shape.paths, obs_shape.shapes, strict=True)
+        return "{" + ", ".join(f"{p}: {s}" for p, s in pairs) + "}"
+    return str(tuple(obs_shape))
+
+
+def action_leaves(action: ActionSpec | CompositeAction) -> tuple[ActionSpec, ...]:
+    """The leaves of an action space (one for a single ``Discrete`` or ``Box``)."""
+    return action.leaves if isinstance(action, CompositeAction) else (action,)
+
+
+def leaf_outputs(leaf: ActionSpec, distribution: str, state_dependent_std: bool) -> int:
+    """Network outputs one action leaf takes: ``n`` logits (discrete); ``A`` means, plus ``A``
+    log-stds when ``state_dependent_std`` (Gaussian, tanh-Gaussian); ``2 A`` (Beta: raw
+    ``alpha``, ``beta``)."""
+    if not leaf.continuous:
+        return leaf.size
+    if distribution == "beta" or state_dependent_std:
+        return 2 * leaf.size
+    return leaf.size
+
+
+def policy_outputs(config: PPOConfig, action: ActionSpec | CompositeAction) -> int:
+    """Width of the actor's output for ``action`` under ``config``: the sum of
+    :func:`leaf_outputs` (``A`` for today's Discrete or Box with the default Gaussian)."""
+    return sum(
+        leaf_outputs(leaf, config.continuous_distribution, config.state_dependent_std)
+        for leaf in action_leaves(action)
+    )
 
 
 def default_module(
-    config: PPOConfig, obs_shape: Sequence[int], action: ActionSpec, conv: str = "im2col"
+    config: PPOConfig, obs_shape: Any, action: ActionSpec | CompositeAction, conv: str = "im2col"
 ) -> nn.Module:
     """The built-in network for ``config`` (:class:`ActorCritic`, or
     :class:`RecurrentActorCritic` when ``config.recurrent``), for observations of
     ``obs_shape``. ``ValueError`` when a CNN torso's convolutions do not fit the images."""
     cnn = uses_cnn(config, obs_shape)
     channels = config.cnn_channels if cnn else ()
-    if cnn:
-        side = min(int(obs_shape[0]), int(obs_shape[1]))
+    for shape in _obs_shapes(obs_shape) if cnn else ():
+        if len(shape) != 3:
+            continue
+        side = min(int(shape[0]), int(shape[1]))
         needed = len(channels) * (config.cnn_kernel - 1) + 1
         if needed > side:
             raise ValueError(
                 f"PPOConfig.cnn_kernel={config.cnn_kernel} with {len(channels)} convolution(s) "
                 f"needs images of at least {needed}x{needed}; the observations are "
-                f"{tuple(obs_shape)}"
+                f"{_describe_obs(obs_shape)}"
             )
     common: dict[str, Any] = {
-        "action_size": action.size,
+        "action_size": policy_outputs(config, action),
         "hidden_sizes": config.hidden_sizes,
         "activation": config.activation,
         "conv_channels": channels,
@@ -357,27 +448,66 @@ class Network:
     """
 
     module: nn.Module
-    obs_shape: tuple[int, ...]
-    action: ActionSpec
+    obs_shape: Any
+    """The shape tuple of array observations, or the
+    :class:`~ppo_jax.core.types.ObsTree` of pytree observations."""
+    action: ActionSpec | CompositeAction
     log_std_init: float = 0.0
     norm_clip: float = 10.0
+    continuous_distribution: str = "gaussian"
+    """``PPOConfig.continuous_distribution``: the policy of every ``Box`` leaf."""
+    state_dependent_std: bool = False
 
     @property
     def recurrent(self) -> bool:
         return is_recurrent(self.module)
 
+    @property
+    def leaves(self) -> tuple[ActionSpec, ...]:
+        """The action leaves (one for a single ``Discrete`` or ``Box``)."""
+        return action_leaves(self.action)
+
+    @property
+    def output_size(self) -> int:
+        """Width ``P`` of the module's policy output ``[B, P]`` (see :func:`leaf_outputs`)."""
+        return sum(self._leaf_outputs(leaf) for leaf in self.leaves)
+
+    def _leaf_outputs(self, leaf: ActionSpec) -> int:
+        return leaf_outputs(leaf, self.continuous_distribution, self.state_dependent_std)
+
+    def _free_log_std(self, leaf: ActionSpec) -> bool:
+        """Whether ``leaf``'s log-std is the free parameter ``params["log_std"]``."""
+        return (
+            leaf.continuous
+            and self.continuous_distribution != "beta"
+            and not self.state_dependent_std
+        )
+
+    @property
+    def log_std_size(self) -> int:
+        """Length of ``params["log_std"]`` (0: no such parameter)."""
+        return sum(leaf.size for leaf in self.leaves if self._free_log_std(leaf))
+
     # ------------------------------------------------------------------ parameters
+    def dummy_obs(self, batch: int = 1) -> Any:
+        """Zero observations ``[batch, ...]`` (a pytree for pytree observations)."""
+        if isinstance(self.obs_shape, ObsTree):
+            zeros = [jnp.zeros((batch, *s), jnp.float32) for s in self.obs_shape.shapes]
+            return self.obs_shape.treedef.unflatten(zeros)
+        return jnp.zeros((batch, *self.obs_shape), jnp.float32)
+
     def init(self, key: PRNGKey) -> Params:
         """Fresh parameters: ``{"network": module params}`` plus ``"log_std"`` ``[A]`` for a
-        continuous action."""
-        dummy = jnp.zeros((1, *self.obs_shape), jnp.float32)
+        Gaussian (or tanh-Gaussian) policy with a state-independent std (``A``: the action
+        dimensions of all such leaves)."""
+        dummy = self.dummy_obs()
         if self.recurrent:
             variables = self.module.init(key, self.initial_state(1), dummy)
         else:
             variables = self.module.init(key, dummy)
         params: dict[str, Any] = {"network": variables["params"]}
-        if self.action.continuous:
-            params["log_std"] = jnp.full((self.action.size,), self.log_std_init, jnp.float32)
+        if self.log_std_size:
+            params["log_std"] = jnp.full((self.log_std_size,), self.log_std_init, jnp.float32)
         return params
 
     def initial_state(self, batch_size: int) -> Any:
@@ -389,9 +519,11 @@ class Network:
         return initial_state(batch_size)
 
     # ------------------------------------------------------------------ application
-    def _prepare(self, obs: Array, obs_norm: RunningStats | None) -> tuple[Array, tuple[int, ...]]:
+    def _prepare(self, obs: Any, obs_norm: Any) -> tuple[Any, tuple[int, ...]]:
         """Normalise, cast to float32, and flatten the leading axes: ``([B, *obs_shape],
-        leading shape)``."""
+        leading shape)`` (every leaf ``[B, *leaf_shape]`` for pytree observations)."""
+        if isinstance(self.obs_shape, ObsTree):
+            return self._prepare_tree(obs, obs_norm)
         obs = jnp.asarray(obs)
         nd = len(self.obs_shape)
         if obs.ndim < nd or tuple(obs.shape[obs.ndim - nd :]) != self.obs_shape:
@@ -405,11 +537,97 @@ class Network:
             x = normalize(obs_norm, x, self.norm_clip)
         return x.reshape(math.prod(lead), *self.obs_shape), lead
 
-    def _distribution(self, params: Params, out: Array, mask: Array | None) -> Distribution:
-        if self.action.continuous:
-            log_std = jnp.broadcast_to(params["log_std"], out.shape)
-            return DiagGaussian(mean=out, log_std=log_std)
-        return masked_categorical(out, mask)
+    def _prepare_tree(self, obs: Any, obs_norm: Any) -> tuple[Any, tuple[int, ...]]:
+        spec = self.obs_shape
+        try:
+            leaves = spec.treedef.flatten_up_to(obs)
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"observations {jax.tree.structure(obs)} do not have the network's "
+                f"observation structure {spec.treedef}"
+            ) from None
+        lead: tuple[int, ...] | None = None
+        for path, shape, leaf in zip(spec.paths, spec.shapes, leaves, strict=True):
+            leaf_shape = tuple(jnp.shape(leaf))
+            nd = len(shape)
+            if len(leaf_shape) < nd or leaf_shape[len(leaf_shape) - nd :] != shape:
+                raise ValueError(
+                    f"observation entry {path!r} of shape {leaf_shape} does not end in the "
+                    f"network's shape {shape}"
+                )
+            this = leaf_shape[: len(leaf_shape) - nd]
+            if lead is not None and this != lead:
+                raise ValueError(
+                    f"observation entries have different leading axes ({lead} and {this} "
+                    f"at {path!r})"
+                )
+            lead = this
+        assert lead is not None
+        x = spec.treedef.unflatten([jnp.asarray(v, jnp.float32) for v in leaves])
+        if obs_norm is not None:
+            x = normalize_obs(obs_norm, x, self.norm_clip)
+        flat = [
+            v.reshape(math.prod(lead), *shape)
+            for v, shape in zip(spec.treedef.flatten_up_to(x), spec.shapes, strict=True)
+        ]
+        return spec.treedef.unflatten(flat), lead
+
+    def _distribution(self, params: Params, out: Array, mask: Any) -> Distribution:
+        """The policy of the module's output ``out [..., P]``: one leaf's distribution, or a
+        :class:`~ppo_jax.core.distributions.Composite` of every leaf's (``mask``: the
+        environment's mask pytree, applied to discrete leaves)."""
+        if not isinstance(self.action, CompositeAction):
+            if not self.action.continuous:
+                return masked_categorical(out, mask)
+            if self.log_std_size and self.continuous_distribution == "gaussian":
+                free = jnp.broadcast_to(params["log_std"], out.shape)
+                return DiagGaussian(mean=out, log_std=free)
+            return self._leaf_distribution(self.action, out, params.get("log_std"), None)
+        masks = (
+            [None] * len(self.leaves) if mask is None else self.action.treedef.flatten_up_to(mask)
+        )
+        parts, at, std_at = [], 0, 0
+        for leaf, leaf_mask in zip(self.leaves, masks, strict=True):
+            width = self._leaf_outputs(leaf)
+            log_std: Array | None = None
+            if self._free_log_std(leaf):
+                log_std = params["log_std"][std_at : std_at + leaf.size]
+                std_at += leaf.size
+            chunk = out[..., at : at + width]
+            parts.append(self._leaf_distribution(leaf, chunk, log_std, leaf_mask))
+            at += width
+        return Composite(parts=tuple(parts))
+
+    def _leaf_distribution(
+        self, leaf: ActionSpec, out: Array, log_std: Array | None, mask: Array | None
+    ) -> Distribution:
+        if not leaf.continuous:
+            return masked_categorical(out, None if mask is None else jnp.asarray(mask, bool))
+        a = leaf.size
+        low = jnp.broadcast_to(jnp.asarray(leaf.low, jnp.float32), (*out.shape[:-1], a))
+        high = jnp.broadcast_to(jnp.asarray(leaf.high, jnp.float32), (*out.shape[:-1], a))
+        if self.continuous_distribution == "beta":
+            alpha = 1.0 + jax.nn.softplus(out[..., :a])
+            beta = 1.0 + jax.nn.softplus(out[..., a:])
+            return Beta(alpha=alpha, beta=beta, low=low, high=high)
+        if log_std is None:  # state-dependent: the second half of the head
+            mean = out[..., :a]
+            log_std = jnp.clip(self.log_std_init + out[..., a:], LOG_STD_MIN, LOG_STD_MAX)
+        else:
+            mean = out
+            log_std = jnp.broadcast_to(log_std, mean.shape)
+        if self.continuous_distribution == "tanh_gaussian":
+            return TanhGaussian(mean=mean, log_std=log_std, low=low, high=high)
+        return DiagGaussian(mean=mean, log_std=log_std)
+
+    def env_action(self, dist: Distribution, action: Any) -> Any:
+        """The action the environment takes for a stored ``action`` of ``dist``: squashed where
+        the policy is a tanh-Gaussian, and the tuple of a composite action unflattened into
+        the environment's action pytree."""
+        action = dist_env_action(dist, action)
+        if isinstance(self.action, CompositeAction):
+            return self.action.treedef.unflatten(list(action))
+        return action
 
     def apply(
         self,
@@ -450,7 +668,7 @@ class Network:
         initial state where ``first [B]`` (an episode starts), then advanced; returns
         ``(state, policy, value [B])``."""
         x, lead = self._prepare(obs, obs_norm)
-        init = self.initial_state(x.shape[0])
+        init = self.initial_state(math.prod(lead))
         state = jax.tree.map(
             lambda s, s0: jnp.where(first.reshape(-1, *[1] * (s.ndim - 1)), s0, s), state, init
         )
@@ -474,7 +692,7 @@ class Network:
         called once for the whole sequence; otherwise its step runs in a ``lax.scan``."""
         if callable(getattr(self.module, "unroll", None)):
             x, lead = self._prepare(obs, obs_norm)
-            x = x.reshape(*lead, *self.obs_shape)
+            x = jax.tree.map(lambda v: v.reshape(*lead, *v.shape[1:]), x)
             variables = {"params": params["network"]}
             result: Any = self.module.apply(variables, state, x, first, method="unroll")
             out, value = result
@@ -491,15 +709,27 @@ class Network:
 
 def make_network(
     config: PPOConfig,
-    obs_shape: Sequence[int],
-    action: ActionSpec,
+    obs_shape: Any,
+    action: ActionSpec | CompositeAction,
     module: nn.Module | None = None,
     conv: str = "im2col",
 ) -> Network:
     """Bind ``module`` (default: :func:`default_module` of ``config``) to observations of
-    ``obs_shape`` and ``action``. ``conv`` chooses the built-in CNN's convolution."""
+    ``obs_shape`` (a shape, or an :class:`~ppo_jax.core.types.ObsTree`) and ``action``.
+    ``conv`` chooses the built-in CNN's convolution. ``ValueError`` when a bounded policy
+    (``continuous_distribution`` ``"tanh_gaussian"`` or ``"beta"``) meets a ``Box`` with
+    infinite bounds."""
     if conv not in CONV_IMPLEMENTATIONS:
         raise ValueError(f"conv must be one of {CONV_IMPLEMENTATIONS}, got {conv!r}")
+    if config.continuous_distribution != "gaussian":
+        for leaf in action_leaves(action):
+            bounds = (leaf.low or ()) + (leaf.high or ())
+            if leaf.continuous and not all(math.isfinite(b) for b in bounds):
+                raise ValueError(
+                    f"PPOConfig.continuous_distribution={config.continuous_distribution!r} "
+                    f"needs finite Box bounds; the action space has low={leaf.low}, "
+                    f"high={leaf.high} (use 'gaussian')"
+                )
     if module is None:
         module = default_module(config, obs_shape, action, conv)
     elif not isinstance(module, nn.Module):
@@ -507,12 +737,16 @@ def make_network(
             f"network must be a flax.linen.Module whose __call__(obs) returns (logits or mean, "
             f"value), got {type(module).__name__}"
         )
+    if not isinstance(obs_shape, ObsTree):
+        obs_shape = tuple(int(d) for d in obs_shape)
     return Network(
         module=module,
-        obs_shape=tuple(int(d) for d in obs_shape),
+        obs_shape=obs_shape,
         action=action,
         log_std_init=float(config.log_std_init),
         norm_clip=float(config.norm_clip),
+        continuous_distribution=config.continuous_distribution,
+        state_dependent_std=bool(config.state_dependent_std),
     )
 
 
@@ -520,13 +754,15 @@ def check_network(network: Network) -> None:
     """Trace ``init`` and ``apply`` abstractly (nothing is compiled or run) and raise a
     ``ValueError`` naming the argument and the shapes when the module's outputs do not fit:
     ``(out [B, A], value [B])``, and for a recurrent module a state that keeps its shapes."""
-    batch, a = 3, network.action.size
-    kind = "mean" if network.action.continuous else "logits"
+    batch, a = 3, network.output_size
+    kind = "logits" if not network.action.continuous else "mean"
+    if isinstance(network.action, CompositeAction) or a != network.action.size:
+        kind = "policy outputs"
     where = f"network={type(network.module).__name__}"
     key = jax.ShapeDtypeStruct((2,), jnp.uint32)
     try:
         params = jax.eval_shape(network.init, key)
-        obs = jax.ShapeDtypeStruct((batch, *network.obs_shape), jnp.float32)
+        obs = jax.eval_shape(lambda: network.dummy_obs(batch))
         if network.recurrent:
             state = jax.eval_shape(lambda: network.initial_state(batch))
             first = jax.ShapeDtypeStruct((batch,), jnp.bool_)
@@ -558,11 +794,11 @@ def check_network(network: Network) -> None:
         if str(err).startswith(where):
             raise
         raise ValueError(
-            f"{where} fails on observations [{batch}, *{network.obs_shape}]: {err}"
+            f"{where} fails on observations [{batch}, *{_describe_obs(network.obs_shape)}]: {err}"
         ) from None
     except Exception as err:  # flax/jax errors of a module that does not fit
         raise ValueError(
-            f"{where} fails on observations [{batch}, *{network.obs_shape}]: "
+            f"{where} fails on observations [{batch}, *{_describe_obs(network.obs_shape)}]: "
             f"{type(err).__name__}: {err}"
         ) from None
     if not isinstance(out, tuple | list) or len(out) != 2:
@@ -571,8 +807,7 @@ def check_network(network: Network) -> None:
     if getattr(head, "shape", None) != (batch, a):
         raise ValueError(
             f"{where} must return {kind} shaped [B, {a}] (B={batch} observations, {a} "
-            f"{'action dimensions' if network.action.continuous else 'actions'}), got "
-            f"{_shapes(head)}"
+            f"{_output_words(network)}), got {_shapes(head)}"
         )
     if getattr(value, "shape", None) != (batch,):
         raise ValueError(
@@ -584,6 +819,15 @@ def check_network(network: Network) -> None:
                 else ""
             )
         )
+
+
+def _output_words(network: Network) -> str:
+    if isinstance(network.action, CompositeAction):
+        return "outputs: the leaves' logits, means and std/concentration heads, in order"
+    if network.output_size != network.action.size:
+        kind = network.continuous_distribution
+        return f"outputs for {kind} actions of {network.action.size} dimensions"
+    return "action dimensions" if network.action.continuous else "actions"
 
 
 def _shapes(tree: Any) -> Any:

@@ -11,10 +11,12 @@ the result equals the mean and (population) variance of all samples seen, up to 
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 
-from ppo_jax.core.types import Array, RewardNormState, RunningStats
+from ppo_jax.core.types import Array, ObsTree, RewardNormState, RunningStats
 
 NORM_EPS = 1e-8
 """Added to the variance before taking the square root."""
@@ -58,6 +60,55 @@ def normalize(stats: RunningStats, x: Array, clip: float) -> Array:
     """``clip((x - mean) / sqrt(var + eps), -clip, clip)``; ``x`` is ``[..., *shape]``."""
     scaled = (jnp.asarray(x, jnp.float32) - stats.mean) * jax.lax.rsqrt(stats.var + NORM_EPS)
     return jnp.clip(scaled, -clip, clip)
+
+
+def is_image(shape: tuple[int, ...]) -> bool:
+    """Whether an observation leaf of ``shape`` is an image ``[H, W, C]`` (excluded from the
+    statistics of pytree observations)."""
+    return len(shape) == 3
+
+
+def init_obs_stats(obs_shape: tuple[int, ...] | ObsTree) -> Any:
+    """Fresh statistics of observations: :func:`init_stats` of an array observation's shape
+    (whatever its rank), or for pytree observations the same tree with one
+    :class:`RunningStats` per leaf and ``None`` at image leaves (never normalised)."""
+    if not isinstance(obs_shape, ObsTree):
+        return init_stats(obs_shape)
+    leaves = [None if is_image(shape) else init_stats(shape) for shape in obs_shape.shapes]
+    return obs_shape.treedef.unflatten(leaves)
+
+
+def _per_leaf(stats: Any, obs: Any) -> tuple[list[Any], list[Any], Any]:
+    """``(stats per leaf, observation leaves, treedef)`` of pytree observations."""
+    leaves, treedef = jax.tree.flatten(obs)
+    tree: Any = treedef
+    return tree.flatten_up_to(stats), leaves, treedef
+
+
+def update_obs_stats(stats: Any, obs: Any, axis_name: str | None = None) -> Any:
+    """:func:`update_stats` of array observations ``[K, *shape]``, or of every non-image leaf
+    of pytree observations (``stats`` from :func:`init_obs_stats`)."""
+    if isinstance(stats, RunningStats):
+        return update_stats(stats, obs, axis_name)
+    per_leaf, leaves, treedef = _per_leaf(stats, obs)
+    merged = [
+        None if s is None else update_stats(s, x, axis_name)
+        for s, x in zip(per_leaf, leaves, strict=True)
+    ]
+    return treedef.unflatten(merged)
+
+
+def normalize_obs(stats: Any, obs: Any, clip: float) -> Any:
+    """:func:`normalize` of array observations, or of every non-image leaf of pytree
+    observations (image leaves are only cast to float32)."""
+    if isinstance(stats, RunningStats):
+        return normalize(stats, obs, clip)
+    per_leaf, leaves, treedef = _per_leaf(stats, obs)
+    out = [
+        jnp.asarray(x, jnp.float32) if s is None else normalize(s, x, clip)
+        for s, x in zip(per_leaf, leaves, strict=True)
+    ]
+    return treedef.unflatten(out)
 
 
 def init_reward_norm(num_envs: int) -> RewardNormState:

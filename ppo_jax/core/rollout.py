@@ -40,8 +40,9 @@ class StepDraws(NamedTuple):
     """The random numbers of one rollout step of this device's ``n`` environments (stacked to
     ``[T, ...]`` when drawn ahead of the rollout's loop)."""
 
-    action_noise: Array
-    """``[n, A]``: the policy's noise (:func:`~ppo_jax.core.distributions.dist_noise`)."""
+    action_noise: Any
+    """``[n, A]``: the policy's noise (:func:`~ppo_jax.core.distributions.dist_noise`; a tuple
+    of one per leaf for a composite action)."""
     env: EnvDraws
     """The environments' (:func:`~ppo_jax.core.envs.draw_env`)."""
 
@@ -99,7 +100,7 @@ def env_step(
             raise ValueError("env_step needs a key, or the step's draws (draw_step)")
         draws = draw_step(spec, env_params, key, dist, axis_name)
     action = sample_with_noise(dist, draws.action_noise)
-    env_action = to_env_action(spec.env, env_params, action)
+    env_action = to_env_action(spec.env, env_params, net.env_action(dist, action))
     new_carry, out = step_envs(spec.env, env_params, None, carry, env_action, draws.env)
     next_value = None
     if net.recurrent:
@@ -194,12 +195,14 @@ def _draws_ahead(
     (``False``) or in the loop (``None``); see ``DRAWS_AHEAD_BYTES``. With ``axis_name`` the
     noise and keys are drawn for all the run's environments before a device keeps its block,
     so they count whole."""
-    rows = carry.obs.shape[0]
+    rows = jax.tree.leaves(carry.obs)[0].shape[0]
     drawn = rows if axis_name is None else spec.config.num_envs
     steps = spec.config.num_steps
     key_bytes = 2 * 4
-    like = jax.tree.leaves(dist)[0]  # logits or mean [n, A]
-    noise = math.prod(like.shape[1:]) * jnp.dtype(like.dtype).itemsize
+    noise_shapes = jax.eval_shape(dist_noise, jax.ShapeDtypeStruct((2,), jnp.uint32), dist)
+    noise = sum(
+        math.prod(x.shape[1:]) * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(noise_shapes)
+    )
     per_step = drawn * (noise + key_bytes) + 2 * key_bytes
     if steps * per_step > DRAWS_AHEAD_BYTES:
         return None

@@ -34,11 +34,13 @@ import contextlib
 import importlib
 import importlib.util
 import io
+import math
 import warnings
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ppo_jax.core.config import SUITE_PREFIXES
 from ppo_jax.core.types import Array, PRNGKey
@@ -317,7 +319,17 @@ class NavixEnv(SuiteEnv):
 
 class JumanjiEnv(SuiteEnv):
     """A Jumanji environment (``jumanji.make``; keyword arguments go to its constructor).
-    Discrete action specs only (``DiscreteArray``).
+
+    Action specs: ``DiscreteArray`` (one ``Discrete``) and ``MultiDiscreteArray`` (``[K]``
+    components). A MultiDiscrete action becomes a ``spaces.Tuple`` of ``K`` Discretes (a
+    product policy) when its ``action_mask`` is per component (``[K, max n]``, e.g.
+    RobotWarehouse, LevelBasedForaging; each component gets its row, ``mask[k, :n_k]``) or
+    when it has none. When the mask is joint, shaped like the product of the components
+    (``[n_0, n_1, ...]``: Tetris, BinPack, Minesweeper: legality of one component depends on
+    the others), no product of per-component policies can respect it, so the action becomes
+    one ``Discrete`` over the product with the flattened joint mask (an illegal combination is
+    never sampled) and is unravelled for Jumanji. A ``[2, n]`` mask of ``num_values`` ``(2,
+    n)`` reads as joint.
 
     Jumanji ends an episode with ``step_type == LAST``: with discount 0 for a termination and
     discount > 0 for a truncation. Some environments (Snake) end at their ``time_limit``
@@ -336,28 +348,73 @@ class JumanjiEnv(SuiteEnv):
         known = jumanji.registered_environments()
         self._env = self._make(known, jumanji.make, env_id, **kwargs)
         action_spec = self._env.action_spec
-        if not isinstance(action_spec, specs.DiscreteArray):
+        self._components: tuple[int, ...] = ()
+        self._joint = False
+        if isinstance(action_spec, specs.MultiDiscreteArray) and len(action_spec.shape) == 1:
+            self._components = tuple(int(n) for n in np.asarray(action_spec.num_values))
+            self._joint = self._mask_shape() == self._components
+            self._num_actions = math.prod(self._components)
+        elif isinstance(action_spec, specs.DiscreteArray):
+            self._num_actions = int(action_spec.num_values)
+        else:
             raise ValueError(
                 f"PPOConfig.env_name {self.name!r} has action spec {type(action_spec).__name__}; "
-                "ppo_jax handles Jumanji environments with one discrete action (DiscreteArray)"
+                "ppo_jax handles Jumanji environments with DiscreteArray or 1-D "
+                "MultiDiscreteArray actions"
             )
-        self._num_actions = int(action_spec.num_values)
         time_limit = getattr(self._env, "time_limit", None)
         self._time_limit = int(time_limit) if isinstance(time_limit, int) else None
         self._params = SuiteParams(max_steps_in_episode=self._time_limit or 10_000)
 
+    def _mask_shape(self) -> tuple[int, ...] | None:
+        """Shape of the observations' ``action_mask`` (``None`` without one)."""
+        key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+        obs = jax.eval_shape(lambda k: self._env.reset(k)[1].observation, key)
+        mask = getattr(obs, "action_mask", None)
+        return None if mask is None else tuple(int(d) for d in mask.shape)
+
+    def action_space(self, params: Any = None) -> Any:
+        from gymnax.environments import spaces
+
+        if self._components and not self._joint:
+            return spaces.Tuple([spaces.Discrete(n) for n in self._components])
+        return super().action_space(params)
+
+    def _observation(self, obs: Any) -> Any:
+        """Jumanji's observation with the ``action_mask`` the action space needs: flattened
+        (joint), or one row per component."""
+        mask = getattr(obs, "action_mask", None)
+        if not self._components or mask is None:
+            return obs
+        if self._joint:
+            return obs._replace(action_mask=mask.reshape(-1))
+        return obs._replace(action_mask=tuple(mask[k, :n] for k, n in enumerate(self._components)))
+
+    def _jumanji_action(self, action: Any) -> Array:
+        if not self._components:
+            return action
+        if self._joint:
+            return jnp.stack(jnp.unravel_index(action, self._components)).astype(jnp.int32)
+        return jnp.stack([jnp.asarray(a, jnp.int32) for a in action])
+
     def _reset(self, key: PRNGKey, params: SuiteParams) -> tuple[Any, Any]:
         state, timestep = self._env.reset(key)
-        return timestep.observation, state
+        return self._observation(timestep.observation), state
 
     def _step(self, key: PRNGKey, state: Any, action: Array, params: SuiteParams) -> tuple:
-        state, timestep = self._env.step(state, action)
+        state, timestep = self._env.step(state, self._jumanji_action(action))
         last = timestep.last()
         truncated = last & (timestep.discount > 0)
         if self._time_limit is not None and hasattr(state, "step_count"):
             truncated = truncated | (last & (state.step_count >= self._time_limit))
         terminated = last & ~truncated
-        return timestep.observation, state, timestep.reward, terminated, truncated
+        return (
+            self._observation(timestep.observation),
+            state,
+            timestep.reward,
+            terminated,
+            truncated,
+        )
 
 
 class CraftaxEnv(SuiteEnv):

@@ -30,7 +30,12 @@ from ppo_jax.core.envs import make_env, reset_envs
 from ppo_jax.core.evaluate import evaluate_during_training, init_eval_state
 from ppo_jax.core.gae import compute_gae, compute_reward_to_go
 from ppo_jax.core.loss import explained_variance
-from ppo_jax.core.normalize import init_reward_norm, init_stats, scale_rewards, update_stats
+from ppo_jax.core.normalize import (
+    init_obs_stats,
+    init_reward_norm,
+    scale_rewards,
+    update_obs_stats,
+)
 from ppo_jax.core.rollout import bootstrap_values, collect_rollout, env_block
 from ppo_jax.core.spec import MetricsFn, Schedule, TrainSpec, make_spec
 from ppo_jax.core.types import Array, Batch, Metrics, PRNGKey, RunnerState, TrainState
@@ -71,11 +76,11 @@ def init_runner(
     init_key, reset_key, key = jax.random.split(key, 3)
     params = net.init(init_key)
     env_carry = env_block(reset_envs(spec.env, env_params, reset_key, config.num_envs), axis_name)
-    num_envs = env_carry.obs.shape[0]
+    num_envs = env_carry.first.shape[0]
     env_carry = env_carry._replace(policy_state=net.initial_state(num_envs))
     obs_norm = None
     if config.normalize_observations:
-        obs_norm = update_stats(init_stats(net.obs_shape), env_carry.obs, axis_name)
+        obs_norm = update_obs_stats(init_obs_stats(net.obs_shape), env_carry.obs, axis_name)
     train_state = TrainState(
         params=params,
         opt_state=init_opt_state(spec, hp, params),
@@ -91,15 +96,16 @@ def init_runner(
     )
 
 
-def train_state_shapes(params: Any, obs_shape: tuple[int, ...] | None) -> TrainState:
+def train_state_shapes(params: Any, obs_shape: Any) -> TrainState:
     """Shapes and dtypes of the :class:`TrainState` of one run whose parameters are shaped
     like ``params`` (arrays or ``jax.ShapeDtypeStruct``), with observation statistics of
-    ``obs_shape`` (``None``: observations not normalised). Needs no environment and no
-    network: a reader rebuilds a stored learner state from its parameters' shapes."""
+    ``obs_shape`` (a shape, an :class:`~ppo_jax.core.types.ObsTree`, or ``None``:
+    observations not normalised). Needs no environment and no network: a reader rebuilds a
+    stored learner state from its parameters' shapes."""
     opt = optimizer_chain(1.0, 1e-5, lambda count: jnp.float32(0.0))
 
     def fresh(p: Any) -> TrainState:
-        stats = None if obs_shape is None else init_stats(tuple(obs_shape))
+        stats = None if obs_shape is None else init_obs_stats(obs_shape)
         return TrainState(params=p, opt_state=opt.init(p), step=jnp.int32(0), obs_norm=stats)
 
     return jax.eval_shape(fresh, params)
@@ -162,7 +168,7 @@ def update_step(
         # The rollout acted with the old statistics, and the epochs reused them (ratios start
         # at 1); the next rollout uses statistics that include this one's observations.
         train_state = train_state._replace(
-            obs_norm=update_stats(train_state.obs_norm, traj.obs, axis_name)
+            obs_norm=update_obs_stats(train_state.obs_norm, traj.obs, axis_name)
         )
     metrics = Metrics(
         episode_return=_mean_where(traj.completed_return, done, axis_name),

@@ -17,12 +17,45 @@ Array = jax.Array
 
 
 class ActionSpec(NamedTuple):
-    """What the policy must produce for an environment."""
+    """What the policy must produce for one action (a leaf of the action space)."""
 
     continuous: bool
     """``False``: discrete actions (categorical policy); ``True``: a 1-D box (Gaussian)."""
     size: int
     """Number of discrete actions, or the dimension of a continuous action."""
+    low: tuple[float, ...] | None = None
+    """A box's lower bounds (``size`` floats, possibly ``-inf``); ``None`` for discrete."""
+    high: tuple[float, ...] | None = None
+    """A box's upper bounds; ``None`` for discrete."""
+
+
+class CompositeAction(NamedTuple):
+    """A ``spaces.Tuple``/``spaces.Dict`` action space (nested): one :class:`ActionSpec` per
+    leaf, in ``jax.tree`` order, and the tree they form (hashable: a compile-cache key part)."""
+
+    treedef: Any
+    """``jax.tree_util.PyTreeDef`` of the environment's action pytree."""
+    leaves: tuple[ActionSpec, ...]
+
+    @property
+    def continuous(self) -> bool:
+        """Whether any leaf is continuous."""
+        return any(leaf.continuous for leaf in self.leaves)
+
+    @property
+    def size(self) -> int:
+        """Sum of the leaves' sizes."""
+        return sum(leaf.size for leaf in self.leaves)
+
+
+class ObsTree(NamedTuple):
+    """Pytree observations (``spaces.Dict``/``spaces.Tuple``): the tree and each leaf's shape
+    (hashable). Array observations are described by their shape tuple instead."""
+
+    treedef: Any
+    shapes: tuple[tuple[int, ...], ...]
+    paths: tuple[str, ...]
+    """Each leaf's key path as a name (``"image"``, ``"critic/joints"``)."""
 
 
 class RunningStats(NamedTuple):

@@ -115,7 +115,7 @@ def shuffle_and_split(
     key: PRNGKey, batch: Batch, num_minibatches: int, shuffle: str = "sort"
 ) -> Batch:
     """Shuffle ``[B, ...]`` leaves with one permutation and split them to ``[M, B/M, ...]``."""
-    perm = permutation(key, batch.obs.shape[0], shuffle)
+    perm = permutation(key, batch.advantage.shape[0], shuffle)
     return jax.tree.map(
         lambda x: jnp.take(x, perm, axis=0).reshape(num_minibatches, -1, *x.shape[1:]), batch
     )
@@ -132,7 +132,7 @@ def shuffle_share(
     ``m``, and a mean over the minibatch is the ``pmean`` of the devices' means. The ``"sort"``
     permutation is computed whole on every device; ``"hash"`` only at this device's positions.
     """
-    n, shards = batch.obs.shape[0], jax.lax.axis_size(axis_name)
+    n, shards = batch.advantage.shape[0], jax.lax.axis_size(axis_name)
     share = n // (num_minibatches * shards)
     # Positions of this device's share: part ``d`` of each minibatch of the whole permutation.
     starts = jnp.arange(num_minibatches) * (n // num_minibatches)
@@ -153,7 +153,7 @@ def shuffle_sequences(
 ) -> Batch:
     """Recurrent batches: shuffle the environments of ``[T, N, ...]`` sequences (and their
     ``[N, ...]`` start states) and split them to ``[M, T, N/M, ...]`` (``[M, N/M, ...]``)."""
-    num_envs = batch.obs.shape[1]
+    num_envs = batch.advantage.shape[1]
     perm = permutation(key, num_envs, shuffle)
 
     def over_time(x: Array) -> Array:

@@ -27,7 +27,7 @@ import numpy as np
 from jax.sharding import PartitionSpec
 
 from ppo_jax.core.config import TRACED_FIELDS, Hyperparams, PPOConfig
-from ppo_jax.core.envs import check_env, check_env_trusted, make_env
+from ppo_jax.core.envs import check_env, check_env_trusted, make_env, obs_size
 from ppo_jax.core.spec import MetricsFn, Schedule, TrainSpec, make_spec
 from ppo_jax.core.train import init_runner, scan_updates
 from ppo_jax.core.types import (
@@ -712,7 +712,7 @@ def estimate_run_bytes(plan_or_spec: Plan | TrainSpec) -> int:
     config, net = spec.config, spec.network
     params = jax.eval_shape(net.init, jax.ShapeDtypeStruct((2,), jnp.uint32))
     n_params = sum(math.prod(x.shape) for x in jax.tree.leaves(params))
-    obs = max(1, math.prod(net.obs_shape))
+    obs = obs_size(net.obs_shape)
     state = 4 * n_params
     transition = config.batch_size * (2 * obs + 12 + 2 * net.action.size)
     batch = 2 * config.batch_size * (obs + 6 + net.action.size)

@@ -19,11 +19,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from ppo_jax.core.config import PPOConfig
-from ppo_jax.core.distributions import DiagGaussian
+from ppo_jax.core.distributions import (
+    Categorical,
+    DiagGaussian,
+    dist_mode,
+    dist_outputs,
+    dist_sample,
+)
 from ppo_jax.core.envs import has_action_mask, to_env_action
 from ppo_jax.core.evaluate import DEFAULT_EVAL_STEPS, run_episodes
+from ppo_jax.core.networks import CRITIC_KEY
+from ppo_jax.core.normalize import init_obs_stats
 from ppo_jax.core.spec import TrainSpec
-from ppo_jax.core.types import Array, Params, PRNGKey, RunningStats
+from ppo_jax.core.types import Array, CompositeAction, ObsTree, Params, PRNGKey, RunningStats
 from ppo_jax.run import backend
 from ppo_jax.run.drivers import check_key, resolve_spec
 
@@ -112,14 +120,40 @@ def check_policy_inputs(
                 "obs_norm was given, but the config does not normalise observations "
                 "(normalize_observations=False)"
             )
+        obs_norm = _checked_obs_norm(spec.network.obs_shape, obs_norm, seeds)
+    return PolicyInputs(params, obs_norm, seeds)
+
+
+def _checked_obs_norm(obs_shape: Any, obs_norm: Any, seeds: int) -> Any:
+    """``obs_norm`` as float32 statistics shaped for ``obs_shape`` (``ValueError`` naming the
+    shapes otherwise): one :class:`RunningStats`, or the tree of them of pytree
+    observations."""
+    lead = (seeds,) if seeds else ()
+    if not isinstance(obs_shape, ObsTree):
         obs_norm = RunningStats(*[jnp.asarray(x, jnp.float32) for x in obs_norm])
-        want_mean = ((seeds,) if seeds else ()) + spec.network.obs_shape
+        want_mean = lead + tuple(obs_shape)
         if tuple(obs_norm.mean.shape) != want_mean or tuple(obs_norm.var.shape) != want_mean:
             raise ValueError(
                 f"obs_norm statistics have shape {list(obs_norm.mean.shape)}, the observations "
                 f"need {list(want_mean)}"
             )
-    return PolicyInputs(params, obs_norm, seeds)
+        return obs_norm
+    template = jax.eval_shape(lambda: init_obs_stats(obs_shape))
+    try:
+        obs_norm = jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), obs_norm)
+        same: bool = str(jax.tree.structure(obs_norm)) == str(jax.tree.structure(template))
+        fits = same and all(
+            tuple(g.shape) == lead + tuple(w.shape)
+            for g, w in zip(jax.tree.leaves(obs_norm), jax.tree.leaves(template), strict=True)
+        )
+    except (TypeError, ValueError):
+        fits = False
+    if not fits:
+        raise ValueError(
+            "obs_norm statistics do not fit the observations: they need "
+            f"{jax.tree.map(lambda w: list(lead + tuple(w.shape)), template)}"
+        )
+    return obs_norm
 
 
 def _max_steps(env_params: Any, max_steps: int | None) -> int:
@@ -213,11 +247,13 @@ def policy_logits(
     network: Any = None,
 ) -> Array:
     """Actor output ``[..., A]`` for one observation ``[*obs_shape]`` or a batch of them: the
-    action logits (discrete), or the Gaussian mean (continuous). Feed-forward policies."""
+    action logits (discrete), or the Gaussian mean (continuous; a tanh-Gaussian's pre-squash
+    mean); a Beta policy's ``(alpha, beta)``; a tuple of these, one per leaf, for a composite
+    action (:func:`~ppo_jax.core.distributions.dist_outputs`). Feed-forward policies."""
     spec, _, inputs = _policy_fn(config, params, obs_norm, env, env_params, network)
     _feed_forward(spec, "policy_logits")
     dist, _ = _apply(spec, inputs, obs)
-    return dist.mean if isinstance(dist, DiagGaussian) else dist.logits
+    return dist_outputs(dist)
 
 
 def state_value(
@@ -256,10 +292,14 @@ class Policy:
 
     ``policy(obs)`` (or ``policy(obs, action_mask)`` for a masked environment) returns an int
     for one discrete observation, an int array for a batch, or float32 actions ``[A]`` /
-    ``[batch, A]`` clipped to the environment's bounds; with seed-batched parameters every
-    result gets a leading seed axis. A recurrent policy keeps its state between calls (one
-    episode at a time; :meth:`reset` at an episode start), or is used explicitly:
-    ``action, state = policy.step(obs, state)`` from ``state = policy.initial_state(batch)``.
+    ``[batch, A]`` inside the environment's bounds (clipped, or squashed by a tanh-Gaussian);
+    for a composite action space, the action pytree (tuple or dict) of these. Observations may
+    be a pytree (dict/tuple of arrays) like the environment's; an asymmetric critic's
+    ``"critic"`` entry may be left out (the actor never reads it). With seed-batched
+    parameters every result gets a leading seed axis. A recurrent policy keeps its state
+    between calls (one episode at a time; :meth:`reset` at an episode start), or is used
+    explicitly: ``action, state = policy.step(obs, state)`` from ``state =
+    policy.initial_state(batch)``.
     """
 
     def __init__(
@@ -275,22 +315,27 @@ class Policy:
         self.masked = has_action_mask(spec.env)
         self._rng = np.random.default_rng(seed)
         self._state: Any = None
-        self._obs_ndim = len(spec.network.obs_shape)
         net, env = spec.network, spec.env
         params = jax.device_get(inputs.params)
         obs_norm = inputs.obs_norm
 
         def dist_fn(p: Any, n: Any, state: Any, obs: Array, mask: Any) -> Any:
             if self.recurrent:
-                first = jnp.zeros(obs.shape[:1], bool)
+                first = jnp.zeros(jax.tree.leaves(obs)[0].shape[:1], bool)
                 state, dist, _ = net.step(p, state, obs, first, n, mask)
                 return state, dist
             return state, net.apply(p, obs, n, mask)[0]
 
+        def act_fn(key: PRNGKey, dist: Any) -> Any:
+            action = dist_mode(dist) if greedy else dist_sample(key, dist)
+            return to_env_action(env, env_params, net.env_action(dist, action))
+
         if self.seeds:
             dist_fn = jax.vmap(dist_fn, in_axes=(0, 0, 0, None, None))
+            act_fn = jax.vmap(act_fn, in_axes=(None, 0))
         self._dist = backend.jit(functools.partial(dist_fn, params, obs_norm))
         self._bound = backend.jit(lambda a: to_env_action(env, env_params, a))
+        self._act_jax = backend.jit(act_fn)
 
     def initial_state(self, batch_size: int = 1) -> Any:
         """The recurrent state at an episode start for ``batch_size`` observations (``None``
@@ -308,18 +353,19 @@ class Policy:
 
     def step(self, obs: Any, state: Any, action_mask: Any = None) -> tuple[Any, Any]:
         """``(action, new_state)`` for ``obs`` (one observation or a batch) from ``state``."""
-        obs = np.asarray(obs, np.float32)
-        single = obs.ndim == self._obs_ndim
-        batch = obs[None] if single else obs
-        mask = self._mask(action_mask, batch.shape[0], single)
+        batch, single = self._batch(obs)
+        size = jax.tree.leaves(batch)[0].shape[0]
+        mask = self._mask(action_mask, size, single)
         if state is None:
-            state = self.initial_state(batch.shape[0])
+            state = self.initial_state(size)
         state, dist = self._dist(state, batch, mask)
         action = self._act(dist)
         if single:
-            action = action[:, 0] if self.seeds else action[0]
-            if not self.spec.network.action.continuous and not self.seeds:
-                action = int(action)
+            action = jax.tree.map(lambda a: a[:, 0] if self.seeds else a[0], action)
+            if not self.seeds:
+                action = jax.tree.map(
+                    lambda a: int(a) if np.issubdtype(a.dtype, np.integer) else a, action
+                )
         return action, state
 
     def __call__(self, obs: Any, action_mask: Any = None) -> Any:
@@ -328,6 +374,31 @@ class Policy:
             return action
         return self.step(obs, None, action_mask)[0]
 
+    def _batch(self, obs: Any) -> tuple[Any, bool]:
+        """``(observations with a batch axis, whether one observation was given)``."""
+        obs_shape = self.spec.network.obs_shape
+        if not isinstance(obs_shape, ObsTree):
+            obs = np.asarray(obs, np.float32)
+            single = obs.ndim == len(obs_shape)
+            return (obs[None] if single else obs), single
+        obs = jax.tree.map(lambda x: np.asarray(x, np.float32), obs)
+        given = [
+            shape
+            for path, shape in zip(obs_shape.paths, obs_shape.shapes, strict=True)
+            if not (isinstance(obs, dict) and path.split("/")[0] not in obs)
+        ]
+        leaves = jax.tree.leaves(obs)
+        if not leaves or not given:
+            raise ValueError(f"observation {obs!r} has none of the entries {obs_shape.paths}")
+        single = leaves[0].ndim == len(given[0])
+        obs = jax.tree.map(lambda x: x[None] if single else x, obs)
+        critic = any(path.split("/")[0] == CRITIC_KEY for path in obs_shape.paths)
+        if critic and isinstance(obs, dict) and CRITIC_KEY not in obs:
+            # The actor never reads the critic's entry: zeros stand in for it.
+            dummy = self.spec.network.dummy_obs(jax.tree.leaves(obs)[0].shape[0])
+            obs = dict(obs, **{CRITIC_KEY: jax.tree.map(np.asarray, dummy[CRITIC_KEY])})
+        return obs, single
+
     def _mask(self, action_mask: Any, batch: int, single: bool) -> Any:
         if action_mask is None:
             if self.masked:
@@ -335,6 +406,10 @@ class Policy:
                     "this environment restricts its actions: call policy(obs, action_mask)"
                 )
             return None
+        if isinstance(self.spec.network.action, CompositeAction):
+            return jax.tree.map(
+                lambda m: np.asarray(m, bool)[None] if single else np.asarray(m, bool), action_mask
+            )
         mask = np.asarray(action_mask, bool)
         mask = mask[None] if single else mask
         want = (batch, self.spec.network.action.size)
@@ -349,6 +424,9 @@ class Policy:
                 std = np.exp(np.asarray(dist.log_std, np.float64))
                 mean = mean + std * self._rng.standard_normal(mean.shape)
             return np.asarray(self._bound(mean.astype(np.float32)))
+        if not isinstance(dist, Categorical):  # bounded, Beta, composite: sampled by jax
+            key = jax.random.PRNGKey(int(self._rng.integers(2**31)))
+            return jax.tree.map(np.asarray, self._act_jax(key, dist))
         logits = np.asarray(dist.logits, np.float64)
         if self.greedy:
             return np.argmax(logits, axis=-1)

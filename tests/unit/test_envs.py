@@ -20,6 +20,7 @@ from ppo_jax.core.envs import (
     gymnax_base_step,
     reset_envs,
     step_envs,
+    to_env_action,
     trusted,
 )
 
@@ -191,3 +192,61 @@ def test_env_kwargs_set_constructor_arguments_and_env_params_fields():
     for bad, needle in (((("bogus", 1),), "EnvParams fields"), ((("memory_length", "x"),), "int")):
         with pytest.raises(ValueError, match=needle):
             make_env(config.replace(env_kwargs=bad))
+
+
+# ------------------------------------------------------ composite actions, pytree observations
+def test_nested_tuple_and_dict_action_spaces_become_a_composite_spec():
+    from gymnax.environments import spaces
+
+    from ppo_jax.core.types import ActionSpec, CompositeAction
+
+    class Nested(ConstantRewardEnv):
+        def action_space(self, params=None):
+            return spaces.Dict(
+                {
+                    "say": spaces.Tuple([spaces.Discrete(3), spaces.Discrete(2)]),
+                    "move": spaces.Box(jnp.array([-1.0, 0.0]), jnp.array([1.0, 5.0]), (2,)),
+                }
+            )
+
+        def step_env(self, key, state, action, params):
+            return super().step_env(key, state, action["say"][0], params)
+
+    env = Nested()
+    spec = action_spec(env, env.default_params)
+    assert isinstance(spec, CompositeAction)
+    assert spec.leaves == (
+        ActionSpec(True, 2, (-1.0, 0.0), (1.0, 5.0)),  # "move" sorts before "say"
+        ActionSpec(False, 3),
+        ActionSpec(False, 2),
+    )
+    assert spec.size == 7 and spec.continuous
+    action = spec.treedef.unflatten([jnp.array([-3.0, 9.0]), jnp.int32(2), jnp.int32(1)])
+    clipped = to_env_action(env, env.default_params, action)
+    np.testing.assert_array_equal(clipped["move"], [-1.0, 5.0])
+    assert clipped["say"] == (2, 1)
+    env_spec(env, env.default_params)  # and a step with a composite action traces
+
+
+def test_unsupported_action_leaves_are_named():
+    from gymnax.environments import spaces
+
+    class Matrix(ConstantRewardEnv):
+        def action_space(self, params=None):
+            return spaces.Tuple([spaces.Discrete(2), spaces.Box(0.0, 1.0, (2, 2))])
+
+    with pytest.raises(ValueError, match=r"action_space\[1\] Box"):
+        action_spec(Matrix(), CounterParams())
+
+
+def test_pytree_observations_are_described_by_their_leaves():
+    from ppo_jax.core.envs import obs_spec
+    from ppo_jax.core.types import ObsTree
+
+    spec = obs_spec({"image": jnp.zeros((4, 4, 3)), "state": (jnp.zeros(2), jnp.zeros(()))})
+    assert isinstance(spec, ObsTree)
+    assert spec.paths == ("image", "state/0", "state/1")
+    assert spec.shapes == ((4, 4, 3), (2,), ())
+    assert obs_spec(jnp.zeros((3, 2))) == (3, 2)
+    with pytest.raises(ValueError, match="empty"):
+        obs_spec({})

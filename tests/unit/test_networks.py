@@ -243,3 +243,135 @@ def test_recurrent_module_steps_and_unrolls_alike(key, cell):
     _, d1, _ = net.step(params, jax.tree.map(lambda x: x + 3.0, state), obs[0], starts)
     _, d0, _ = net.step(params, net.initial_state(3), obs[0], starts)
     np.testing.assert_array_equal(d1.logits, d0.logits)
+
+
+# ------------------------------------------------ pytree observations, composite and bounded
+def _tree_spec():
+    from ppo_jax.core.envs import obs_spec
+
+    obs = {
+        "image": jnp.zeros((6, 6, 2)),
+        "vector": jnp.zeros((3,)),
+        "critic": {"privileged": jnp.zeros((4,))},
+    }
+    return obs_spec(obs)
+
+
+def _tree_obs(key, batch):
+    k1, k2, k3 = jax.random.split(key, 3)
+    return {
+        "image": jax.random.uniform(k1, (batch, 6, 6, 2)),
+        "vector": jax.random.normal(k2, (batch, 3)),
+        "critic": {"privileged": jax.random.normal(k3, (batch, 4))},
+    }
+
+
+def test_pytree_observations_get_one_encoder_per_leaf_and_the_actor_never_sees_critic(key):
+    net = make_network(PPOConfig(hidden_sizes=(16,)), _tree_spec(), ActionSpec(False, 3))
+    params = net.init(key)
+    actor = params["network"]["actor"]
+    assert "image_Conv_0" in actor and "Conv_0" not in actor  # the CNN runs on the image leaf
+    # Actor input: conv features of the image + the vector; the critic entry is not among them.
+    conv_out = (6 - 3 + 1) ** 2 * 16
+    assert actor["Dense_0"]["kernel"].shape == (conv_out + 3, 16)
+    assert params["network"]["critic"]["Dense_0"]["kernel"].shape == (conv_out + 3 + 4, 16)
+    obs = _tree_obs(key, 5)
+    dist, value = net.apply(params, obs)
+    assert dist.logits.shape == (5, 3) and value.shape == (5,)
+    moved = dict(obs, critic={"privileged": obs["critic"]["privileged"] + 100.0})
+    dist2, value2 = net.apply(params, moved)
+    np.testing.assert_array_equal(dist.logits, dist2.logits)
+    assert not np.allclose(value, value2)
+    # Leading axes [T, B] work as for arrays; a wrong leaf shape is named.
+    seq = jax.tree.map(lambda x: jnp.stack([x, x]), obs)
+    assert net.apply(params, seq)[1].shape == (2, 5)
+    with pytest.raises(ValueError, match="vector"):
+        net.apply(params, dict(obs, vector=jnp.zeros((5, 4))))
+
+
+def test_pytree_observation_statistics_skip_images_and_are_applied_per_leaf(key):
+    from ppo_jax.core.normalize import init_obs_stats, update_obs_stats
+
+    spec = _tree_spec()
+    stats = init_obs_stats(spec)
+    assert stats["image"] is None and stats["vector"].mean.shape == (3,)
+    obs = _tree_obs(key, 64)
+    stats = update_obs_stats(stats, obs)
+    np.testing.assert_allclose(stats["vector"].mean, obs["vector"].mean(0), rtol=1e-3, atol=1e-4)
+    net = make_network(PPOConfig(hidden_sizes=(16,)), spec, ActionSpec(False, 3))
+    params = net.init(key)
+    with_stats = net.apply(params, obs, stats)[0].logits
+    by_hand = dict(
+        obs, vector=(obs["vector"] - stats["vector"].mean) / jnp.sqrt(stats["vector"].var + 1e-8)
+    )
+    by_hand["critic"] = {
+        "privileged": (obs["critic"]["privileged"] - stats["critic"]["privileged"].mean)
+        / jnp.sqrt(stats["critic"]["privileged"].var + 1e-8)
+    }
+    np.testing.assert_allclose(with_stats, net.apply(params, by_hand)[0].logits, rtol=1e-5)
+
+
+def _composite_action():
+    from ppo_jax.core.types import CompositeAction
+
+    tree = {
+        "move": ActionSpec(True, 2, (-1.0, -2.0), (1.0, 2.0)),
+        "say": (ActionSpec(False, 3), ActionSpec(False, 4)),
+    }
+    leaves, treedef = jax.tree.flatten(tree, is_leaf=lambda x: isinstance(x, ActionSpec))
+    return CompositeAction(treedef, tuple(leaves))
+
+
+@pytest.mark.parametrize(
+    ("distribution", "state_dependent", "outputs", "log_std"),
+    [
+        ("gaussian", False, 2 + 3 + 4, 2),
+        ("gaussian", True, 4 + 3 + 4, 0),
+        ("tanh_gaussian", False, 2 + 3 + 4, 2),
+        ("beta", False, 4 + 3 + 4, 0),
+    ],
+)
+def test_composite_actions_split_the_head_into_one_distribution_per_leaf(
+    key, distribution, state_dependent, outputs, log_std
+):
+    from ppo_jax.core.distributions import Composite, dist_log_prob, dist_sample
+
+    cfg = PPOConfig(
+        hidden_sizes=(16,),
+        continuous_distribution=distribution,
+        state_dependent_std=state_dependent,
+    )
+    net = make_network(cfg, (5,), _composite_action())
+    assert net.output_size == outputs and net.log_std_size == log_std
+    params = net.init(key)
+    assert ("log_std" in params) == bool(log_std)
+    mask = {"move": None, "say": (jnp.array([[True, False, True]] * 4), None)}
+    dist, _ = net.apply(params, jnp.ones((4, 5)), None, mask)
+    assert isinstance(dist, Composite) and len(dist.parts) == 3
+    action = dist_sample(key, dist)
+    assert action[0].shape == (4, 2) and action[1].shape == (4,) and action[2].shape == (4,)
+    assert bool(jnp.all(action[1] != 1))  # the masked value of the first "say" leaf
+    assert dist_log_prob(dist, action).shape == (4,)
+    env_action = net.env_action(dist, action)
+    assert set(env_action) == {"move", "say"} and len(env_action["say"]) == 2
+    if distribution != "gaussian":
+        assert bool(jnp.all(jnp.abs(env_action["move"]) <= jnp.array([1.0, 2.0])))
+
+
+def test_bounded_policies_need_finite_bounds():
+    box = ActionSpec(True, 1, (-float("inf"),), (float("inf"),))
+    with pytest.raises(ValueError, match="continuous_distribution='beta' needs finite"):
+        make_network(PPOConfig(continuous_distribution="beta"), (3,), box)
+    make_network(PPOConfig(), (3,), box)  # the Gaussian is fine
+
+
+def test_state_dependent_std_is_a_head_of_the_actor(key):
+    box = ActionSpec(True, 2, (-1.0, -1.0), (1.0, 1.0))
+    net = make_network(PPOConfig(hidden_sizes=(8,), state_dependent_std=True), (3,), box)
+    params = net.init(key)
+    assert "log_std" not in params
+    assert params["network"]["actor"]["Dense_1"]["kernel"].shape == (8, 4)
+    obs = jax.random.normal(key, (6, 3))
+    dist, _ = net.apply(params, obs)
+    assert isinstance(dist, DiagGaussian) and dist.log_std.shape == (6, 2)
+    assert not np.allclose(dist.log_std[0], dist.log_std[1])  # depends on the observation
