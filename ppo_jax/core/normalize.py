@@ -63,19 +63,19 @@ def normalize(stats: RunningStats, x: Array, clip: float) -> Array:
 
 
 def is_image(shape: tuple[int, ...]) -> bool:
-    """Whether an observation leaf of ``shape`` is an image ``[H, W, C]`` (excluded from the
-    statistics of pytree observations)."""
+    """Whether an observation leaf of ``shape`` is an image ``[H, W, C]`` (not normalised in
+    pytree observations)."""
     return len(shape) == 3
 
 
 def init_obs_stats(obs_shape: tuple[int, ...] | ObsTree) -> Any:
     """Fresh statistics of observations: :func:`init_stats` of an array observation's shape
     (whatever its rank), or for pytree observations the same tree with one
-    :class:`RunningStats` per leaf and ``None`` at image leaves (never normalised)."""
+    :class:`RunningStats` per leaf. Image leaves (:func:`is_image`) keep statistics too, so a
+    checkpoint holds the whole tree, but :func:`normalize_obs` does not apply them."""
     if not isinstance(obs_shape, ObsTree):
         return init_stats(obs_shape)
-    leaves = [None if is_image(shape) else init_stats(shape) for shape in obs_shape.shapes]
-    return obs_shape.treedef.unflatten(leaves)
+    return obs_shape.treedef.unflatten([init_stats(shape) for shape in obs_shape.shapes])
 
 
 def _per_leaf(stats: Any, obs: Any) -> tuple[list[Any], list[Any], Any]:
@@ -86,15 +86,12 @@ def _per_leaf(stats: Any, obs: Any) -> tuple[list[Any], list[Any], Any]:
 
 
 def update_obs_stats(stats: Any, obs: Any, axis_name: str | None = None) -> Any:
-    """:func:`update_stats` of array observations ``[K, *shape]``, or of every non-image leaf
-    of pytree observations (``stats`` from :func:`init_obs_stats`)."""
+    """:func:`update_stats` of array observations ``[K, *shape]``, or of every leaf of pytree
+    observations (``stats`` from :func:`init_obs_stats`)."""
     if isinstance(stats, RunningStats):
         return update_stats(stats, obs, axis_name)
     per_leaf, leaves, treedef = _per_leaf(stats, obs)
-    merged = [
-        None if s is None else update_stats(s, x, axis_name)
-        for s, x in zip(per_leaf, leaves, strict=True)
-    ]
+    merged = [update_stats(s, x, axis_name) for s, x in zip(per_leaf, leaves, strict=True)]
     return treedef.unflatten(merged)
 
 
@@ -105,7 +102,7 @@ def normalize_obs(stats: Any, obs: Any, clip: float) -> Any:
         return normalize(stats, obs, clip)
     per_leaf, leaves, treedef = _per_leaf(stats, obs)
     out = [
-        jnp.asarray(x, jnp.float32) if s is None else normalize(s, x, clip)
+        jnp.asarray(x, jnp.float32) if is_image(s.mean.shape) else normalize(s, x, clip)
         for s, x in zip(per_leaf, leaves, strict=True)
     ]
     return treedef.unflatten(out)

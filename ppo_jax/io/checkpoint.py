@@ -32,6 +32,8 @@ import jax
 import numpy as np
 from flax import serialization
 
+from ppo_jax.core.types import RunningStats
+
 MAGIC = b"PPOJAXCK"
 FORMAT_VERSION = 3
 _HEADER = struct.Struct("<8sIQ32s")
@@ -260,6 +262,73 @@ def stored_dict(ckpt: Checkpoint, prefix: str, source: str = "checkpoint") -> di
     if not out:
         raise ValueError(f"{source} holds no arrays under {prefix}")
     return out
+
+
+_TREE_PART = re.compile(
+    r"\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d{1,6})\]|\.([A-Za-z_][A-Za-z0-9_]{0,63})"
+)
+
+
+def stored_tree(ckpt: Checkpoint, prefix: str, source: str = "checkpoint") -> Any:
+    """The arrays stored under ``prefix`` as the tree their path names spell, leaves
+    ``jax.ShapeDtypeStruct``: ``['key']`` parts become dict entries, ``[i]`` parts tuple
+    entries (indices ``0 .. n-1``), ``.field`` parts the fields of a
+    :class:`~ppo_jax.core.types.RunningStats` (``mean``, ``var``, ``samples``). ``None`` when
+    nothing is stored there; ``ValueError`` when a name is malformed, too deep, or the parts
+    do not form such a tree."""
+    root: dict[Any, Any] = {}
+    found = False
+    for name, value in ckpt.state.items():
+        if not _under(name, prefix) or name == prefix:
+            continue
+        found = True
+        pos, keys = len(prefix), list[Any]()
+        while pos < len(name):
+            match = _TREE_PART.match(name, pos)
+            if match is None or len(keys) >= MAX_DEPTH:
+                raise ValueError(f"{source}: array name {name[:200]!r} is malformed")
+            index, field = match.group(1), match.group(2)
+            if field is not None:
+                keys.append(("field", field))
+            elif index[0] in "'\"":
+                try:
+                    keys.append(("key", ast.literal_eval(index)))  # a quoted string literal only
+                except (ValueError, SyntaxError):
+                    raise ValueError(f"{source}: array name {name[:200]!r} is malformed") from None
+            else:
+                keys.append(("index", int(index)))
+            pos = match.end()
+        node = root
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"{source}: array {name[:200]!r} lies inside another array")
+        if keys[-1] in node:
+            raise ValueError(f"{source}: array {name[:200]!r} holds arrays below it")
+        node[keys[-1]] = jax.ShapeDtypeStruct(value.shape, value.dtype)
+    if not found:
+        return None
+    return _as_tree(root, source)
+
+
+def _as_tree(node: Any, source: str) -> Any:
+    """Nested ``{(kind, key): ...}`` as dicts, tuples and RunningStats (see stored_tree)."""
+    if not isinstance(node, dict):
+        return node
+    kinds = {kind for kind, _ in node}
+    if len(kinds) != 1:
+        raise ValueError(f"{source}: stored names mix entries, indices and fields")
+    kind = kinds.pop()
+    children = {key: _as_tree(child, source) for (_, key), child in node.items()}
+    if kind == "key":
+        return children
+    if kind == "index":
+        if sorted(children) != list(range(len(children))):
+            raise ValueError(f"{source}: stored tuple indices {sorted(children)} have gaps")
+        return tuple(children[i] for i in range(len(children)))
+    if set(children) != set(RunningStats._fields):
+        raise ValueError(f"{source}: stored fields {sorted(children)} are not running statistics")
+    return RunningStats(**children)
 
 
 def restore(ckpt: Checkpoint, template: Any, source: str = "checkpoint", prefix: str = "") -> Any:

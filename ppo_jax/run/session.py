@@ -26,7 +26,7 @@ from ppo_jax.core.config import INT32_MAX, PPOConfig, env_name_kind
 from ppo_jax.core.envs import trusted
 from ppo_jax.core.spec import MetricsFn, Schedule
 from ppo_jax.core.train import train_state_shapes
-from ppo_jax.core.types import METRIC_NAMES, EvalState, RunnerState, RunningStats
+from ppo_jax.core.types import METRIC_NAMES, EvalState, RunnerState
 from ppo_jax.io import checkpoint, rundir
 from ppo_jax.io.console import ProgressPrinter, report_every, resolve_style
 from ppo_jax.io.plotting import write_run_plots
@@ -674,15 +674,7 @@ def read_best(out: Path, rows: int) -> dict[str, Any] | None:
         return None
     record = checkpoint.load(path)
     source = f"{str(path)!r}"
-    params, mean = _stored_policy(record, "['params']", "['obs_norm']", rows, source)
-    stats = None
-    if mean is not None:
-        shapes: Any = jax.ShapeDtypeStruct  # RunningStats of shapes, not arrays
-        stats = RunningStats(
-            mean=shapes(mean.shape, np.float32),
-            var=shapes(mean.shape, np.float32),
-            samples=shapes((rows,), np.float32),
-        )
+    params, stats = _stored_policy(record, "['params']", "['obs_norm']", rows, source)
     template = {
         "params": params,
         "obs_norm": stats,
@@ -909,15 +901,16 @@ def load_run(out_dir: str | Path, *, trust_env_module: bool = False) -> rundir.R
 def _stored_policy(
     ckpt: checkpoint.Checkpoint, params_at: str, obs_norm_at: str, rows: int, source: str
 ) -> tuple[Any, Any]:
-    """The shapes of the parameter dict stored under ``params_at`` and the stored
-    observation-statistics mean under ``obs_norm_at`` (``None`` without), each with a
-    ``[rows]`` leading axis (``ValueError`` otherwise)."""
+    """The shapes of the parameter dict stored under ``params_at`` and of the observation
+    statistics stored under ``obs_norm_at`` (one RunningStats, the tree of them of pytree
+    observations, or ``None`` without), each with a ``[rows]`` leading axis (``ValueError``
+    otherwise)."""
     params = checkpoint.stored_dict(ckpt, params_at, source)
-    mean = ckpt.state.get(obs_norm_at + ".mean")
-    stored = [*jax.tree.leaves(params), *([] if mean is None else [mean])]
+    stats = checkpoint.stored_tree(ckpt, obs_norm_at, source)
+    stored = [*jax.tree.leaves(params), *jax.tree.leaves(stats)]
     if any(len(x.shape) < 1 or x.shape[0] != rows for x in stored):
         raise ValueError(f"{source}: its arrays do not have the run folder's {rows} rows")
-    return params, mean
+    return params, stats
 
 
 def newest_learner(out: Path, prefix: str, rows: int) -> tuple[Any, checkpoint.Checkpoint] | None:
@@ -931,12 +924,12 @@ def newest_learner(out: Path, prefix: str, rows: int) -> tuple[Any, checkpoint.C
         return None
     ckpt = checkpoint.load(found[-1])
     source = f"checkpoint {str(found[-1])!r}"
-    params, mean = _stored_policy(ckpt, prefix + ".params", prefix + ".obs_norm", rows, source)
+    params, stats = _stored_policy(ckpt, prefix + ".params", prefix + ".obs_norm", rows, source)
     one_run = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), params)
     template = jax.tree.map(
         lambda x: jax.ShapeDtypeStruct((rows, *x.shape), x.dtype),
-        train_state_shapes(one_run, None if mean is None else tuple(mean.shape[1:])),
-    )
+        train_state_shapes(one_run, None),
+    )._replace(obs_norm=stats)
     state = checkpoint.restore(ckpt, template, source, prefix)
     return jax.device_get(state), ckpt
 
