@@ -185,3 +185,12 @@ def hybrid_choice_only_return() -> float:
 def image_only_return() -> float:
     """Expected return of a policy that sees one of ``ImageAndVector``'s two entries: half."""
     return STEPS * 0.5
+
+
+class ImageVectorCritic(ImageAndVector):
+    """:class:`ImageAndVector` with privileged information for an asymmetric critic: the
+    observation's ``"critic"`` entry holds the step's random context, which the built-in
+    network shows to the critic only (an exported policy is called without it)."""
+
+    def get_obs(self, state: ContextState, params: Any = None, key: Any = None) -> dict:
+        return dict(super().get_obs(state), critic=state.context)

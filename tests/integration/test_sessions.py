@@ -48,8 +48,27 @@ def _run(argv: list[str]) -> int:
             ],
             marks=pytest.mark.heavy,
         ),
+        # Pytree observations with per-leaf statistics and an asymmetric critic entry.
+        pytest.param(
+            ["--env", "examples.spaces:ImageVectorCritic", "--normalize-observations", "true"],
+            marks=pytest.mark.heavy,
+        ),
+        # A dict action (Discrete + tanh-squashed Box) with a parallel-scan memory.
+        pytest.param(
+            [
+                "--env",
+                "examples.spaces:HybridAction",
+                "--continuous-distribution",
+                "tanh_gaussian",
+                "--recurrent",
+                "lru",
+                "--recurrent-size",
+                "8",
+            ],
+            marks=pytest.mark.heavy,
+        ),
     ],
-    ids=["cartpole", "pendulum-normalized"],
+    ids=["cartpole", "pendulum-normalized", "dict-obs-critic", "hybrid-tanh-lru"],
 )
 def test_resume_is_bit_identical(tmp_path, capsys, extra):
     a, b = tmp_path / "a", tmp_path / "b"
@@ -59,7 +78,8 @@ def test_resume_is_bit_identical(tmp_path, capsys, extra):
     err = capsys.readouterr().err
     assert "paused after update 6" in err and f"--resume {b}" in err
     assert checkpoint.latest(b).name == "ckpt-00000006.msgpack"
-    assert _run(["train", "--resume", str(b)]) == 0
+    trust = ["--trust-env-module"] if any(":" in arg for arg in extra) else []
+    assert _run(["train", "--resume", str(b), *trust]) == 0
     assert checkpoint.latest(a).read_bytes() == checkpoint.latest(b).read_bytes()
     rows_a = list(csv.reader((a / "metrics.csv").open()))
     rows_b = list(csv.reader((b / "metrics.csv").open()))
@@ -68,7 +88,7 @@ def test_resume_is_bit_identical(tmp_path, capsys, extra):
     steps = [json.loads(line)["step"] for line in (b / "metrics.jsonl").open()]
     assert steps == sorted(steps) and len(steps) == 10
     capsys.readouterr()
-    assert _run(["train", "--resume", str(b)]) == 0  # a finished run: nothing to do
+    assert _run(["train", "--resume", str(b), *trust]) == 0  # a finished run: nothing to do
     printed = capsys.readouterr()
     assert "already finished at update 10" in printed.out and "no checkpoint" not in printed.err
 

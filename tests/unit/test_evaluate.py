@@ -182,3 +182,45 @@ def test_recurrent_policy_carries_its_state(key, cell):
     policy.reset()
     result = evaluate(config, params, key, 3, max_steps=20)
     assert result.returns.shape == (3,)
+
+
+# ------------------------------------------------------ composite actions, pytree observations
+def test_an_exported_policy_returns_the_action_pytree_inside_the_bounds(key):
+    spaces = pytest.importorskip("examples.spaces")
+    config = PPOConfig(
+        env_name="examples.spaces:HybridAction",
+        hidden_sizes=(8,),
+        continuous_distribution="tanh_gaussian",
+        log_std_init=2.0,  # wide: most pre-squash samples lie far outside the bounds
+    )
+    params = params_for(config, key)
+    env = spaces.HybridAction()
+    obs, _ = env.reset(key, env.default_params)
+    for greedy in (True, False):
+        policy = export_policy(config, params, greedy=greedy, seed=3)
+        one = policy(np.asarray(obs))
+        assert set(one) == {"choice", "amount"} and isinstance(one["choice"], int)
+        assert one["amount"].shape == (1,) and abs(float(one["amount"][0])) <= 1.0
+        batch = policy(np.stack([np.asarray(obs)] * 64))
+        assert batch["choice"].shape == (64,) and batch["amount"].shape == (64, 1)
+        assert np.all(np.abs(batch["amount"]) <= 1.0)
+        if not greedy:
+            assert np.abs(batch["amount"]).max() > 0.9  # squashed, not clipped at a mean
+    mean, logits = policy_logits(config, params, np.asarray(obs))  # leaves in tree order
+    assert mean.shape == (1,) and logits.shape == (3,)
+
+
+@pytest.mark.heavy  # 10 s
+def test_an_asymmetric_critic_policy_is_exported_without_the_critic_entry(key):
+    spaces = pytest.importorskip("examples.spaces")
+    config = PPOConfig(env_name="examples.spaces:ImageVectorCritic", hidden_sizes=(8,))
+    params = params_for(config, key)
+    env = spaces.ImageVectorCritic()
+    obs, _ = env.reset(key, env.default_params)
+    obs = jax.tree.map(np.asarray, obs)
+    policy = export_policy(config, params)
+    actor_only = {k: v for k, v in obs.items() if k != "critic"}
+    assert policy(actor_only) == policy(obs)
+    batch = jax.tree.map(lambda x: np.stack([x] * 5), actor_only)
+    assert policy(batch).shape == (5,)
+    assert state_value(config, params, obs).shape == ()

@@ -23,6 +23,7 @@ from ppo_jax.core.envs import (
     step_envs,
 )
 from ppo_jax.core.suites import SUITE_MODULES, SuiteEnv, make_suite_env
+from ppo_jax.core.types import ActionSpec, CompositeAction
 
 
 def needs(prefix: str) -> pytest.MarkDecorator:
@@ -172,6 +173,49 @@ def test_jumanji_snake_illegal_moves_terminate():
     check_episode_ends(out, 15)
     assert out["terminated"].any()
     assert np.all(out["completed_length"][out["terminated"]] < 15)
+
+
+@pytest.mark.heavy  # 20 s: Jumanji's Tetris compiles slowly
+@needs("jumanji")
+def test_jumanji_multidiscrete_with_a_joint_mask_is_one_discrete_over_the_product():
+    """Tetris's mask [4 rotations, 10 columns] is joint: the action is one Discrete(40) whose
+    mask is Jumanji's own, flattened; its index unravels to Jumanji's (rotation, column)."""
+    import jumanji
+
+    env, params = make_env(PPOConfig(env_name="jumanji:Tetris-v0"))
+    _, action = env_spec(env, params)
+    assert action == ActionSpec(False, 40)
+    own = jumanji.make("Tetris-v0")
+    key = jax.random.key(3)
+    _, state = env.reset(key, params)
+    _, timestep = own.reset(key)
+    mask = np.asarray(env.action_mask(state, params))
+    np.testing.assert_array_equal(mask, np.asarray(timestep.observation.action_mask).reshape(-1))
+    # Stepping with flat index 4 * 10 + ... is stepping Jumanji with the unravelled pair.
+    legal = int(np.flatnonzero(mask)[-1])
+    _, ours, reward, *_ = env.step(key, state, jnp.int32(legal), params)  # the game goes on
+    theirs, ts = own.step(state[0], jnp.array(np.unravel_index(legal, (4, 10)), jnp.int32))
+    np.testing.assert_array_equal(ours[0].grid_padded, theirs.grid_padded)
+    assert float(reward) == float(ts.reward)
+
+
+@pytest.mark.heavy  # 20 s
+@needs("jumanji")
+def test_jumanji_multidiscrete_with_per_component_masks_is_a_tuple_of_discretes():
+    """RobotWarehouse's mask [4 agents, 5 moves] is per component: Tuple(Discrete(5) x 4),
+    each leaf masked by its row; legal random actions never step into an illegal move."""
+    env, params = make_env(PPOConfig(env_name="jumanji:RobotWarehouse-v0"))
+    _, action = env_spec(env, params)
+    assert isinstance(action, CompositeAction)
+    assert action.leaves == (ActionSpec(False, 5),) * 4
+    import jumanji
+
+    key = jax.random.key(0)
+    _, state = env.reset(key, params)
+    masks = env.action_mask(state, params)
+    assert isinstance(masks, tuple) and len(masks) == 4
+    _, timestep = jumanji.make("RobotWarehouse-v0").reset(key)
+    np.testing.assert_array_equal(np.stack(masks), np.asarray(timestep.observation.action_mask))
 
 
 @pytest.mark.heavy  # 20 s: Craftax compiles its world generator into every step
