@@ -248,3 +248,16 @@ def test_suites_harness_reports_raw_stepping_beside_training(
         suites.main(["--suites", "gym"])
     with pytest.raises(SystemExit):
         suites.main(["--env-kwarg", "novalue"])
+
+
+@pytest.mark.heavy  # lowers a whole training program
+def test_hlo_digest_is_stable_and_refuses_unknown_configs(capsys) -> None:
+    from benchmarks import hlo_digest
+
+    assert hlo_digest.main(["--configs", "cartpole-default"]) == 0
+    first = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert hlo_digest.main(["--configs", "cartpole-default"]) == 0
+    again = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert first == again and len(first["sha256"]) == 64 and first["chars"] > 1000
+    with pytest.raises(SystemExit):
+        hlo_digest.main(["--configs", "nope"])
