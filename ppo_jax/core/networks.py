@@ -1,12 +1,14 @@
 """The policy network: a factory from a spec to ``init``/``apply``, and the built-in modules.
 
 A network is any ``flax.linen.Module`` whose ``__call__(obs)`` maps a batch of observations
-``[B, *obs_shape]`` to ``(logits [B, A], value [B])`` (discrete actions) or
-``(mean [B, A], value [B])`` (continuous actions; the library owns the state-independent
-``log_std``). A *recurrent* network also has ``initial_state(batch_size) -> state`` (a pytree of
-``[batch_size, ...]`` arrays, callable on the unbound module) and ``__call__(state, obs) ->
-(state, (out, value))`` for one step; the library resets the state at episode starts and runs
-the time loop.
+``[B, *obs_shape]`` (or a pytree of ``[B, ...]`` leaves) to ``(logits [B, A], value [B])``
+(discrete actions) or ``(mean [B, A], value [B])`` (continuous actions; the library owns the
+state-independent ``log_std``); in general ``(out [B, P], value [B])`` with ``P =
+Network.output_size``: each action leaf's logits, means (and log-stds with
+``state_dependent_std``) or Beta concentrations, in ``jax.tree`` order. A *recurrent* network
+also has ``initial_state(batch_size) -> state`` (a pytree of ``[batch_size, ...]`` arrays,
+callable on the unbound module) and ``__call__(state, obs) -> (state, (out, value))`` for one
+step; the library resets the state at episode starts and runs the time loop.
 
 :func:`make_network` binds a module to what the environment needs (observation shape, action
 kind and size) as a :class:`Network`, whose ``init(key)`` and ``apply(params, obs, ...)`` handle

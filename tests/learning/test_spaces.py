@@ -33,7 +33,13 @@ def greedy_scores(config: PPOConfig, result, episodes: int = 64) -> np.ndarray:
         # A right choice with a random amount earns hybrid_choice_only_return() (3.1); the best
         # amount with a random choice a third of 8.
         ("HybridAction", 2**18, {}, 4, spaces.hybrid_choice_only_return()),
-        ("HybridAction", 2**18, {"continuous_distribution": "tanh_gaussian"}, 2, 3.2),
+        (
+            "HybridAction",
+            2**18,
+            {"continuous_distribution": "tanh_gaussian", "state_dependent_std": True},
+            2,
+            spaces.hybrid_choice_only_return(),
+        ),
         # Either entry alone: 4 of 8.
         ("ImageAndVector", 2**17, {}, 4, spaces.image_only_return()),
         ("ImageVectorCritic", 2**17, {}, 2, spaces.image_only_return()),
