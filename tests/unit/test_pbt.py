@@ -248,3 +248,28 @@ def test_pbt_refuses_stop_at_return():
     config = PPOConfig(eval_every=1, stop_at_return=10.0)
     with pytest.raises(ValueError, match="stop_at_return"):
         pbt(config, {"learning_rate": LogUniform(1e-4, 1e-2)}, 4, fraction=0.25)
+
+
+@pytest.mark.heavy  # a whole PBT program of a composite-action environment
+def test_a_population_trains_composite_bounded_actions_and_pytree_observations(tmp_path):
+    """A dict action (Discrete + Beta-scaled Box) and, separately, dict observations with
+    statistics per leaf: PBT's exploit copies every leaf of the members' states, and the
+    session's folder loads back with the tree of statistics."""
+    hybrid = PPOConfig(
+        env_name="examples.spaces:HybridAction",
+        continuous_distribution="beta",
+        num_envs=8,
+        num_steps=16,
+        total_timesteps=8 * 16 * 8,
+        hidden_sizes=(8,),
+    )
+    result = pbt(hybrid, {"learning_rate": LogUniform(1e-4, 1e-2)}, 4, interval=2, fraction=0.5)
+    assert np.asarray(result.metrics["episode_return"]).shape[:2] == (4, 8)
+    image = hybrid.replace(env_name="examples.spaces:ImageAndVector", normalize_observations=True)
+    run_pbt_experiment(
+        image, {"learning_rate": LogUniform(1e-4, 1e-2)}, 4, tmp_path / "p", interval=2,
+        fraction=0.5,
+    )  # fmt: skip
+    loaded = load_run(tmp_path / "p", trust_env_module=True)
+    assert loaded.obs_norm["image"].mean.shape == (4, 6, 6, 1)
+    assert loaded.obs_norm["vector"].mean.shape == (4, 2)
