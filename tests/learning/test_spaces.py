@@ -121,18 +121,13 @@ def random_legal_tetris(episodes: int, seed: int) -> np.ndarray:
 @pytest.mark.timeout(1200)
 def test_tetris_beats_a_random_legal_policy():
     """Jumanji's Tetris (MultiDiscrete rotation x column with a joint mask): the tuned config
-    (4 seeds, sampled actions, 64 episodes each) scores at least twice a uniformly random legal
-    policy on average (256 episodes in Jumanji's own loop), and 1.3x on every seed (measured:
-    see the README's table of spaces)."""
+    (2 seeds, greedy, 64 episodes each) scores at least 2.5x a uniformly random legal policy
+    (256 episodes in Jumanji's own loop) on every seed (measured: see the README's table)."""
     pytest.importorskip("jumanji")
     config = get_config("jumanji:Tetris-v0")
     baseline = float(random_legal_tetris(256, seed=0).mean())
-    result = train_seeds(config, 4)
-    returns = evaluate(config, result, jax.random.PRNGKey(5), 64, greedy=False).returns
-    scores = np.asarray(returns).mean(-1)
+    result = train_seeds(config, 2)
+    scores = np.asarray(evaluate(config, result, jax.random.PRNGKey(5), 64).returns).mean(-1)
     print(f"Tetris: random legal {baseline:.2f}, trained {np.round(scores, 2)}")
-    assert scores.mean() >= 2.0 * baseline and (scores >= 1.3 * baseline).all(), (
-        scores,
-        baseline,
-    )
+    assert (scores >= 2.5 * baseline).all(), (scores, baseline)
     assert (scores >= TARGETS["jumanji:Tetris-v0"]).all(), scores
