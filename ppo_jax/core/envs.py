@@ -345,7 +345,11 @@ class ObservationMask:
         """``(flat observation [D], mask [A])`` of one pytree observation."""
         items = obs._asdict() if hasattr(obs, "_asdict") else dict(obs)
         mask = jax.tree.map(lambda m: jnp.asarray(m, bool), items.pop("action_mask"))
-        parts = [jnp.ravel(jnp.asarray(v, jnp.float32)) for _, v in sorted(items.items())]
+        parts = [
+            jnp.ravel(jnp.asarray(leaf, jnp.float32))
+            for _, v in sorted(items.items())
+            for leaf in jax.tree.leaves(v)  # an entry may be a pytree (BinPack's ems)
+        ]
         return jnp.concatenate(parts) if parts else jnp.zeros((0,), jnp.float32), mask
 
     def reset(self, key: PRNGKey, params: Any = None) -> tuple[Array, Any]:

@@ -197,6 +197,9 @@ def test_jumanji_multidiscrete_with_a_joint_mask_is_one_discrete_over_the_produc
     theirs, ts = own.step(state[0], jnp.array(np.unravel_index(legal, (4, 10)), jnp.int32))
     np.testing.assert_array_equal(ours[0].grid_padded, theirs.grid_padded)
     assert float(reward) == float(ts.reward)
+    # BinPack: a joint [40 spaces, 20 items] mask, and observation entries that are pytrees.
+    env, params = make_env(PPOConfig(env_name="jumanji:BinPack-v2"))
+    assert env_spec(env, params)[1] == ActionSpec(False, 800)
 
 
 @pytest.mark.heavy  # 20 s
