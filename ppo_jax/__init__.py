@@ -49,7 +49,7 @@ from ppo_jax.run.population import PBTResult, pbt  # noqa: E402
 from ppo_jax.run.session import run_experiment  # noqa: E402
 from ppo_jax.run.sweep import LogUniform, SweepResult, Uniform, random_settings, sweep  # noqa: E402
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 _compat.install()  # the old module paths (ppo_jax.summary, ...): see ppo_jax.compat
 
