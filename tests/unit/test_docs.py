@@ -1,8 +1,8 @@
 """The documentation's cheap checks, in the quick tier: every Python block of the README and
 docs/ parses (the learning tier runs them: tests/learning/test_docs_examples.py), every public
-name has its API reference entry, and every page is in the site's navigation.
-``mkdocs build --strict`` (CI, .ci/run)
-checks links, anchors and references in the rendered site."""
+name has its API reference entry, every page is in the site's navigation, and the README stays
+a short first visit whose links resolve. ``mkdocs build --strict`` (CI, .ci/run) checks links,
+anchors and references in the rendered site."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from docs_blocks import DOCS, ROOT, python_blocks
 import ppo_jax
 
 BLOCKS = python_blocks()
+README = (ROOT / "README.md").read_text()
 
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.name for b in BLOCKS])
@@ -35,3 +36,15 @@ def test_every_page_is_in_the_navigation():
     pages = {str(p.relative_to(DOCS)) for p in DOCS.rglob("*.md")}
     missing = {p for p in pages if f": {p}\n" not in nav}
     assert missing == set()
+
+
+def test_the_readme_is_short_and_its_links_resolve():
+    assert len(README.splitlines()) < 250
+    for target in re.findall(r"\]\((?!https?://|#)([^)#]+)", README):
+        assert (ROOT / target).exists(), target
+    assert "docs/" in README
+    for command in (
+        "pip install -e . && ppo-jax train --seeds 8",
+        'pip install -e ".[dev]" && python -m pytest',
+    ):
+        assert command in README, command
