@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from docs_blocks import DOCS, ROOT, python_blocks
+from docs_blocks import DOCS, ROOT, cli_commands, code_blocks, python_blocks
 
 import ppo_jax
 
@@ -20,6 +20,29 @@ README = (ROOT / "README.md").read_text()
 @pytest.mark.parametrize("block", BLOCKS, ids=[b.name for b in BLOCKS])
 def test_every_python_block_parses(block):
     compile(block.code, str(block.path), "exec")
+
+
+COMMANDS = cli_commands()
+
+
+@pytest.mark.parametrize(
+    "argv", [c[1] for c in COMMANDS], ids=[" ".join(c[1])[:60] for c in COMMANDS]
+)
+def test_every_cli_command_of_the_docs_parses(argv):
+    """The shell blocks are not run (they train for minutes or need several machines), but
+    every ``ppo-jax`` command in them must parse with the CLI's own parser."""
+    from ppo_jax.cli.main import build_parser
+
+    build_parser().parse_args(argv)
+
+
+def test_the_docs_show_cli_commands_and_a_toml_file_that_parse():
+    assert len(COMMANDS) >= 20
+    assert {argv[0] for _, argv in COMMANDS} >= {"train", "sweep", "pbt", "eval", "plot", "compare"}
+    from ppo_jax.io.configfile import tomllib
+
+    for block in code_blocks("toml"):
+        tomllib.loads(block.code)
 
 
 def test_every_public_name_has_an_api_entry():
