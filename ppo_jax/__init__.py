@@ -14,6 +14,10 @@ Public API::
     evaluate, EvalResult, export_policy, Policy, policy_logits, state_value,
     compute_gae, compute_reward_to_go, clipped_surrogate_loss, value_loss
 
+Old spellings (``ppo_jax.summary``, ``ppo_jax.configs``, ``ppo_jax.xla``,
+``ppo_jax.distributed``, and names that moved between ``ppo_jax.run`` modules) are listed in
+:mod:`ppo_jax.compat`.
+
 Importing ``ppo_jax`` before JAX runs anything gives JAX one CPU device per core
 (``ppo_jax.run.parallel.configure_cpu_devices``), so runs use every core by default.
 """
@@ -22,6 +26,7 @@ from ppo_jax.run import parallel as _parallel
 
 _parallel.configure_cpu_devices()
 
+from ppo_jax import compat as _compat  # noqa: E402
 from ppo_jax.core.config import Hyperparams, PPOConfig  # noqa: E402
 from ppo_jax.core.envs import make_env  # noqa: E402
 from ppo_jax.core.gae import compute_gae, compute_reward_to_go  # noqa: E402
@@ -38,11 +43,15 @@ from ppo_jax.run.evaluate import (  # noqa: E402
     policy_logits,
     state_value,
 )
-from ppo_jax.run.pbt import PBTResult, pbt, run_pbt_experiment  # noqa: E402
-from ppo_jax.run.session import load_run, run_experiment  # noqa: E402
+from ppo_jax.run.folders import load_run  # noqa: E402
+from ppo_jax.run.pbt import run_pbt_experiment  # noqa: E402
+from ppo_jax.run.population import PBTResult, pbt  # noqa: E402
+from ppo_jax.run.session import run_experiment  # noqa: E402
 from ppo_jax.run.sweep import LogUniform, SweepResult, Uniform, random_settings, sweep  # noqa: E402
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
+
+_compat.install()  # the old module paths (ppo_jax.summary, ...): see ppo_jax.compat
 
 __all__ = [
     "EvalResult",

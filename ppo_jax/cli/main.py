@@ -3,7 +3,7 @@
 Every command is a few lines over the library: ``train`` is :func:`ppo_jax.run_experiment`,
 ``sweep`` is :func:`ppo_jax.run.sweep.run_sweep_experiment`, ``eval`` is
 :func:`ppo_jax.load_run` + :func:`ppo_jax.evaluate`, ``plot`` is
-:func:`ppo_jax.io.plotting.replot`. Invalid input exits 2 with one line naming the field.
+:func:`ppo_jax.run.folders.replot`. Invalid input exits 2 with one line naming the field.
 """
 
 from __future__ import annotations
@@ -95,7 +95,8 @@ def _progress(args: argparse.Namespace) -> str:
 
 # --------------------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> int:
-    from ppo_jax.run.session import resume_command, run_experiment
+    from ppo_jax.run.session import run_experiment
+    from ppo_jax.run.session_loop import resume_command
 
     common = {
         "stop_after": args.stop_after,
@@ -241,7 +242,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- pbt, compare
 def cmd_pbt(args: argparse.Namespace) -> int:
     from ppo_jax.run.pbt import run_pbt_experiment
-    from ppo_jax.run.session import resume_command
+    from ppo_jax.run.session_loop import resume_command
 
     common = {
         "stop_after": args.stop_after,
@@ -307,7 +308,7 @@ def parse_factors(text: str) -> tuple[float, ...]:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from ppo_jax.io.console import print_compare_table
-    from ppo_jax.run.summary import compare_runs
+    from ppo_jax.run.compare import compare_runs
 
     print_compare_table(compare_runs([Path(d) for d in args.run_dirs], plot=args.plot))
     if args.plot:
@@ -317,7 +318,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- plot, eval
 def cmd_plot(args: argparse.Namespace) -> int:
-    from ppo_jax.run.session import replot
+    from ppo_jax.run.folders import replot
 
     written = replot(Path(args.run_dir))
     print("wrote " + ", ".join(str(w) for w in written))
@@ -328,7 +329,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ppo_jax.io.plotting import save_episode_gif
     from ppo_jax.io.rundir import EVAL_FILE, write_json
     from ppo_jax.run.evaluate import check_gif_request, evaluate_run, record_run_episode
-    from ppo_jax.run.session import load_run
+    from ppo_jax.run.folders import load_run
 
     run_dir = Path(args.run_dir)
     run = load_run(run_dir, trust_env_module=args.trust_env_module)

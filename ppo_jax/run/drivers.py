@@ -314,14 +314,14 @@ def _hp_spec(plan: Plan) -> PartitionSpec:
     return PartitionSpec(parallel.RUNS_AXIS) if plan.hp_batched else PartitionSpec()
 
 
-def _options() -> tuple[tuple[str, Any], ...]:
+def cache_options() -> tuple[tuple[str, Any], ...]:
     """The compiler options of new programs (part of the compile-cache key)."""
     return tuple(sorted(backend.compiler_options().items()))
 
 
 def _init_program(spec: TrainSpec, layout: parallel.Layout, hp_batched: bool) -> Any:
     """The (cached) program initialising ``[R]`` runs."""
-    return _init_program_for(spec, layout, hp_batched, _options())
+    return _init_program_for(spec, layout, hp_batched, cache_options())
 
 
 def _range_program(
@@ -329,7 +329,7 @@ def _range_program(
 ) -> Any:
     """The (cached) program running ``length`` updates of ``[R]`` runs (``masked``: see
     :func:`range_traceable`)."""
-    return _range_program_for(spec, layout, hp_batched, length, masked, _options())
+    return _range_program_for(spec, layout, hp_batched, length, masked, cache_options())
 
 
 @functools.lru_cache(maxsize=32)
@@ -405,7 +405,7 @@ def range_traceable(
     return parallel.over_runs_traceable(*_range_parts(spec, layout, hp_batched, length, masked))
 
 
-def _inputs(plan: Plan) -> tuple[Any, Hyperparams]:
+def device_inputs(plan: Plan) -> tuple[Any, Hyperparams]:
     """The keys and hyperparameters as (global, sharded) device arrays when the layout spans
     other processes' devices; as host arrays otherwise (``jit`` places them)."""
     here = jax.process_index()
@@ -437,7 +437,7 @@ def compile_init_and_segments(
     :func:`compile_segments` of ``length``, compiled side by side: the initialisation
     compiles in a thread while the range program is traced and compiled from the shapes of
     its result (XLA releases the GIL, so a second core shortens the wait)."""
-    keys, hp = _inputs(plan)
+    keys, hp = device_inputs(plan)
     lowered = _init_program(plan.spec, plan.layout, plan.hp_batched).lower(
         keys, hp, plan.env_params
     )
@@ -454,7 +454,7 @@ def compile_init_and_segments(
 
 def init_runs(plan: Plan) -> RunnerState:
     """Fresh ``[R]`` runner states, as the whole-run program starts."""
-    keys, hp = _inputs(plan)
+    keys, hp = device_inputs(plan)
     return _init_program(plan.spec, plan.layout, plan.hp_batched)(keys, hp, plan.env_params)
 
 
@@ -482,7 +482,7 @@ def compile_segments(plan: Plan, runner: Any, length: int, first: int = 0) -> Se
         raise ValueError(f"length must be an int >= 1, got {length!r}")
     num_updates = plan.config.num_updates
     length = min(length, num_updates)
-    _, hp = _inputs(plan)
+    _, hp = device_inputs(plan)
     zero = jnp.int32(0)
     executables: dict[bool, Any] = {}
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from ppo_jax.cli import main
 from ppo_jax.core.config import config_field_names
 from ppo_jax.io.rundir import RunResult
-from ppo_jax.run import session
+from ppo_jax.run import session_loop
 
 FUZZ = settings(
     max_examples=250,
@@ -82,7 +82,7 @@ def no_training(monkeypatch):
             config=config, seeds=setup.seeds, params=None, metrics={}, completed=False, out_dir=out
         )
 
-    monkeypatch.setattr(session, "_train", stub)
+    monkeypatch.setattr(session_loop, "run_session", stub)
 
 
 def check_outcome(argv: list[str], out: Path, capsys) -> int:

@@ -322,10 +322,8 @@ def test_unwritable_or_full_output_is_refused_up_front(tmp_path, capsys, monkeyp
 
     import shutil
 
-    from ppo_jax.run import session
-
     full = shutil.disk_usage(tmp_path)._replace(free=1024)
-    monkeypatch.setattr(session.shutil, "disk_usage", lambda path: full)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: full)
     out = tmp_path / "full"
     assert main(["train", *TINY, "--out", str(out)]) == 2
     err = capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Population-based training: ppo_jax.core.pbt (exploit copies state bit for bit, explored
-values stay in bounds, ranking) and ppo_jax.run.pbt (one compiled program, lineage and
-hyperparameter trajectories that agree, sessions that resume bit for bit, bad input refused)."""
+values stay in bounds, ranking), ppo_jax.run.population (one compiled program, lineage and
+hyperparameter trajectories that agree, bad input refused) and ppo_jax.run.pbt (sessions that
+resume bit for bit). The PBT folder records (space JSON) are ppo_jax.run.folders'."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from ppo_jax.core.pbt import (
     rank_members,
 )
 from ppo_jax.core.types import RunnerState
-from ppo_jax.run.pbt import run_pbt_experiment, space_from_json, space_to_json
+from ppo_jax.run.folders import space_from_json, space_to_json
+from ppo_jax.run.pbt import run_pbt_experiment
 
 P = 8
 DIMS = (

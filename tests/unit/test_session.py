@@ -1,6 +1,6 @@
-"""ppo_jax.run.session: run_experiment and load_run from Python: the run folder, bit-identical
-resume, refusals before anything is written, stop requests, the non-finite stop, honest disk
-checks and clean errors when writing fails."""
+"""ppo_jax.run.session: run_experiment (and load_run, ppo_jax.run.folders) from Python: the run
+folder, bit-identical resume, refusals before anything is written, stop requests, the
+non-finite stop, honest disk checks and clean errors when writing fails."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from probe_envs import ConstantRewardEnv, NaNAfter
 
 from ppo_jax import PPOConfig, load_run, run_experiment, train_seeds
 from ppo_jax.io import checkpoint, rundir
-from ppo_jax.run import session
+from ppo_jax.run.session_loop import NONFINITE_METRICS, first_nonfinite
+from ppo_jax.run.session_outputs import EARLY_FINISH
 
 SMALL = PPOConfig(
     num_envs=4, num_steps=8, total_timesteps=320, num_minibatches=2, update_epochs=1,
@@ -166,8 +167,8 @@ def test_non_finite_values_stop_the_run_keeping_the_last_good_checkpoint(tmp_pat
     assert result.status == "stopped: non-finite policy_loss at update 3 (seed index 0)"
     assert checkpoint.load(checkpoint.latest(tmp_path / "nan")).update == 2
     assert result.metrics["value_loss"].shape == (1, 2)
-    problem = session.first_nonfinite(
-        {name: np.zeros((1, 2)) for name in session.NONFINITE_METRICS}, {"w": np.array([np.inf])}, 4
+    problem = first_nonfinite(
+        {name: np.zeros((1, 2)) for name in NONFINITE_METRICS}, {"w": np.array([np.inf])}, 4
     )
     assert problem == "non-finite parameter ['w'] after update 4"
 
@@ -181,7 +182,7 @@ def test_too_little_disk_is_refused_with_an_honest_estimate(tmp_path: Path, monk
         need["asked"] = True
         return shutil._ntuple_diskusage(10**12, 10**12, 64 * 2**10)  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(session.shutil, "disk_usage", usage)
+    monkeypatch.setattr(shutil, "disk_usage", usage)
     with pytest.raises(ValueError, match="MiB free, the run needs about"):
         run_experiment(SMALL, [0], tmp_path / "full")
     assert need and not (tmp_path / "full").exists()
@@ -252,7 +253,7 @@ def test_every_run_stopping_at_its_target_ends_the_session(tmp_path: Path) -> No
     config = EVAL.replace(stop_at_return=-1.0)  # the first evaluation (update 3) reaches it
     out = tmp_path / "run"
     result = run_experiment(config, 2, out, checkpoint_every=2)
-    assert result.status == session.EARLY_FINISH.format(-1.0) and result.completed
+    assert result.status == EARLY_FINISH.format(-1.0) and result.completed
     assert result.metrics["env_steps"].shape[1] == 4  # the segment that held update 3
     assert [r["env_steps"] for r in result.summary] == [3 * SMALL.batch_size] * 2
     assert load_run(out).completed
