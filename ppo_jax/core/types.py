@@ -107,11 +107,13 @@ class EnvCarry(NamedTuple):
 class Transition(NamedTuple):
     """One environment step of every environment; a rollout stacks these to ``[T, N, ...]``."""
 
-    obs: Array
-    """Observation the action was chosen from, ``[N, *obs_shape]``."""
-    action: Array
+    obs: Any
+    """Observation the action was chosen from, ``[N, *obs_shape]`` (a pytree of ``[N, ...]``
+    leaves for pytree observations)."""
+    action: Any
     """Action taken, ``[N]`` (int32, discrete) or ``[N, A]`` (float, continuous; as sampled,
-    before clipping to the environment's bounds)."""
+    before clipping to the environment's bounds; a tanh-Gaussian's pre-squash value); for a
+    composite action space, a tuple with one such array per leaf (``jax.tree`` order)."""
     log_prob: Array
     """log pi_old(action | obs), ``[N]``."""
     value: Array
@@ -130,8 +132,9 @@ class Transition(NamedTuple):
     """Length of the episode that ended at this step, 0 where none ended, ``[N]``."""
     first: Array
     """``[N]`` bool: ``obs`` is the first observation of an episode (recurrent state reset)."""
-    action_mask: Array | None = None
-    """``[N, A]`` bool, legal actions at ``obs``; ``None`` when the environment has no mask."""
+    action_mask: Any = None
+    """``[N, A]`` bool, legal actions at ``obs`` (for a composite action, the environment's
+    pytree of them); ``None`` when the environment has no mask."""
     next_value: Array | None = None
     """``[N]`` V(final_obs) when the rollout computed it (recurrent policies, which need the
     policy state of that step); ``None`` otherwise (computed after the rollout)."""
