@@ -47,7 +47,7 @@ TRACED_FIELDS = (
 INT32_MAX = 2**31 - 1
 """Counts (environments, steps, updates, gradient steps) are int32 inside the compiled program."""
 
-SUITE_PREFIXES = ("brax", "navix", "jumanji", "craftax", "xminigrid")
+SUITE_PREFIXES = ("brax", "navix", "jumanji", "craftax", "xminigrid", "envpool")
 """``env_name`` prefixes resolved by the environment-suite adapters (``"brax:ant"``)."""
 
 _MODULE_ATTR = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")

@@ -20,6 +20,9 @@ jumanji    ``last()`` with discount 0            ``last()`` with discount > 0, o
 craftax    the game is over for a reason other   ``max_timesteps`` reached alive
            than time (death, lava, boss beaten)
 xminigrid  ``last()`` with discount 0            ``last()`` with discount 1 (``max_steps``)
+envpool    ``done and not trunc`` (a lost life       ``trunc`` (``max_episode_steps``); EnvPool's
+           with ``episodic_life``)               next-step reset is issued in the same step
+                                                 (``ppo_jax.core.envpool``)
 ========== ===================================== ===============================================
 
 The suites are optional extras (``pip install "ppo-jax[brax]"``), imported only when a name
@@ -41,6 +44,7 @@ import jax
 import jax.numpy as jnp
 
 from ppo_jax.core.config import SUITE_PREFIXES
+from ppo_jax.core.envpool import EnvPoolEnv
 from ppo_jax.core.types import Array, PRNGKey
 
 SUITE_MODULES = {
@@ -49,6 +53,7 @@ SUITE_MODULES = {
     "jumanji": "jumanji",
     "craftax": "craftax",
     "xminigrid": "xminigrid",
+    "envpool": "envpool",
 }
 """The module each suite prefix imports (and the extra of the same name that installs it)."""
 
@@ -64,7 +69,7 @@ class SuiteParams(NamedTuple):
     inner: Any = None
 
 
-def make_suite_env(name: str, kwargs: dict[str, Any]) -> tuple[Any, SuiteParams]:
+def make_suite_env(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
     """``(env, env_params)`` for ``suite:id`` with the suite's constructor ``kwargs``.
 
     Raises ``ValueError`` (one line) when the suite is unknown, its extra is not installed,
@@ -447,12 +452,13 @@ class XMinigridEnv(SuiteEnv):
         return timestep.observation, timestep, timestep.reward, terminated, truncated
 
 
-_ADAPTERS: dict[str, type[SuiteEnv]] = {
+_ADAPTERS: dict[str, type[SuiteEnv] | type[EnvPoolEnv]] = {
     "brax": BraxEnv,
     "navix": NavixEnv,
     "jumanji": JumanjiEnv,
     "craftax": CraftaxEnv,
     "xminigrid": XMinigridEnv,
+    "envpool": EnvPoolEnv,
 }
 
 
