@@ -111,8 +111,9 @@ class _Pool:
         ids = np.flatnonzero(np.asarray(done)).astype(np.int32)
         if ids.size:
             action = np.zeros((ids.size, *self.pool.action_space.shape), self.action_dtype)
-            obs, _, _, _, info = self.pool.step(action, ids)
-            if not (np.array_equal(info["env_id"], ids) and np.all(info["elapsed_step"] == 0)):
+            obs, reward, terminated, truncated, info = self.pool.step(action, ids)
+            reset = np.array_equal(info["env_id"], ids) and not np.any(reward)
+            if not reset or np.any(terminated | truncated):
                 raise RuntimeError("EnvPool did not reset the environments whose episode ended")
             out[ids] = obs
         return out
@@ -125,7 +126,7 @@ class _Pool:
 def _x32_safe(pool: Any) -> bool:
     """Whether every array of the pool's XLA calls has a dtype jax keeps (no 64-bit dtype
     unless ``jax_enable_x64``)."""
-    if jax.config.jax_enable_x64:
+    if jax.config.read("jax_enable_x64"):
         return True
     for _, (_, specs, _) in pool._xla():
         for part in specs:
@@ -326,13 +327,13 @@ class EnvPoolEnv:
         of ``R * size`` environments on the flattened arguments."""
         if (kind, size) in self._programs:
             return self._programs[(kind, size)]
-        raw = {"reset": self._reset_fn, "step": self._step_fn, "step_no_reset": self._step_fn}
 
         @jax.custom_batching.custom_vmap
         def program(token: Array, *args: Array) -> tuple[Array, ...]:
-            if kind == "step_no_reset":
-                return self._step_fn(size, token, *args, reset=False)
-            return raw[kind](size, token, *args)
+            if kind == "reset":
+                return self._reset_fn(size, token)
+            (action,) = args
+            return self._step_fn(size, token, action, reset=kind == "step")
 
         @program.def_vmap
         def rule(
@@ -372,9 +373,7 @@ class EnvPoolEnv:
         def host(token: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return np.asarray(token), self._to_obs(pool.reset())
 
-        return io_callback(
-            host, (token_spec, self._obs_spec(size)), token, ordered=True
-        )
+        return io_callback(host, (token_spec, self._obs_spec(size)), token, ordered=True)
 
     def _step_fn(
         self, size: int, token: Array, action: Array, reset: bool = True
@@ -395,9 +394,7 @@ class EnvPoolEnv:
             return np.asarray(token), np.asarray(fresh, spec.dtype)
 
         def reset_ended(token: Array, done: Array) -> tuple[Array, Array]:
-            return io_callback(
-                host, (token_spec, spec), token, done, ordered=True
-            )
+            return io_callback(host, (token_spec, spec), token, done, ordered=True)
 
         def none_ended(token: Array, done: Array) -> tuple[Array, Array]:
             return token, jnp.zeros(spec.shape, spec.dtype)
@@ -436,9 +433,7 @@ class EnvPoolEnv:
             obs = self._to_obs(obs).astype(specs[1].dtype)
             return np.asarray(token), obs, np.asarray(reward, np.float32), terminated, truncated
 
-        return io_callback(
-            host, specs, token, action, ordered=True
-        )
+        return io_callback(host, specs, token, action, ordered=True)
 
 
 def _settings_of(envpool: Any, task_id: str) -> str:
