@@ -20,7 +20,14 @@ import pytest
 
 from ppo_jax import PPOConfig
 from ppo_jax.core.envpool import EnvPoolEnv
-from ppo_jax.core.envs import env_spec, is_batched_env, make_env, reset_envs, step_envs
+from ppo_jax.core.envs import (
+    check_env_trusted,
+    env_spec,
+    is_batched_env,
+    make_env,
+    reset_envs,
+    step_envs,
+)
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("envpool") is None,
@@ -199,3 +206,11 @@ def test_bad_names_and_settings_fail_in_one_line(name: str, kwargs: tuple, messa
 def test_atari_images_are_not_normalised() -> None:
     with pytest.raises(ValueError, match="normalize_observations"):
         make_env(PPOConfig(env_name="envpool:Pong-v5", normalize_observations=True))
+
+
+def test_a_run_folder_naming_an_envpool_task_is_built_like_a_suite_id() -> None:
+    # envpool: is a fixed prefix importing only envpool: no code of the folder's choosing.
+    config = PPOConfig(env_name="envpool:CartPole-v1").with_env_origin("run folder 'x'")
+    check_env_trusted(config)
+    env, _ = make_env(config)
+    assert isinstance(env, EnvPoolEnv)
