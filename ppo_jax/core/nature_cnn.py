@@ -48,75 +48,107 @@ def min_image_side() -> int:
     return side
 
 
-class StridedConv(nn.Module):
-    """A VALID 2-D convolution with stride ``stride``: ``[B, H, W, C] -> [B, H', W',
-    features]``, ``H' = (H - kernel) // stride + 1``. ``conv="im2col"`` computes it as one
-    matmul over the strided ``kernel x kernel`` patches: XLA:CPU runs its own convolution's
+def strided_conv(x: Array, kernel: Array, bias: Array, stride: int, conv: str) -> Array:
+    """A VALID 2-D convolution with stride ``stride``: ``x [B, H, W, C]``, ``kernel [k, k, C,
+    F]`` -> ``[B, H', W', F]``, ``H' = (H - k) // stride + 1``. ``conv="im2col"`` computes it
+    as one matmul over the strided ``k x k`` patches: XLA:CPU runs its own convolution's
     gradient ~20x slower inside the update's loop (measured here). ``"native"`` is
-    ``lax.conv_general_dilated`` (GPU, TPU). Both have the parameters of ``nn.Conv``
-    (``kernel [k, k, C, features]``, ``bias``) and give the same result."""
-
-    features: int
-    kernel_size: int
-    stride: int
-    conv: str = "im2col"
-
-    @nn.compact
-    def __call__(self, x: Array) -> Array:
-        k, s = self.kernel_size, self.stride
-        channels = x.shape[-1]
-        kernel = self.param(
-            "kernel", _conv_orthogonal(HIDDEN_GAIN), (k, k, channels, self.features), jnp.float32
+    ``lax.conv_general_dilated`` (GPU, TPU). Both give the same result."""
+    k = kernel.shape[0]
+    if conv == "native":
+        out = jax.lax.conv_general_dilated(
+            x, kernel, (stride, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
         )
-        bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
-        if self.conv == "native":
-            out = jax.lax.conv_general_dilated(
-                x, kernel, (s, s), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
-            )
-            return out + bias
-        height = (x.shape[-3] - k) // s + 1
-        width = (x.shape[-2] - k) // s + 1
-        patches = jnp.concatenate(
-            [
-                x[..., i : i + s * (height - 1) + 1 : s, j : j + s * (width - 1) + 1 : s, :]
-                for i in range(k)
-                for j in range(k)
-            ],
-            axis=-1,
-        )
-        return patches @ kernel.reshape(k * k * channels, self.features) + bias
+        return out + bias
+    height = (x.shape[-3] - k) // stride + 1
+    width = (x.shape[-2] - k) // stride + 1
+    rows, cols = stride * (height - 1) + 1, stride * (width - 1) + 1
+    patches = jnp.concatenate(
+        [
+            x[..., i : i + rows : stride, j : j + cols : stride, :]
+            for i in range(k)
+            for j in range(k)
+        ],
+        axis=-1,
+    )
+    return patches @ kernel.reshape(-1, kernel.shape[-1]) + bias
+
+
+CPU_CHUNK = 32
+"""Rows the ``"im2col"`` network processes at a time (a ``lax.map`` over chunks of a batch):
+the patches of a chunk stay in cache. Measured on this project's CPU, the critic over a
+rollout's 1,024 final observations ran ~5x faster in chunks of 8-32 rows than whole, and a
+256-row minibatch's gradient ~1.5x faster in chunks of 32."""
 
 
 class NatureActorCritic(nn.Module):
     """``__call__(obs [B, H, W, C]) -> (logits or mean [B, action_size], value [B])``;
     ``value(obs) -> [B]``. The torso is shared by both heads (orthogonal init: gain sqrt(2)
-    in the torso, 0.01 for the policy head, 1 for the value head)."""
+    in the torso, 0.01 for the policy head, 1 for the value head).
+
+    ``height``, ``width``, ``channels``: the observations' shape. ``conv``: ``"im2col"`` (the
+    CPU; batches are processed ``CPU_CHUNK`` rows at a time) or ``"native"``. Parameters:
+    ``Conv_i_kernel``/``_bias``, ``Dense_0_*``, then the heads ``policy_*`` and ``value_*``."""
 
     action_size: int
+    height: int = 84
+    width: int = 84
+    channels: int = 4
     conv: str = "im2col"
 
     def setup(self) -> None:
-        self.convs = [
-            StridedConv(features, kernel, stride, self.conv, name=f"Conv_{i}")
-            for i, (features, kernel, stride) in enumerate(NATURE_CONVS)
-        ]
-        self.dense = nn.Dense(NATURE_DENSE, kernel_init=orthogonal(HIDDEN_GAIN), name="Dense_0")
-        self.policy = nn.Dense(
-            self.action_size, kernel_init=orthogonal(POLICY_HEAD_GAIN), name="policy"
-        )
-        self.critic = nn.Dense(1, kernel_init=orthogonal(VALUE_HEAD_GAIN), name="value")
+        zeros = nn.initializers.zeros
+        layers: dict[str, tuple[Array, Array]] = {}
+        channels = self.channels
+        for i, (features, kernel, _) in enumerate(NATURE_CONVS):
+            shape = (kernel, kernel, channels, features)
+            layers[f"Conv_{i}"] = (
+                self.param(f"Conv_{i}_kernel", _conv_orthogonal(HIDDEN_GAIN), shape),
+                self.param(f"Conv_{i}_bias", zeros, (features,)),
+            )
+            channels = features
+        flat = _side(self.height) * _side(self.width) * channels
+        for name, (fan_in, fan_out, gain) in {
+            "Dense_0": (flat, NATURE_DENSE, HIDDEN_GAIN),
+            "policy": (NATURE_DENSE, self.action_size, POLICY_HEAD_GAIN),
+            "value": (NATURE_DENSE, 1, VALUE_HEAD_GAIN),
+        }.items():
+            layers[name] = (
+                self.param(f"{name}_kernel", orthogonal(gain), (fan_in, fan_out)),
+                self.param(f"{name}_bias", zeros, (fan_out,)),
+            )
+        self.layers = layers
 
-    def torso(self, obs: Array) -> Array:
-        """``[B, H, W, C]`` pixels -> ``[B, 512]`` features."""
-        x = obs * PIXEL_SCALE
-        for conv in self.convs:
-            x = nn.relu(conv(x))
-        return nn.relu(self.dense(x.reshape(x.shape[0], -1)))
+    def _apply(self, obs: Array, heads: tuple[str, ...]) -> tuple[Array, ...]:
+        layers, conv = self.layers, self.conv
+
+        def rows(x: Array) -> tuple[Array, ...]:
+            x = x * PIXEL_SCALE
+            for i, (_, _, stride) in enumerate(NATURE_CONVS):
+                kernel, bias = layers[f"Conv_{i}"]
+                x = nn.relu(strided_conv(x, kernel, bias, stride, conv))
+            kernel, bias = layers["Dense_0"]
+            x = nn.relu(x.reshape(x.shape[0], -1) @ kernel + bias)
+            return tuple(x @ layers[h][0] + layers[h][1] for h in heads)
+
+        batch = obs.shape[0]
+        if conv == "native" or batch <= CPU_CHUNK or batch % CPU_CHUNK:
+            return rows(obs)
+        chunks = obs.reshape(batch // CPU_CHUNK, CPU_CHUNK, *obs.shape[1:])
+        out = jax.lax.map(rows, chunks)
+        return tuple(y.reshape(batch, *y.shape[2:]) for y in out)
 
     def __call__(self, obs: Array) -> tuple[Array, Array]:
-        features = self.torso(obs)
-        return self.policy(features), self.critic(features)[..., 0]
+        logits, value = self._apply(obs, ("policy", "value"))
+        return logits, value[..., 0]
 
     def value(self, obs: Array) -> Array:
         """The value head alone: ``[B, H, W, C] -> [B]``."""
-        return self.critic(self.torso(obs))[..., 0]
+        return self._apply(obs, ("value",))[0][..., 0]
+
+
+def _side(side: int) -> int:
+    """An image side after the three convolutions (84 -> 7)."""
+    for _, kernel, stride in NATURE_CONVS:
+        side = (side - kernel) // stride + 1
+    return side

@@ -356,7 +356,8 @@ def _nature_module(obs_shape: Sequence[int], action: ActionSpec, conv: str) -> n
             f"PPOConfig.torso='nature' needs [H, W, C] images of at least {side}x{side}, the "
             f"environment gives {tuple(obs_shape)}"
         )
-    return NatureActorCritic(action_size=action.size, conv=conv)
+    height, width, channels = (int(d) for d in obs_shape)
+    return NatureActorCritic(action.size, height, width, channels, conv)
 
 
 def is_recurrent(module: nn.Module) -> bool:
