@@ -60,6 +60,9 @@ def strided_conv(x: Array, kernel: Array, bias: Array, stride: int, conv: str) -
             x, kernel, (stride, stride), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
         )
         return out + bias
+    if stride > 1 and k % stride == 0:
+        x, kernel = _space_to_depth(x, kernel, stride)
+        stride, k = 1, kernel.shape[0]
     height = (x.shape[-3] - k) // stride + 1
     width = (x.shape[-2] - k) // stride + 1
     rows, cols = stride * (height - 1) + 1, stride * (width - 1) + 1
@@ -72,6 +75,22 @@ def strided_conv(x: Array, kernel: Array, bias: Array, stride: int, conv: str) -
         axis=-1,
     )
     return patches @ kernel.reshape(-1, kernel.shape[-1]) + bias
+
+
+def _space_to_depth(x: Array, kernel: Array, s: int) -> tuple[Array, Array]:
+    """The stride-``s`` convolution of ``x [B, H, W, C]`` with ``kernel [k, k, C, F]`` (``k =
+    m * s``) as a stride-1 convolution of ``s x s`` blocks: ``x -> [B, H'', W'', s*s*C]``
+    and ``kernel -> [m, m, s*s*C, F]``, the same sums (``out[y, x] = sum x[s*y + s*a + p,
+    s*x + s*b + q] w[s*a + p, s*b + q]``) with ``m * m`` contiguous patches instead of
+    ``k * k`` strided ones."""
+    m = kernel.shape[0] // s
+    batch, channels, features = x.shape[0], x.shape[-1], kernel.shape[-1]
+    rows = ((x.shape[-3] - kernel.shape[0]) // s + m) * s  # the rows the outputs read
+    cols = ((x.shape[-2] - kernel.shape[1]) // s + m) * s
+    x = x[:, :rows, :cols, :].reshape(batch, rows // s, s, cols // s, s, channels)
+    x = x.transpose(0, 1, 3, 2, 4, 5).reshape(batch, rows // s, cols // s, s * s * channels)
+    kernel = kernel.reshape(m, s, m, s, channels, features).transpose(0, 2, 1, 3, 4, 5)
+    return x, kernel.reshape(m, m, s * s * channels, features)
 
 
 CPU_CHUNK = 32

@@ -15,7 +15,9 @@ from ppo_jax.core.networks import default_module
 from ppo_jax.core.types import ActionSpec
 
 
-@pytest.mark.parametrize(("kernel", "stride", "side"), [(8, 4, 44), (4, 2, 20), (3, 1, 9)])
+@pytest.mark.parametrize(
+    ("kernel", "stride", "side"), [(8, 4, 44), (8, 4, 47), (4, 2, 20), (4, 2, 21), (3, 1, 9)]
+)
 def test_im2col_convolution_equals_xla_convolution(kernel: int, stride: int, side: int) -> None:
     x = jax.random.uniform(jax.random.PRNGKey(0), (2, side, side, 3))
     w = jax.random.normal(jax.random.PRNGKey(1), (kernel, kernel, 3, 5))
