@@ -49,12 +49,30 @@ def make_env(config: PPOConfig) -> tuple[Any, Any]:
         env, env_params = _from_module(name, kwargs)
     env = wrap_observation_mask(env, env_params)
     check_env(env, env_params, f"PPOConfig.env_name {name!r}")
+    check_env_settings(config, env)
+    return env, env_params
+
+
+def check_env_settings(config: PPOConfig, env: Any) -> None:
+    """``ValueError`` (one line, nothing compiled) for settings a batched environment
+    (EnvPool, :func:`is_batched_env`) cannot take: observation normalisation of uint8 images
+    (the networks scale pixels themselves) and evaluation inside the training program
+    (``eval_every``: its pool's host calls cannot sit in the ``vmap``-ped ``cond`` that skips
+    updates without an evaluation)."""
+    if not is_batched_env(env):
+        return
+    name = config.env_name
     if config.normalize_observations and getattr(env, "image_observations", False):
         raise ValueError(
             f"PPOConfig.normalize_observations=True: {name!r} gives uint8 images, which the "
             "networks scale themselves (torso='nature' divides by 255); set it to False"
         )
-    return env, env_params
+    if config.eval_every:
+        raise ValueError(
+            f"PPOConfig.eval_every={config.eval_every}: {name!r} runs in EnvPool pools, which "
+            "cannot be evaluated inside the training program; set it to 0 and evaluate after "
+            "training (ppo_jax.evaluate, ppo-jax eval)"
+        )
 
 
 def _from_gymnax(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:

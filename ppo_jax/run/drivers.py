@@ -29,6 +29,7 @@ from jax.sharding import PartitionSpec
 from ppo_jax.core.config import TRACED_FIELDS, Hyperparams, PPOConfig
 from ppo_jax.core.envs import (
     check_env,
+    check_env_settings,
     check_env_trusted,
     is_batched_env,
     make_env,
@@ -197,6 +198,7 @@ def resolve_spec(
     compiles)."""
     config = check_config(config)
     env_obj, params = resolve_env(config, env, env_params)
+    check_env_settings(config, env_obj)
     spec = make_spec(
         config,
         env_obj,

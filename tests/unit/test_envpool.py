@@ -28,6 +28,7 @@ from ppo_jax.core.envs import (
     reset_envs,
     step_envs,
 )
+from ppo_jax.run import drivers
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("envpool") is None,
@@ -206,6 +207,17 @@ def test_bad_names_and_settings_fail_in_one_line(name: str, kwargs: tuple, messa
 def test_atari_images_are_not_normalised() -> None:
     with pytest.raises(ValueError, match="normalize_observations"):
         make_env(PPOConfig(env_name="envpool:Pong-v5", normalize_observations=True))
+    # The drivers (whose environments are cached by name) refuse it too, before compiling.
+    config = PPOConfig(env_name="envpool:Pong-v5", torso="nature", normalize_observations=True)
+    with pytest.raises(ValueError, match="normalize_observations"):
+        drivers.resolve_spec(config)
+
+
+def test_evaluation_inside_training_is_refused_in_one_line() -> None:
+    config = PPOConfig(env_name="envpool:CartPole-v1", eval_every=2)
+    with pytest.raises(ValueError, match="eval_every=2") as info:
+        drivers.resolve_spec(config)
+    assert "\n" not in str(info.value)
 
 
 def test_a_run_folder_naming_an_envpool_task_is_built_like_a_suite_id() -> None:
