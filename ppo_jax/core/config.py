@@ -28,7 +28,7 @@ import numpy as np
 
 VALUE_TARGETS = ("lambda_return", "reward_to_go")
 ACTIVATIONS = ("tanh", "relu", "gelu", "silu")
-TORSOS = ("auto", "mlp", "cnn")
+TORSOS = ("auto", "mlp", "cnn", "nature")
 SHUFFLES = ("sort", "hash")
 CONTINUOUS_DISTRIBUTIONS = ("gaussian", "tanh_gaussian", "beta")
 RECURRENT_CELLS = ("gru", "lstm", "lru")
@@ -48,7 +48,7 @@ TRACED_FIELDS = (
 INT32_MAX = 2**31 - 1
 """Counts (environments, steps, updates, gradient steps) are int32 inside the compiled program."""
 
-SUITE_PREFIXES = ("brax", "navix", "jumanji", "craftax", "xminigrid")
+SUITE_PREFIXES = ("brax", "navix", "jumanji", "craftax", "xminigrid", "envpool")
 """``env_name`` prefixes resolved by the environment-suite adapters (``"brax:ant"``)."""
 
 _MODULE_ATTR = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*$")
@@ -137,10 +137,12 @@ class PPOConfig:
         "tanh", "Hidden-layer activation of both MLPs."
     )
     adam_eps: float = setting(1e-5, "Adam epsilon.")
-    torso: Literal["auto", "mlp", "cnn"] = setting(
+    torso: Literal["auto", "mlp", "cnn", "nature"] = setting(
         "auto",
         """Network torso: ``"auto"`` uses a CNN for image observations ``[H, W, C]`` (MinAtar)
-        and an MLP on flattened observations otherwise.""",
+        and an MLP on flattened observations otherwise; ``"nature"`` is the Nature DQN CNN
+        shared by the policy and value heads, for 84x84 Atari frames (its layers are fixed:
+        ``hidden_sizes``, ``cnn_channels`` and ``cnn_kernel`` do not apply).""",
     )
     cnn_channels: tuple[int, ...] = setting(
         (16,), "Channels of the CNN torso's convolutions (stride 1, VALID padding, ReLU)."
@@ -576,6 +578,11 @@ def _validate_extensions(c: PPOConfig) -> None:
     _validate_evaluation(c)
     _require_choice("recurrent", c.recurrent, (*RECURRENT_CELLS, None))
     _require_int("recurrent_size", c.recurrent_size, 1, MAX_WIDTH)
+    if c.torso == "nature" and c.recurrent is not None:
+        raise ValueError(
+            f"PPOConfig.torso='nature' is feed-forward; recurrent={c.recurrent!r} needs "
+            "torso 'auto', 'mlp' or 'cnn'"
+        )
     if c.recurrent is not None and c.num_envs % c.num_minibatches:
         raise ValueError(
             f"PPOConfig.num_minibatches={c.num_minibatches} must divide num_envs={c.num_envs} "

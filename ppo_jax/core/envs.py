@@ -58,7 +58,30 @@ def make_env(config: PPOConfig) -> tuple[Any, Any]:
         env, env_params = _from_module(name, kwargs)
     env = wrap_observation_mask(env, env_params)
     check_env(env, env_params, f"PPOConfig.env_name {name!r}")
+    check_env_settings(config, env)
     return env, env_params
+
+
+def check_env_settings(config: PPOConfig, env: Any) -> None:
+    """``ValueError`` (one line, nothing compiled) for settings a batched environment
+    (EnvPool, :func:`is_batched_env`) cannot take: observation normalisation of uint8 images
+    (the networks scale pixels themselves) and evaluation inside the training program
+    (``eval_every``: its pool's host calls cannot sit in the ``vmap``-ped ``cond`` that skips
+    updates without an evaluation)."""
+    if not is_batched_env(env):
+        return
+    name = config.env_name
+    if config.normalize_observations and getattr(env, "image_observations", False):
+        raise ValueError(
+            f"PPOConfig.normalize_observations=True: {name!r} gives uint8 images, which the "
+            "networks scale themselves (torso='nature' divides by 255); set it to False"
+        )
+    if config.eval_every:
+        raise ValueError(
+            f"PPOConfig.eval_every={config.eval_every}: {name!r} runs in EnvPool pools, which "
+            "cannot be evaluated inside the training program; set it to 0 and evaluate after "
+            "training (ppo_jax.evaluate, ppo-jax eval)"
+        )
 
 
 def _from_gymnax(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
@@ -191,8 +214,13 @@ def check_env(env: Any, env_params: Any, what: str = "env") -> None:
         _, state = env.reset(k, env_params)
         return env.step(k, state, to_env_action(env, env_params, zero_action(action)), env_params)
 
+    # A batched environment (EnvPool) steps its whole batch itself: checked on one environment.
+    shape = (2,) if is_batched_env(env) else (2, 2)
     try:
-        out = jax.eval_shape(jax.vmap(one_step), jax.ShapeDtypeStruct((2, 2), jnp.uint32))
+        out = jax.eval_shape(
+            one_step if is_batched_env(env) else jax.vmap(one_step),
+            jax.ShapeDtypeStruct(shape, jnp.uint32),
+        )
     except Exception as err:
         raise ValueError(
             f"{what}: a step of the environment fails ({type(err).__name__}: "
@@ -307,6 +335,14 @@ def path_name(path: Any) -> str:
         else:
             parts.append(str(entry))
     return "/".join(parts)
+
+
+def is_batched_env(env: Any) -> bool:
+    """Whether ``env`` steps a whole batch of environments itself (EnvPool's pools,
+    ``ppo_jax.core.envpool``): ``reset_batch(key, num_envs, params)`` and
+    ``step_batch(key, state, action [N], params)`` take the place of ``vmap``-ped ``reset``
+    and ``step``, whose single-environment forms serve for shapes only."""
+    return getattr(env, "batched_env", False) is True
 
 
 def has_action_mask(env: Any) -> bool:
@@ -426,8 +462,11 @@ def zero_action(action: ActionSpec | CompositeAction) -> Any:
 
 def reset_envs(env: Any, env_params: Any, key: PRNGKey, num_envs: int) -> EnvCarry:
     """Reset ``num_envs`` independent environments; returns the rollout carry (leading ``[N]``)."""
-    keys = jax.random.split(key, num_envs)
-    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(keys, env_params)
+    if is_batched_env(env):
+        obs, env_state = env.reset_batch(key, num_envs, env_params)
+    else:
+        keys = jax.random.split(key, num_envs)
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(keys, env_params)
     zeros = jnp.zeros((num_envs,), jnp.float32)
     stats = EpisodeStats(episode_return=zeros, episode_length=jnp.zeros((num_envs,), jnp.int32))
     return EnvCarry(env_state=env_state, obs=obs, stats=stats, first=jnp.ones((num_envs,), bool))
@@ -530,7 +569,9 @@ def step_envs(
             if key is None:
                 raise ValueError("step_envs needs a key, or the step's draws (draw_env)")
             draws = draw_env(env, env_params, key, num_envs)
-        if draws.reset is None:
+        if is_batched_env(env):
+            stepped = env.step_batch(draws.key, carry.env_state, action, env_params)
+        elif draws.reset is None:
             stepped = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
                 draws.env_keys, carry.env_state, action, env_params
             )

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from ppo_jax.core.distributions import dist_mode, dist_sample
-from ppo_jax.core.envs import action_masks, to_env_action
+from ppo_jax.core.envs import action_masks, is_batched_env, to_env_action
 from ppo_jax.core.spec import TrainSpec
 from ppo_jax.core.suites import SuiteEnv
 from ppo_jax.core.types import (
@@ -74,9 +74,17 @@ def run_episodes(
     recurrent policy carries its state through each episode; masked actions are never taken."""
     env, net = spec.env, spec.network
     reset_key, key = jax.random.split(key)
-    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
-        jax.random.split(reset_key, num_episodes), env_params
-    )
+    batched = is_batched_env(env)  # EnvPool: a pool of num_episodes environments of its own
+    if batched:
+        # Seed-batched params (vmap) share the key: tie it to the params (its value unchanged)
+        # so that the pool of all runs' environments is reset, not one pool broadcast.
+        leaf = jax.tree.leaves(params)[0].ravel()[0]
+        tied = reset_key ^ (jnp.isnan(leaf) & False).astype(reset_key.dtype)
+        obs, env_state = env.reset_batch(tied, num_episodes, env_params)
+    else:
+        obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
+            jax.random.split(reset_key, num_episodes), env_params
+        )
     zeros = jnp.zeros((num_episodes,), jnp.float32)
     carry = _EvalCarry(
         env_state,
@@ -110,8 +118,9 @@ def run_episodes(
             policy_state = c.policy_state
             dist = net.apply(params, c.obs, obs_norm, mask)[0]
         action = dist_mode(dist) if greedy else dist_sample(act_key, dist)
-        obs, env_state, reward, terminated, truncated = jax.vmap(step, in_axes=(0, 0, 0, None))(
-            jax.random.split(step_key, num_episodes),
+        stepper = env.step_batch_no_reset if batched else jax.vmap(step, in_axes=(0, 0, 0, None))
+        obs, env_state, reward, terminated, truncated = stepper(
+            step_key if batched else jax.random.split(step_key, num_episodes),
             c.env_state,
             to_env_action(env, env_params, net.env_action(dist, action)),
             env_params,

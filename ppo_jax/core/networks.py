@@ -405,6 +405,8 @@ def default_module(
     """The built-in network for ``config`` (:class:`ActorCritic`, or
     :class:`RecurrentActorCritic` when ``config.recurrent``), for observations of
     ``obs_shape``. ``ValueError`` when a CNN torso's convolutions do not fit the images."""
+    if config.torso == "nature":
+        return _nature_module(obs_shape, action, conv)
     cnn = uses_cnn(config, obs_shape)
     channels = config.cnn_channels if cnn else ()
     for shape in _obs_shapes(obs_shape) if cnn else ():
@@ -435,6 +437,20 @@ def default_module(
             recurrent_size=config.recurrent_size, cell=config.recurrent, **common
         )
     return ActorCritic(**common)
+
+
+def _nature_module(obs_shape: Sequence[int], action: ActionSpec, conv: str) -> nn.Module:
+    """:class:`~ppo_jax.core.nature_cnn.NatureActorCritic` for images ``[H, W, C]``."""
+    from ppo_jax.core.nature_cnn import NatureActorCritic, min_image_side
+
+    side = min_image_side()
+    if len(obs_shape) != 3 or min(int(obs_shape[0]), int(obs_shape[1])) < side:
+        raise ValueError(
+            f"PPOConfig.torso='nature' needs [H, W, C] images of at least {side}x{side}, the "
+            f"environment gives {tuple(obs_shape)}"
+        )
+    height, width, channels = (int(d) for d in obs_shape)
+    return NatureActorCritic(action.size, height, width, channels, conv)
 
 
 def is_recurrent(module: nn.Module) -> bool:

@@ -20,6 +20,9 @@ jumanji    ``last()`` with discount 0            ``last()`` with discount > 0, o
 craftax    the game is over for a reason other   ``max_timesteps`` reached alive
            than time (death, lava, boss beaten)
 xminigrid  ``last()`` with discount 0            ``last()`` with discount 1 (``max_steps``)
+envpool    ``done and not trunc`` (a lost life       ``trunc`` (``max_episode_steps``); EnvPool's
+           with ``episodic_life``)               next-step reset is issued in the same step
+                                                 (``ppo_jax.core.envpool``)
 ========== ===================================== ===============================================
 
 The suites are optional extras (``pip install "ppo-jax[brax]"``), imported only when a name
@@ -43,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ppo_jax.core.config import SUITE_PREFIXES
+from ppo_jax.core.envpool import EnvPoolEnv
 from ppo_jax.core.types import Array, PRNGKey
 
 SUITE_MODULES = {
@@ -51,6 +55,7 @@ SUITE_MODULES = {
     "jumanji": "jumanji",
     "craftax": "craftax",
     "xminigrid": "xminigrid",
+    "envpool": "envpool",
 }
 """The module each suite prefix imports (and the extra of the same name that installs it)."""
 
@@ -66,7 +71,7 @@ class SuiteParams(NamedTuple):
     inner: Any = None
 
 
-def make_suite_env(name: str, kwargs: dict[str, Any]) -> tuple[Any, SuiteParams]:
+def make_suite_env(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
     """``(env, env_params)`` for ``suite:id`` with the suite's constructor ``kwargs``.
 
     Raises ``ValueError`` (one line) when the suite is unknown, its extra is not installed,
@@ -504,12 +509,13 @@ class XMinigridEnv(SuiteEnv):
         return timestep.observation, timestep, timestep.reward, terminated, truncated
 
 
-_ADAPTERS: dict[str, type[SuiteEnv]] = {
+_ADAPTERS: dict[str, type[SuiteEnv] | type[EnvPoolEnv]] = {
     "brax": BraxEnv,
     "navix": NavixEnv,
     "jumanji": JumanjiEnv,
     "craftax": CraftaxEnv,
     "xminigrid": XMinigridEnv,
+    "envpool": EnvPoolEnv,
 }
 
 

@@ -27,7 +27,15 @@ import numpy as np
 from jax.sharding import PartitionSpec
 
 from ppo_jax.core.config import TRACED_FIELDS, Hyperparams, PPOConfig
-from ppo_jax.core.envs import check_env, check_env_trusted, make_env, obs_size
+from ppo_jax.core.envs import (
+    check_env,
+    check_env_settings,
+    check_env_trusted,
+    is_batched_env,
+    make_env,
+    obs_size,
+    reset_envs,
+)
 from ppo_jax.core.spec import MetricsFn, Schedule, TrainSpec, make_spec
 from ppo_jax.core.train import init_runner, scan_updates
 from ppo_jax.core.types import (
@@ -191,6 +199,7 @@ def resolve_spec(
     compiles)."""
     config = check_config(config)
     env_obj, params = resolve_env(config, env, env_params)
+    check_env_settings(config, env_obj)
     spec = make_spec(
         config,
         env_obj,
@@ -289,6 +298,13 @@ def make_plan(
     """Place ``R`` runs (``keys [R, 2]``) on devices."""
     keys = np.asarray(keys, np.uint32)
     config = spec.config
+    if is_batched_env(spec.env):  # one C++ pool steps every run's environments: one device
+        if shard is True or split_envs:
+            raise ValueError(
+                f"{'split_envs' if split_envs else 'shard'}=True: {config.env_name} steps one "
+                "EnvPool pool for all runs, from one device; leave it False"
+            )
+        shard = False
     layout = parallel.plan_layout(
         keys.shape[0],
         num_envs=config.num_envs,
@@ -456,6 +472,27 @@ def init_runs(plan: Plan) -> RunnerState:
     """Fresh ``[R]`` runner states, as the whole-run program starts."""
     keys, hp = device_inputs(plan)
     return _init_program(plan.spec, plan.layout, plan.hp_batched)(keys, hp, plan.env_params)
+
+
+def restart_episodes(plan: Any, state: Any) -> Any:
+    """``state`` restored from a checkpoint, ready to go on: itself, except where the plan's
+    environment keeps its state outside the carry (EnvPool's C++ pool, which a checkpoint
+    cannot hold): then every run's environments start fresh episodes (episode statistics
+    and recurrent states restart too; learner state, keys and metrics are kept). ``plan``: a
+    :class:`Plan` or an object with one as ``.plan`` (PBT); ``state``: a ``[R]``
+    :class:`RunnerState` or an object holding one as ``.runner``."""
+    inner = plan if isinstance(plan, Plan) else plan.plan
+    runner = state if isinstance(state, RunnerState) else state.runner
+    if not is_batched_env(inner.spec.env):
+        return state
+    spec, env_params, num_envs = inner.spec, inner.env_params, inner.config.num_envs
+
+    def fresh(key: Array) -> Any:
+        carry = reset_envs(spec.env, env_params, key, num_envs)  # the key only marks the run
+        return carry._replace(policy_state=spec.network.initial_state(num_envs))
+
+    runner = runner._replace(env=backend.jit(jax.vmap(fresh))(jnp.asarray(runner.key)))
+    return runner if isinstance(state, RunnerState) else state._replace(runner=runner)
 
 
 def runner_template(plan: Plan) -> RunnerState:

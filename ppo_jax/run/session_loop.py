@@ -249,7 +249,7 @@ def run_session(
     length = _segment_length(setup.checkpoint_every, report, config.num_updates, setup.unit)
     t0 = time.perf_counter()
     if restored is not None:
-        runner = restored
+        runner = drivers.restart_episodes(plan, restored)  # EnvPool: fresh episodes
     else:
         runner = setup.init() if setup.init is not None else drivers.init_runs(plan)
     first = 0 if ckpt is None else ckpt.update

@@ -261,3 +261,33 @@ def test_hlo_digest_is_stable_and_refuses_unknown_configs(capsys) -> None:
     assert first == again and len(first["sha256"]) == 64 and first["chars"] > 1000
     with pytest.raises(SystemExit):
         hlo_digest.main(["--configs", "nope"])
+def test_envpool_peers_times_cleanrl_at_steady_state_and_skips_without_its_script(
+    monkeypatch, capsys, tmp_path
+) -> None:
+    from benchmarks import envpool_peers
+
+    # Arrival times of CleanRL's "global_step=" lines: the first two iterations compile.
+    stamps = [(100.0, 1024), (130.0, 2048), (134.0, 3072), (138.0, 4096)]
+    per_s, seconds, steps = envpool_peers.steady_rate(stamps)
+    assert (seconds, steps) == (8.0, 2048) and per_s == 256.0
+    assert envpool_peers.steady_rate(stamps[:2]) is None
+    rows = [
+        {"library": "ppo_jax", "env_steps_per_s": 300.0, "startup_s": 10.0, "process_s": 50.0},
+        {"library": "ppo_jax", "env_steps_per_s": 320.0, "startup_s": 12.0, "process_s": 52.0},
+        {"library": "cleanrl", "env_steps_per_s": 150.0, "startup_s": 400.0, "process_s": 480.0},
+    ]
+    summary = envpool_peers.summarise(rows)
+    assert summary["ppo_jax"]["env_steps_per_s"] == 310.0 and summary["ppo_jax"]["processes"] == 2
+    assert summary["ratios"]["env_steps_per_s"] == pytest.approx(310.0 / 150.0)
+    assert "| ppo_jax / CleanRL | | 2.07x |" in envpool_peers.markdown(summary, "Breakout-v5")
+    argv = envpool_peers.cleanrl_argv("py", "s.py", "Pong-v5", 5)
+    assert argv == ["py", "s.py", "--env-id", "Pong-v5", "--total-timesteps", "5120", "--seed", "1"]
+    # No script: CleanRL is skipped with a message saying how to get it; ppo_jax still runs.
+    fake = {"library": "ppo_jax", "env_steps_per_s": 1.0, "startup_s": 1.0, "process_s": 1.0}
+    monkeypatch.setattr(envpool_peers, "run_ppo_jax", lambda env, updates: (fake, ""))
+    monkeypatch.delenv(envpool_peers.SCRIPT_VARIABLE, raising=False)
+    report = tmp_path / "r.json"
+    args = ["--cleanrl-script", str(tmp_path / "missing.py"), "--alternations", "1"]
+    assert envpool_peers.main([*args, "--json", str(report)]) == 0
+    assert "CleanRL skipped: no script" in capsys.readouterr().err
+    assert json.loads(report.read_text())["summary"]["ppo_jax"]["processes"] == 1

@@ -217,3 +217,31 @@ def test_train_seeds_sharded_over_devices_matches_one_device(tiny, four_seeds):
     assert drivers.plan_seeds(tiny, 3, shard=True).layout.size == 1
     with pytest.raises(TypeError, match="shard"):
         train_seeds(tiny, 2, shard="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.heavy
+def test_envpool_runs_share_one_device_and_restart_episodes_when_restored() -> None:
+    pytest.importorskip("envpool")
+    config = PPOConfig(env_name="envpool:CartPole-v1", num_envs=3, num_steps=4, hidden_sizes=(8,))
+    spec, env_params = drivers.resolve_spec(config)
+    hp = drivers.check_hyperparams(config, None)
+    keys = drivers.seed_keys([0, 1])
+    with pytest.raises(ValueError, match="one EnvPool pool"):
+        drivers.make_plan(spec, env_params, keys, hp, shard=True)
+    plan = drivers.make_plan(spec, env_params, keys, hp)  # "auto": one device, whatever there is
+    assert plan.layout.size == 1
+    runner = drivers.init_runs(plan)
+    # A restored carry from another process: episodes under way, stats counting.
+    stale = runner.env._replace(
+        obs=runner.env.obs + 1.0,
+        first=jnp.zeros_like(runner.env.first),
+        stats=jax.tree.map(lambda x: x + 7, runner.env.stats),
+    )
+    fresh = drivers.restart_episodes(plan, runner._replace(env=stale))
+    assert bool(jnp.all(fresh.env.first)) and fresh.env.obs.shape == (2, 3, 4)
+    assert not np.any(np.asarray(fresh.env.stats.episode_length))
+    assert bool(jnp.all(jnp.abs(fresh.env.obs) <= 0.05))  # CartPole starts within +-0.05
+    assert fresh.train_state is not None and bool(jnp.all(fresh.key == runner.key))
+    # Environments whose state is in the carry resume it as it is.
+    gymnax_plan = drivers.make_plan(*drivers.resolve_spec(PPOConfig()), keys, hp)
+    assert drivers.restart_episodes(gymnax_plan, runner) is runner
