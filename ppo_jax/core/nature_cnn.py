@@ -19,7 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ppo_jax.core.networks import HIDDEN_GAIN, POLICY_HEAD_GAIN, VALUE_HEAD_GAIN, orthogonal
+from ppo_jax.core.initializers import HIDDEN_GAIN, POLICY_HEAD_GAIN, VALUE_HEAD_GAIN, orthogonal
 from ppo_jax.core.types import Array, PRNGKey
 
 NATURE_CONVS = ((32, 8, 4), (64, 4, 2), (64, 3, 1))

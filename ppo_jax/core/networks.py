@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import flax.linen as nn
@@ -45,6 +45,16 @@ from ppo_jax.core.distributions import (
     dist_env_action,
     masked_categorical,
 )
+from ppo_jax.core.initializers import (
+    HIDDEN_GAIN,
+    POLICY_HEAD_GAIN,
+    VALUE_HEAD_GAIN,
+    conv_orthogonal,
+    orthogonal,
+)
+from ppo_jax.core.initializers import (
+    NEWTON_SCHULZ_ITERATIONS as NEWTON_SCHULZ_ITERATIONS,  # its home before 0.3.0
+)
 from ppo_jax.core.memory import PARALLEL_CELLS, initial_state, make_cell
 from ppo_jax.core.normalize import normalize, normalize_obs
 from ppo_jax.core.types import (
@@ -57,12 +67,6 @@ from ppo_jax.core.types import (
     RunningStats,
 )
 
-HIDDEN_GAIN = math.sqrt(2.0)
-"""Orthogonal-init gain of hidden layers."""
-POLICY_HEAD_GAIN = 0.01
-"""Orthogonal-init gain of the logits layer: a near-uniform initial policy."""
-VALUE_HEAD_GAIN = 1.0
-"""Orthogonal-init gain of the value layer."""
 CONV_IMPLEMENTATIONS = ("im2col", "native")
 """How the CNN torso convolves (``ppo_jax.run.backend`` picks one per backend)."""
 
@@ -79,48 +83,6 @@ CRITIC_KEY = "critic"
 """An observation entry of this name (a top-level key of a dict observation) is seen by the
 critic only: privileged information at training time (an asymmetric critic)."""
 
-NEWTON_SCHULZ_ITERATIONS = 80
-"""Iterations of the polar-factor iteration; enough for singular-value ratios down to ~1e-12."""
-
-
-def _polar_factor(a: Array) -> Array:
-    """The orthogonal polar factor ``U V^T`` of ``a = U S V^T`` ``[n, k]`` (n >= k).
-
-    Newton-Schulz iteration ``X <- 1.5 X - 0.5 X (X^T X)`` from ``a / ||a||_F``: matmuls only, so
-    it is cheap to compile and safe to vmap on CPU (no LAPACK). For a Gaussian ``a`` the result
-    is Haar-distributed on the Stiefel manifold, like the Q factor of a sign-corrected QR.
-    """
-    x = a / jnp.linalg.norm(a)
-
-    def body(_: int, x: Array) -> Array:
-        return 1.5 * x - 0.5 * x @ (x.T @ x)
-
-    return jax.lax.fori_loop(0, NEWTON_SCHULZ_ITERATIONS, body, x)
-
-
-def orthogonal(gain: float) -> Callable[..., Array]:
-    """Orthogonal kernel initialiser for 2-D ``[in, out]`` kernels, without LAPACK."""
-
-    def init(key: PRNGKey, shape: Sequence[int], dtype: Any = jnp.float32) -> Array:
-        rows, cols = shape
-        tall = rows >= cols
-        a = jax.random.normal(key, (rows, cols) if tall else (cols, rows), jnp.float32)
-        q = _polar_factor(a)
-        q = q if tall else q.T
-        return (gain * q).astype(dtype)
-
-    return init
-
-
-def _conv_orthogonal(gain: float) -> Callable[..., Array]:
-    """Orthogonal init of a ``[kh, kw, in, out]`` conv kernel (as a ``[kh*kw*in, out]`` matrix)."""
-    dense = orthogonal(gain)
-
-    def init(key: PRNGKey, shape: Sequence[int], dtype: Any = jnp.float32) -> Array:
-        return dense(key, (math.prod(shape[:-1]), shape[-1]), dtype).reshape(shape)
-
-    return init
-
 
 class PatchConv(nn.Module):
     """A stride-1 VALID 2-D convolution ``[B, H, W, C] -> [B, H-k+1, W-k+1, features]`` computed
@@ -136,7 +98,7 @@ class PatchConv(nn.Module):
         k = self.kernel_size
         channels = x.shape[-1]
         kernel = self.param(
-            "kernel", _conv_orthogonal(HIDDEN_GAIN), (k, k, channels, self.features), jnp.float32
+            "kernel", conv_orthogonal(HIDDEN_GAIN), (k, k, channels, self.features), jnp.float32
         )
         bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
         height, width = x.shape[-3] - k + 1, x.shape[-2] - k + 1
@@ -187,7 +149,7 @@ def _convolve(
                 channels,
                 (conv_kernel, conv_kernel),
                 padding="VALID",
-                kernel_init=_conv_orthogonal(HIDDEN_GAIN),
+                kernel_init=conv_orthogonal(HIDDEN_GAIN),
                 name=f"{prefix}Conv_{i}",
             )
         else:
@@ -406,7 +368,7 @@ def default_module(
     :class:`RecurrentActorCritic` when ``config.recurrent``), for observations of
     ``obs_shape``. ``ValueError`` when a CNN torso's convolutions do not fit the images."""
     if config.torso == "nature":
-        return _nature_module(obs_shape, action, conv)
+        return _nature_module(obs_shape, policy_outputs(config, action), conv)
     cnn = uses_cnn(config, obs_shape)
     channels = config.cnn_channels if cnn else ()
     for shape in _obs_shapes(obs_shape) if cnn else ():
@@ -439,18 +401,20 @@ def default_module(
     return ActorCritic(**common)
 
 
-def _nature_module(obs_shape: Sequence[int], action: ActionSpec, conv: str) -> nn.Module:
-    """:class:`~ppo_jax.core.nature_cnn.NatureActorCritic` for images ``[H, W, C]``."""
+def _nature_module(obs_shape: Any, outputs: int, conv: str) -> nn.Module:
+    """:class:`~ppo_jax.core.nature_cnn.NatureActorCritic` for images ``[H, W, C]`` (one
+    array observation) and ``outputs`` policy outputs."""
     from ppo_jax.core.nature_cnn import NatureActorCritic, min_image_side
 
     side = min_image_side()
-    if len(obs_shape) != 3 or min(int(obs_shape[0]), int(obs_shape[1])) < side:
+    image = not isinstance(obs_shape, ObsTree) and len(obs_shape) == 3
+    if not image or min(int(obs_shape[0]), int(obs_shape[1])) < side:
         raise ValueError(
             f"PPOConfig.torso='nature' needs [H, W, C] images of at least {side}x{side}, the "
-            f"environment gives {tuple(obs_shape)}"
+            f"environment gives {_describe_obs(obs_shape)}"
         )
     height, width, channels = (int(d) for d in obs_shape)
-    return NatureActorCritic(action.size, height, width, channels, conv)
+    return NatureActorCritic(outputs, height, width, channels, conv)
 
 
 def is_recurrent(module: nn.Module) -> bool:

@@ -261,6 +261,8 @@ def test_hlo_digest_is_stable_and_refuses_unknown_configs(capsys) -> None:
     assert first == again and len(first["sha256"]) == 64 and first["chars"] > 1000
     with pytest.raises(SystemExit):
         hlo_digest.main(["--configs", "nope"])
+
+
 def test_envpool_peers_times_cleanrl_at_steady_state_and_skips_without_its_script(
     monkeypatch, capsys, tmp_path
 ) -> None:
