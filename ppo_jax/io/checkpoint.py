@@ -251,17 +251,22 @@ def stored_dict(ckpt: Checkpoint, prefix: str, source: str = "checkpoint") -> di
             pos = match.end()
         if not keys:
             raise ValueError(f"{source}: {prefix} is one array, not a dict of arrays")
-        node = out
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"{source}: array {name[:200]!r} lies inside another array")
-        if keys[-1] in node:
-            raise ValueError(f"{source}: array {name[:200]!r} holds arrays below it")
-        node[keys[-1]] = jax.ShapeDtypeStruct(value.shape, value.dtype)
+        _insert(out, keys, name, value, source)
     if not out:
         raise ValueError(f"{source} holds no arrays under {prefix}")
     return out
+
+
+def _insert(root: dict[Any, Any], keys: list[Any], name: str, value: Any, source: str) -> None:
+    """Put ``value``'s shape at the path ``keys`` of the nested dict ``root``."""
+    node = root
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"{source}: array {name[:200]!r} lies inside another array")
+    if keys[-1] in node:
+        raise ValueError(f"{source}: array {name[:200]!r} holds arrays below it")
+    node[keys[-1]] = jax.ShapeDtypeStruct(value.shape, value.dtype)
 
 
 _TREE_PART = re.compile(
@@ -298,14 +303,7 @@ def stored_tree(ckpt: Checkpoint, prefix: str, source: str = "checkpoint") -> An
             else:
                 keys.append(("index", int(index)))
             pos = match.end()
-        node = root
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"{source}: array {name[:200]!r} lies inside another array")
-        if keys[-1] in node:
-            raise ValueError(f"{source}: array {name[:200]!r} holds arrays below it")
-        node[keys[-1]] = jax.ShapeDtypeStruct(value.shape, value.dtype)
+        _insert(root, keys, name, value, source)
     if not found:
         return None
     return _as_tree(root, source)
