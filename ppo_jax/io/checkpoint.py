@@ -226,9 +226,6 @@ def _under(name: str, prefix: str) -> bool:
     return name.startswith(prefix) and name[len(prefix) : len(prefix) + 1] in ("", ".", "[")
 
 
-_NAME_PART = re.compile(r"\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\]")
-
-
 def stored_dict(ckpt: Checkpoint, prefix: str, source: str = "checkpoint") -> dict[str, Any]:
     """The arrays stored under ``prefix`` (e.g. ``".train_state.params"``) as the nested
     ``dict`` their path names spell (``['network']['Dense_0']['kernel']``), leaves
@@ -239,22 +236,44 @@ def stored_dict(ckpt: Checkpoint, prefix: str, source: str = "checkpoint") -> di
     for name, value in ckpt.state.items():
         if not _under(name, prefix):
             continue
-        pos, keys = len(prefix), list[str]()
-        while pos < len(name):
-            match = _NAME_PART.match(name, pos)
-            if match is None or len(keys) >= MAX_DEPTH:
-                raise ValueError(f"{source}: array {name[:200]!r} is not a dict entry")
-            try:
-                keys.append(ast.literal_eval(match.group(1)))  # a quoted string literal only
-            except (ValueError, SyntaxError):
-                raise ValueError(f"{source}: array name {name[:200]!r} is malformed") from None
-            pos = match.end()
-        if not keys:
+        parts = _name_parts(name, len(prefix), source)
+        if parts is None or any(kind != "key" for kind, _ in parts):
+            raise ValueError(f"{source}: array {name[:200]!r} is not a dict entry")
+        if not parts:
             raise ValueError(f"{source}: {prefix} is one array, not a dict of arrays")
-        _insert(out, keys, name, value, source)
+        _insert(out, [key for _, key in parts], name, value, source)
     if not out:
         raise ValueError(f"{source} holds no arrays under {prefix}")
     return out
+
+
+_NAME_PART = re.compile(
+    r"\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d{1,6})\]|\.([A-Za-z_][A-Za-z0-9_]{0,63})"
+)
+
+
+def _name_parts(name: str, pos: int, source: str) -> list[tuple[str, Any]] | None:
+    """The parts of a path name from ``pos``: ``("key", str)`` for ``['key']``, ``("index",
+    int)`` for ``[i]``, ``("field", str)`` for ``.field``; ``None`` when a part is none of these
+    or the name has more than ``MAX_DEPTH`` parts. ``ValueError`` for a quoted key that is not
+    a string literal."""
+    parts: list[tuple[str, Any]] = []
+    while pos < len(name):
+        match = _NAME_PART.match(name, pos)
+        if match is None or len(parts) >= MAX_DEPTH:
+            return None
+        index, field = match.group(1), match.group(2)
+        if field is not None:
+            parts.append(("field", field))
+        elif index[0] in "'\"":
+            try:
+                parts.append(("key", ast.literal_eval(index)))  # a quoted string literal only
+            except (ValueError, SyntaxError):
+                raise ValueError(f"{source}: array name {name[:200]!r} is malformed") from None
+        else:
+            parts.append(("index", int(index)))
+        pos = match.end()
+    return parts
 
 
 def _insert(root: dict[Any, Any], keys: list[Any], name: str, value: Any, source: str) -> None:
@@ -267,11 +286,6 @@ def _insert(root: dict[Any, Any], keys: list[Any], name: str, value: Any, source
     if keys[-1] in node:
         raise ValueError(f"{source}: array {name[:200]!r} holds arrays below it")
     node[keys[-1]] = jax.ShapeDtypeStruct(value.shape, value.dtype)
-
-
-_TREE_PART = re.compile(
-    r"\[('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\d{1,6})\]|\.([A-Za-z_][A-Za-z0-9_]{0,63})"
-)
 
 
 def stored_tree(ckpt: Checkpoint, prefix: str, source: str = "checkpoint") -> Any:
@@ -287,22 +301,9 @@ def stored_tree(ckpt: Checkpoint, prefix: str, source: str = "checkpoint") -> An
         if not _under(name, prefix) or name == prefix:
             continue
         found = True
-        pos, keys = len(prefix), list[Any]()
-        while pos < len(name):
-            match = _TREE_PART.match(name, pos)
-            if match is None or len(keys) >= MAX_DEPTH:
-                raise ValueError(f"{source}: array name {name[:200]!r} is malformed")
-            index, field = match.group(1), match.group(2)
-            if field is not None:
-                keys.append(("field", field))
-            elif index[0] in "'\"":
-                try:
-                    keys.append(("key", ast.literal_eval(index)))  # a quoted string literal only
-                except (ValueError, SyntaxError):
-                    raise ValueError(f"{source}: array name {name[:200]!r} is malformed") from None
-            else:
-                keys.append(("index", int(index)))
-            pos = match.end()
+        keys = _name_parts(name, len(prefix), source)
+        if keys is None:
+            raise ValueError(f"{source}: array name {name[:200]!r} is malformed")
         _insert(root, keys, name, value, source)
     if not found:
         return None
