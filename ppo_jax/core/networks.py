@@ -45,6 +45,7 @@ from ppo_jax.core.distributions import (
     dist_env_action,
     masked_categorical,
 )
+from ppo_jax.core.envs import path_name
 from ppo_jax.core.initializers import (
     HIDDEN_GAIN,
     POLICY_HEAD_GAIN,
@@ -130,7 +131,7 @@ def _torso(
         parts = []
         for path, leaf in jax.tree_util.tree_flatten_with_path(x)[0]:
             if leaf.ndim == 4 and conv_channels:
-                prefix = "_".join(str(getattr(p, "key", getattr(p, "idx", p))) for p in path)
+                prefix = path_name(path).replace("/", "_")
                 leaf = _convolve(leaf, conv_channels, conv_kernel, conv, f"{prefix}_")
             parts.append(leaf.reshape(leaf.shape[0], -1))
         x = jnp.concatenate(parts, axis=-1)
