@@ -54,7 +54,7 @@ def test_a_toy_whose_optimum_needs_every_part_is_solved(env, steps, extra, seeds
     result = train_seeds(config, seeds)
     scores = greedy_scores(config, result)
     assert (scores >= 7.5).all(), scores
-    assert partial + 3.0 < 7.5
+    assert (scores - partial >= 3.0).all(), (scores, partial)  # the missing part is worth 3+
 
 
 @pytest.mark.timeout(900)
