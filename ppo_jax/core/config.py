@@ -4,9 +4,10 @@ Two objects split what can be traced from what cannot:
 
 * :class:`PPOConfig` is frozen and hashable. It holds everything that sets an array shape or a loop
   length (``num_envs``, ``num_steps``, ``update_epochs`` ...) plus the environment id, and, for
-  convenience, the default values of the traced hyperparameters. Compiled programs are cached by
-  :meth:`PPOConfig.static`, the config with those traced fields reset to their class defaults,
-  so two configs that differ only in a traced field share one executable.
+  convenience, the default values of the traced hyperparameters. Its static part is its own
+  type, :class:`StaticConfig` (:meth:`PPOConfig.static`): compiled programs close over it and
+  are cached by it, so two configs that differ only in a traced field share one executable,
+  and reading a traced field inside a program is an ``AttributeError``, never a placeholder.
 * :class:`Hyperparams` is a NamedTuple of floats. It is an *argument* of the compiled train
   function, so it can be batched with ``vmap`` (sweeps, population-based training) without
   recompiling. :meth:`PPOConfig.hyperparams` gives the config's values.
@@ -79,11 +80,14 @@ _DEFAULT_HP = Hyperparams()
 
 
 @dataclass(frozen=True, kw_only=True)
-class PPOConfig:
-    """Settings of one PPO training run. Frozen, hashable and validated on construction.
+class StaticConfig:
+    """The static part of a :class:`PPOConfig`: every field that sets an array shape, a loop
+    length, the environment or the network, and none of the traced hyperparameters.
 
-    Defaults solve gymnax ``CartPole-v1`` (mean episodic return >= 475 at the end of training)
-    across seeds.
+    A compiled program closes over a ``StaticConfig`` (``PPOConfig.static()``) and reads the
+    traced values from its :class:`Hyperparams` argument only: ``static.clip_eps`` raises
+    ``AttributeError`` instead of returning a placeholder. Equal static configs share one
+    executable. Build one with :meth:`PPOConfig.static`.
     """
 
     env_name: str = setting(
@@ -105,18 +109,7 @@ class PPOConfig:
         """Minibatches per epoch; must divide ``num_envs * num_steps`` (recurrent policies:
         must divide ``num_envs``, whole sequences per minibatch).""",
     )
-    learning_rate: float = setting(
-        _DEFAULT_HP.learning_rate, "Adam step size (initial value when ``anneal_lr``)."
-    )
     anneal_lr: bool = setting(True, "Anneal the learning rate linearly to 0 over the run.")
-    gamma: float = setting(_DEFAULT_HP.gamma, "Discount factor, in [0, 1].")
-    gae_lambda: float = setting(_DEFAULT_HP.gae_lambda, "GAE lambda, in [0, 1].")
-    clip_eps: float = setting(_DEFAULT_HP.clip_eps, "PPO ratio clipping epsilon (> 0).")
-    ent_coef: float = setting(_DEFAULT_HP.ent_coef, "Entropy bonus coefficient (>= 0).")
-    vf_coef: float = setting(_DEFAULT_HP.vf_coef, "Value loss coefficient (>= 0).")
-    max_grad_norm: float = setting(
-        _DEFAULT_HP.max_grad_norm, "Global gradient-norm clip (``optax.clip_by_global_norm``), > 0."
-    )
     vf_clip_eps: float | None = setting(
         None,
         "Separate clipping range for the value loss (PPO2-style); ``None`` disables value "
@@ -231,7 +224,7 @@ class PPOConfig:
 
     def __post_init__(self) -> None:
         _coerce_numpy_scalars(self)
-        _validate(self)
+        _validate_static(self)
 
     # ----------------------------------------------------------------- derived values
     @property
@@ -259,20 +252,40 @@ class PPOConfig:
         """Optimiser steps over the whole run."""
         return self.num_updates * self.update_epochs * self.num_minibatches
 
+
+@dataclass(frozen=True, kw_only=True)
+class PPOConfig(StaticConfig):
+    """Settings of one PPO training run. Frozen, hashable and validated on construction.
+
+    Defaults solve gymnax ``CartPole-v1`` (mean episodic return >= 475 at the end of training)
+    across seeds.
+    """
+
+    learning_rate: float = setting(
+        _DEFAULT_HP.learning_rate, "Adam step size (initial value when ``anneal_lr``)."
+    )
+    gamma: float = setting(_DEFAULT_HP.gamma, "Discount factor, in [0, 1].")
+    gae_lambda: float = setting(_DEFAULT_HP.gae_lambda, "GAE lambda, in [0, 1].")
+    clip_eps: float = setting(_DEFAULT_HP.clip_eps, "PPO ratio clipping epsilon (> 0).")
+    ent_coef: float = setting(_DEFAULT_HP.ent_coef, "Entropy bonus coefficient (>= 0).")
+    vf_coef: float = setting(_DEFAULT_HP.vf_coef, "Value loss coefficient (>= 0).")
+    max_grad_norm: float = setting(
+        _DEFAULT_HP.max_grad_norm, "Global gradient-norm clip (``optax.clip_by_global_norm``), > 0."
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _validate_traced(self)
+
     def hyperparams(self) -> Hyperparams:
         """The traced hyperparameters of this config, as float scalars."""
         return Hyperparams(**{name: float(getattr(self, name)) for name in TRACED_FIELDS})
 
-    def static(self) -> PPOConfig:
-        """This config with every traced field at its class default: the compile-cache key.
-
-        Compiled programs read traced values only from their :class:`Hyperparams` argument, so
-        configs equal up to traced fields share one executable.
-        """
-        defaults = {name: getattr(_DEFAULT_HP, name) for name in TRACED_FIELDS}
-        if all(getattr(self, k) == v for k, v in defaults.items()):
-            return self
-        return dataclasses.replace(self, **defaults)
+    def static(self) -> StaticConfig:
+        """The static part of this config (every field but the traced ones): the compile-cache
+        key. Compiled programs read traced values only from their :class:`Hyperparams`
+        argument, so configs equal up to traced fields share one executable."""
+        return StaticConfig(**{name: getattr(self, name) for name in static_field_names()})
 
     def replace(self, **changes: Any) -> PPOConfig:
         """A copy with ``changes`` applied (validated again); it keeps :attr:`env_origin`."""
@@ -348,6 +361,12 @@ def config_field_names() -> list[str]:
     return [f.name for f in dataclasses.fields(PPOConfig)]
 
 
+def static_field_names() -> list[str]:
+    """Names of the :class:`StaticConfig` fields (every :class:`PPOConfig` field but
+    :data:`TRACED_FIELDS`), in declaration order."""
+    return [f.name for f in dataclasses.fields(StaticConfig)]
+
+
 def field_docs() -> dict[str, str]:
     """``field -> documentation`` of every :class:`PPOConfig` field."""
     return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(PPOConfig)}
@@ -402,7 +421,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _coerce_numpy_scalars(c: PPOConfig) -> None:
+def _coerce_numpy_scalars(c: StaticConfig) -> None:
     """numpy ints and floats (``np.int64(8)``, ``np.float32(3e-4)``) become Python ones, so
     equal configs hash equally whatever built them."""
     for f in dataclasses.fields(c):
@@ -501,7 +520,19 @@ MAX_LAYERS = 64
 """Most hidden layers (or convolutions) accepted."""
 
 
-def _validate(c: PPOConfig) -> None:
+def _validate_traced(c: PPOConfig) -> None:
+    """Checks of the traced hyperparameters (:data:`TRACED_FIELDS`)."""
+    _require_real("learning_rate", c.learning_rate, low=0.0, low_open=True)
+    _require_real("gamma", c.gamma, low=0.0, high=1.0)
+    _require_real("gae_lambda", c.gae_lambda, low=0.0, high=1.0)
+    _require_real("clip_eps", c.clip_eps, low=0.0, low_open=True)
+    _require_real("ent_coef", c.ent_coef, low=0.0)
+    _require_real("vf_coef", c.vf_coef, low=0.0)
+    _require_real("max_grad_norm", c.max_grad_norm, low=0.0, low_open=True)
+
+
+def _validate_static(c: StaticConfig) -> None:
+    """Checks of every static field."""
     if not isinstance(c.env_name, str):
         raise TypeError(f"PPOConfig.env_name must be a str, got {type(c.env_name).__name__}")
     env_name_kind(c.env_name)
@@ -528,13 +559,6 @@ def _validate(c: PPOConfig) -> None:
             f"{c.num_updates} updates = {c.gradient_steps} gradient steps must be <= "
             f"{INT32_MAX} (int32)"
         )
-    _require_real("learning_rate", c.learning_rate, low=0.0, low_open=True)
-    _require_real("gamma", c.gamma, low=0.0, high=1.0)
-    _require_real("gae_lambda", c.gae_lambda, low=0.0, high=1.0)
-    _require_real("clip_eps", c.clip_eps, low=0.0, low_open=True)
-    _require_real("ent_coef", c.ent_coef, low=0.0)
-    _require_real("vf_coef", c.vf_coef, low=0.0)
-    _require_real("max_grad_norm", c.max_grad_norm, low=0.0, low_open=True)
     _require_real("adam_eps", c.adam_eps, low=0.0, low_open=True)
     if c.vf_clip_eps is not None:
         _require_real("vf_clip_eps", c.vf_clip_eps, low=0.0, low_open=True)
@@ -562,7 +586,7 @@ def _validate(c: PPOConfig) -> None:
         ) from None
 
 
-def _validate_extensions(c: PPOConfig) -> None:
+def _validate_extensions(c: StaticConfig) -> None:
     """Checks of the torso, Gaussian-policy, recurrence and normalisation fields."""
     _require_real("log_std_init", c.log_std_init, low=-20.0, high=5.0)
     _require_real("norm_clip", c.norm_clip, low=0.0, low_open=True)
@@ -594,7 +618,7 @@ MAX_EVAL_EPISODES = 2**16
 """Most episodes per evaluation during training."""
 
 
-def _validate_evaluation(c: PPOConfig) -> None:
+def _validate_evaluation(c: StaticConfig) -> None:
     """Checks of the evaluation-during-training fields."""
     _require_int("eval_every", c.eval_every, 0)
     _require_int("eval_episodes", c.eval_episodes, 1, MAX_EVAL_EPISODES)

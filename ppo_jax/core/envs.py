@@ -1,16 +1,31 @@
-"""Environments: construction from ``env_name``, checks, and vmapped reset/step with episode
-bookkeeping.
+"""Environments: the contract, construction from ``env_name``, checks, and the one batched step.
 
-Uses the gymnax >= 1.0 contract: ``env.step`` returns
-``(obs, state, reward, terminated, truncated, info)``, resets automatically where
-``terminated | truncated``, and keeps the pre-reset observation in ``info["final_observation"]``.
-Adapters of other suites (``ppo_jax.core.suites``) present the same contract.
+**The contract** is gymnax >= 1.0's, written as the :class:`Environment` protocol:
+``reset(key, params) -> (obs, state)`` and ``step(key, state, action, params) -> (obs, state,
+reward, terminated, truncated, info)``, which resets automatically where ``terminated |
+truncated`` and keeps the pre-reset observation in ``info["final_observation"]``, plus
+``action_space``, ``observation_space`` and ``default_params``. Optional extras, each its own
+protocol: :class:`MaskedEnvironment` (``action_mask(state, params) -> bool[num_actions]``: the
+policy gives illegal actions zero probability), :class:`ResetlessEnvironment` (a suite adapter:
+``step_no_reset`` and ``reset_ratio``), :class:`BatchedEnvironment` (EnvPool: one call steps a
+whole batch) and :class:`GymnaxEnvironment` (gymnax's own ``Environment.step`` over
+``step_env``/``reset_env``/``is_truncated``). Adapters of other suites
+(``ppo_jax.core.suites``, ``ppo_jax.core.envpool``) present the same contract.
 
-An environment may restrict its actions: with a method ``action_mask(state, params) ->
-bool[num_actions]`` the policy gives illegal actions zero probability (acting, loss, entropy,
-evaluation). An environment whose observations are a pytree with an ``action_mask`` entry (as
-Jumanji's are) is wrapped by :class:`ObservationMask`, which moves the mask to that method and
-hands the network the other entries flattened into one vector.
+**One abstract trace per environment.** :func:`inspect_env` traces ``reset`` and ``step``
+abstractly once (nothing is compiled or run), checks the contract and records what the
+programs need (observation and action specs, the bytes of a reset, the mask's shapes) as an
+:class:`EnvSignature`, cached per environment object; programs read the signature instead of
+tracing the environment again.
+
+**One step with named strategies.** :func:`step_envs` steps ``N`` environments once; how is
+chosen by name, once, by :func:`step_strategy` (see :data:`STEP_STRATEGIES`): plain
+``vmap(env.step)``, gymnax's step with its same-step resets drawn ahead of the rollout's loop,
+pooled resets for environments whose reset is expensive, or the batched call of EnvPool.
+
+An environment whose observations are a pytree with an ``action_mask`` entry (as Jumanji's are)
+is wrapped by :class:`ObservationMask`, which moves the mask to ``action_mask`` and hands the
+network the other entries flattened into one vector.
 """
 
 from __future__ import annotations
@@ -18,7 +33,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +49,106 @@ from ppo_jax.core.types import (
     ObsTree,
     PRNGKey,
 )
+
+
+# --------------------------------------------------------------------------- the contract
+@runtime_checkable
+class Environment(Protocol):
+    """The gymnax >= 1.0 environment contract ppo_jax trains on (one environment; batches
+    are ``vmap``-ped)."""
+
+    @property
+    def default_params(self) -> Any:
+        """The environment parameters used when none are given."""
+
+    def reset(self, key: PRNGKey, params: Any) -> tuple[Any, Any]:
+        """``(obs, state)`` of a fresh episode."""
+
+    def step(self, key: PRNGKey, state: Any, action: Any, params: Any) -> tuple[Any, ...]:
+        """``(obs, state, reward, terminated, truncated, info)``; resets where the episode
+        ended, ``info["final_observation"]`` the pre-reset observation."""
+
+    def action_space(self, params: Any) -> Any:
+        """A gymnax ``spaces.Discrete``, 1-D ``spaces.Box``, or ``spaces.Tuple``/``Dict`` of
+        them."""
+
+    def observation_space(self, params: Any) -> Any:
+        """The observations' space (their shapes are read from an abstract ``reset``)."""
+
+
+@runtime_checkable
+class MaskedEnvironment(Environment, Protocol):
+    """An environment that restricts its actions."""
+
+    def action_mask(self, state: Any, params: Any) -> Any:
+        """``bool[num_actions]`` (a pytree of them for a composite action): legal actions."""
+
+
+@runtime_checkable
+class GymnaxEnvironment(Environment, Protocol):
+    """gymnax's base ``Environment``: ``step`` is ``step_env`` + ``is_truncated`` + a
+    same-step ``reset_env`` (what the ``"gymnax_resets_ahead"`` strategy reproduces)."""
+
+    def step_env(self, key: PRNGKey, state: Any, action: Any, params: Any) -> tuple[Any, ...]:
+        """``(obs, state, reward, terminated, info)`` without resetting."""
+
+    def reset_env(self, key: PRNGKey, params: Any) -> tuple[Any, Any]:
+        """``(obs, state)`` of a fresh episode."""
+
+    def is_truncated(self, state: Any, params: Any) -> Any:
+        """Whether the time limit ends the episode in ``state``."""
+
+
+@runtime_checkable
+class ResetlessEnvironment(Environment, Protocol):
+    """A suite adapter (``ppo_jax.core.suites``) that can step without resetting."""
+
+    reset_ratio: int
+    """``> 1``: a batch of ``N`` environments draws ``N // reset_ratio`` fresh episodes per step
+    (``"pooled_resets"``) instead of one reset per environment."""
+
+    def step_no_reset(
+        self, key: PRNGKey, state: Any, action: Any, params: Any
+    ) -> tuple[Any, Any, Array, Array, Array]:
+        """``(obs, state, reward, terminated, truncated)`` without the same-step reset."""
+
+
+@runtime_checkable
+class BatchedEnvironment(Protocol):
+    """An environment that steps a whole batch itself (EnvPool's pools,
+    ``ppo_jax.core.envpool``); its single-environment ``reset``/``step`` serve for shapes."""
+
+    image_observations: bool
+    """Whether observations are uint8 images (the networks scale them themselves)."""
+
+    def reset_batch(self, key: PRNGKey, num_envs: int, params: Any) -> tuple[Any, Any]:
+        """``(obs [N, ...], state)`` of ``num_envs`` fresh episodes."""
+
+    def step_batch(self, key: PRNGKey, state: Any, action: Any, params: Any) -> tuple[Any, ...]:
+        """``step`` of all ``N`` environments (``[N, ...]`` outputs), same-step resets."""
+
+    def step_batch_no_reset(
+        self, key: PRNGKey, state: Any, action: Any, params: Any
+    ) -> tuple[Any, Any, Array, Array, Array]:
+        """``step_no_reset`` of all ``N`` environments."""
+
+
+def is_batched_env(env: Any) -> bool:
+    """Whether ``env`` steps a whole batch of environments itself (:class:`BatchedEnvironment`:
+    EnvPool's pools): ``reset_batch``/``step_batch`` take the place of ``vmap``-ped ``reset``
+    and ``step``."""
+    return isinstance(env, BatchedEnvironment)
+
+
+def has_action_mask(env: Any) -> bool:
+    """Whether ``env`` restricts its actions (:class:`MaskedEnvironment`)."""
+    return callable(getattr(env, "action_mask", None))
+
+
+def env_name_of(env: Any) -> str:
+    """The name an environment gives itself in messages (its ``name``, else its ``repr``)."""
+    name = getattr(env, "name", None)
+    return name if isinstance(name, str) else repr(env)[:200]
 
 
 def make_env(config: PPOConfig) -> tuple[Any, Any]:
@@ -200,26 +315,83 @@ def is_environment(obj: Any) -> bool:
     )
 
 
-def check_env(env: Any, env_params: Any, what: str = "env") -> None:
-    """``TypeError``/``ValueError`` unless ``env`` is a usable environment: the gymnax methods,
-    a supported action space, array observations, and a step that traces (abstractly: nothing
-    is compiled or run)."""
+class EnvSignature(NamedTuple):
+    """What one abstract trace of an environment tells (:func:`inspect_env`): hashable, so it
+    is part of a compiled program's cache key."""
+
+    obs: tuple[int, ...] | ObsTree
+    """One observation's shape, or the :class:`ObsTree` of pytree observations."""
+    action: ActionSpec | CompositeAction
+    mask: Any
+    """The treedef and ``(shape, dtype)`` leaves of one environment's action mask
+    (:class:`MaskedEnvironment`), or ``None``."""
+    reset_bytes: int
+    """Bytes of one environment's ``reset`` output ``(obs, state)``."""
+
+
+def _abstract_leaves(tree: Any) -> Any:
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((tuple(x.shape), jnp.dtype(x.dtype).name) for x in leaves)
+
+
+def _params_key(env_params: Any) -> Any:
+    """A hashable description of ``env_params``' structure and leaf shapes (what an abstract
+    trace depends on)."""
+    leaves, treedef = jax.tree.flatten(env_params)
+    shapes = tuple((tuple(np.shape(x)), str(getattr(x, "dtype", type(x).__name__))) for x in leaves)
+    return treedef, shapes
+
+
+def inspect_env(env: Any, env_params: Any, what: str = "env") -> EnvSignature:
+    """Check that ``env`` fulfils the :class:`Environment` contract and describe it, from ONE
+    abstract trace of ``reset`` and ``step`` (cached per environment and parameter shapes;
+    nothing is compiled or run): the gymnax methods, a supported action space, array (or
+    pytree) observations, a six-value step with ``info["final_observation"]``.
+
+    Raises ``TypeError``/``ValueError`` naming ``what``."""
     for attr in ("reset", "step", "action_space", "observation_space"):
         if not hasattr(env, attr):
             raise TypeError(f"{what} must be a gymnax Environment (missing .{attr}), got {env!r}")
-    action = action_spec(env, env_params)
-    env_spec(env, env_params)
-
-    def one_step(k: Array) -> Any:
-        _, state = env.reset(k, env_params)
-        return env.step(k, state, to_env_action(env, env_params, zero_action(action)), env_params)
-
-    # A batched environment (EnvPool) steps its whole batch itself: checked on one environment.
-    shape = (2,) if is_batched_env(env) else (2, 2)
     try:
-        out = jax.eval_shape(
-            one_step if is_batched_env(env) else jax.vmap(one_step),
-            jax.ShapeDtypeStruct(shape, jnp.uint32),
+        key = (env, _params_key(env_params))
+        hash(key)
+    except TypeError:
+        return _inspect(env, env_params, what)
+    return _inspect_cached(key, env, env_params, what)
+
+
+_INSPECTED: dict[Any, EnvSignature] = {}
+"""Signatures of the environments inspected so far (an environment is traced once)."""
+
+
+def _inspect_cached(key: Any, env: Any, env_params: Any, what: str) -> EnvSignature:
+    found = _INSPECTED.get(key)
+    if found is None:
+        found = _inspect(env, env_params, what)
+        if len(_INSPECTED) >= 256:
+            _INSPECTED.clear()
+        _INSPECTED[key] = found
+    return found
+
+
+def _inspect(env: Any, env_params: Any, what: str) -> EnvSignature:
+    action = action_spec(env, env_params)
+    batched = is_batched_env(env)
+    masked = has_action_mask(env)
+
+    def one(k: Array) -> Any:
+        obs, state = env.reset(k, env_params)
+        stepped = env.step(
+            k, state, to_env_action(env, env_params, zero_action(action)), env_params
+        )
+        mask = env.action_mask(state, env_params) if masked and not batched else None
+        return (obs, state), stepped, mask
+
+    # A batched environment (EnvPool) steps its whole batch itself: traced on one environment.
+    try:
+        reset, out, mask = jax.eval_shape(
+            one if batched else jax.vmap(one),
+            jax.ShapeDtypeStruct((2,) if batched else (2, 2), jnp.uint32),
         )
     except Exception as err:
         raise ValueError(
@@ -234,6 +406,29 @@ def check_env(env: Any, env_params: Any, what: str = "env") -> None:
         )
     if "final_observation" not in out[5]:
         raise ValueError(f"{what}: step's info lacks 'final_observation' (gymnax >= 1.0 sets it)")
+    one_env = (
+        reset
+        if batched
+        else jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), reset)
+    )
+    if batched and masked:
+        mask = jax.eval_shape(lambda s: env.action_mask(s, env_params), one_env[1])
+    elif mask is not None:
+        mask = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), mask)
+    reset_bytes = sum(x.size * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(one_env))
+    return EnvSignature(
+        obs=obs_spec(one_env[0], env_name_of(env)),
+        action=action,
+        mask=None if mask is None else _abstract_leaves(mask),
+        reset_bytes=int(reset_bytes),
+    )
+
+
+def check_env(env: Any, env_params: Any, what: str = "env") -> None:
+    """``TypeError``/``ValueError`` unless ``env`` is a usable environment
+    (:func:`inspect_env`: the gymnax methods, a supported action space, array observations,
+    and a step that traces abstractly: nothing is compiled or run)."""
+    inspect_env(env, env_params, what)
 
 
 def action_spec(env: Any, env_params: Any) -> ActionSpec | CompositeAction:
@@ -247,7 +442,7 @@ def action_spec(env: Any, env_params: Any) -> ActionSpec | CompositeAction:
         if not hasattr(env, attr):
             raise TypeError(f"env must be a gymnax Environment (missing .{attr}), got {env!r}")
     space = env.action_space(env_params)
-    name = getattr(env, "name", env)
+    name = env_name_of(env)
     tree = _space_tree(space, name, "action_space")
     if isinstance(tree, ActionSpec):
         return tree
@@ -299,11 +494,10 @@ def _space_tree(space: Any, name: Any, where: str, depth: int = 0) -> Any:
 def env_spec(env: Any, env_params: Any) -> tuple[Any, ActionSpec | CompositeAction]:
     """``(obs_shape, action)`` of an environment (see :func:`action_spec`, which also raises
     here). ``obs_shape`` is the shape tuple of array observations, or an :class:`ObsTree` of
-    pytree observations (``spaces.Dict``/``spaces.Tuple``); it is read from an abstract
-    ``reset``, so it is what the environment really returns."""
-    action = action_spec(env, env_params)
-    obs, _ = jax.eval_shape(env.reset, jax.ShapeDtypeStruct((2,), jnp.uint32), env_params)
-    return obs_spec(obs, getattr(env, "name", env)), action
+    pytree observations (``spaces.Dict``/``spaces.Tuple``); it is read from the abstract
+    ``reset`` of :func:`inspect_env`, so it is what the environment really returns."""
+    signature = inspect_env(env, env_params)
+    return signature.obs, signature.action
 
 
 def obs_spec(obs: Any, name: Any = "env") -> tuple[int, ...] | ObsTree:
@@ -337,19 +531,6 @@ def path_name(path: Any) -> str:
     return "/".join(parts)
 
 
-def is_batched_env(env: Any) -> bool:
-    """Whether ``env`` steps a whole batch of environments itself (EnvPool's pools,
-    ``ppo_jax.core.envpool``): ``reset_batch(key, num_envs, params)`` and
-    ``step_batch(key, state, action [N], params)`` take the place of ``vmap``-ped ``reset``
-    and ``step``, whose single-environment forms serve for shapes only."""
-    return getattr(env, "batched_env", False) is True
-
-
-def has_action_mask(env: Any) -> bool:
-    """Whether ``env`` restricts its actions through ``action_mask(state, params)``."""
-    return callable(getattr(env, "action_mask", None))
-
-
 def action_masks(env: Any, env_params: Any, env_state: Any) -> Array | None:
     """``[N, A]`` legal-action masks of a batch of states (for a composite action, the
     pytree of ``[N, n]`` masks of its discrete leaves), or ``None`` without masks."""
@@ -364,10 +545,16 @@ class ObservationMask:
     mask becomes the ``action_mask(state, params)`` method and the other entries are flattened
     and concatenated (float32) into the observation. The wrapped state carries the mask."""
 
+    NOT_WRAPPED = ("step_no_reset", "reset_ratio", "step_env", "reset_env", "is_truncated")
+    """Methods of the inner environment this wrapper does not present (they would hand out the
+    unwrapped observations)."""
+
     def __init__(self, env: Any) -> None:
         self._env = env
 
     def __getattr__(self, name: str) -> Any:
+        if name in ObservationMask.NOT_WRAPPED:
+            raise AttributeError(name)
         return getattr(self._env, name)
 
     def __hash__(self) -> int:
@@ -482,8 +669,9 @@ class EnvDraws(NamedTuple):
     key: PRNGKey | None
     """The step's key ``[2]`` (pooled resets, :func:`reset_pool_size`, split it themselves);
     ``None`` for a block of a run's environments, which step without pooled resets."""
-    env_keys: Array
-    """``[n, 2]``: ``env.step``'s key per environment, or, with ``reset``, ``step_env``'s."""
+    env_keys: Array | None
+    """``[n, 2]``: ``env.step``'s key per environment, or, with ``reset``, ``step_env``'s
+    (``None`` for pooled resets, which split the step's key themselves)."""
     reset: Any = None
     """For a gymnax environment stepped by gymnax's own ``Environment.step``: the
     ``(obs, env_state)`` ``[n, ...]`` its same-step reset computes, else ``None``."""
@@ -494,10 +682,38 @@ def gymnax_base_step(env: Any) -> bool:
     ``is_truncated``, ``reset_env``, select): :func:`draw_env` can then compute the resets
     ahead, and :func:`step_envs` does the rest exactly as that method does."""
     try:
-        from gymnax.environments.environment import Environment
+        from gymnax.environments.environment import Environment as GymnaxBase
     except ImportError:  # pragma: no cover - gymnax is a dependency
         return False
-    return isinstance(env, Environment) and type(env).step is Environment.step
+    return isinstance(env, GymnaxBase) and type(env).step is GymnaxBase.step
+
+
+STEP_STRATEGIES = ("vmap", "gymnax_resets_ahead", "pooled_resets", "batched")
+"""How :func:`step_envs` steps a batch of environments, chosen once by :func:`step_strategy`:
+
+* ``"vmap"``: ``vmap(env.step)`` with one key per environment;
+* ``"gymnax_resets_ahead"``: gymnax's own ``Environment.step`` (``step_env``,
+  ``is_truncated``, select) with the same-step resets computed ahead from the same keys
+  (:func:`draw_env` with ``with_reset``): the values of ``vmap(env.step)``, and XLA:CPU runs
+  the batched resets of a whole rollout much faster than one per step;
+* ``"pooled_resets"``: environments whose reset is expensive
+  (:class:`ResetlessEnvironment` with ``reset_ratio > 1``: Craftax) step without resetting and
+  share ``N // reset_ratio`` fresh episodes per step (:func:`reset_pool_size`);
+* ``"batched"``: one call of a :class:`BatchedEnvironment` (EnvPool) for all ``N``."""
+
+
+def step_strategy(env: Any, num_envs: int, draws: EnvDraws | None = None) -> str:
+    """The name (:data:`STEP_STRATEGIES`) of how :func:`step_envs` steps ``num_envs``
+    environments with ``draws`` (``None``: drawn in the step, with the resets a gymnax
+    environment's step computes). A device's block of a run's environments (``draws.key``
+    ``None``) has no pooled resets."""
+    if is_batched_env(env):
+        return "batched"
+    own_key = draws is None or draws.key is not None
+    if reset_pool_size(env, num_envs) and own_key:
+        return "pooled_resets"
+    with_reset = draws.reset is not None if draws is not None else gymnax_base_step(env)
+    return "gymnax_resets_ahead" if with_reset else "vmap"
 
 
 def draw_env(
@@ -518,7 +734,7 @@ def draw_env(
     own_key: PRNGKey | None = key
     if select is not None:
         keys, own_key = select(keys), None
-    if not (with_reset and gymnax_base_step(env)):
+    if not (with_reset and gymnax_base_step(env)) or is_batched_env(env):
         return EnvDraws(key=own_key, env_keys=keys)
     pairs = jax.vmap(jax.random.split)(keys)  # gymnax: key_step, key_reset = split(key)
     reset = jax.vmap(env.reset_env, in_axes=(0, None))(pairs[:, 1], env_params)
@@ -539,6 +755,35 @@ def _gymnax_step(
     return obs, state, reward, terminated, truncated, info
 
 
+def _step_vmap(env: Any, env_params: Any, state: Any, action: Any, draws: EnvDraws) -> Any:
+    return jax.vmap(env.step, in_axes=(0, 0, 0, None))(draws.env_keys, state, action, env_params)
+
+
+def _step_gymnax_resets_ahead(
+    env: Any, env_params: Any, state: Any, action: Any, draws: EnvDraws
+) -> Any:
+    return jax.vmap(lambda k, r, s, a: _gymnax_step(env, env_params, k, r, s, a))(
+        draws.env_keys, draws.reset, state, action
+    )
+
+
+def _step_batched(env: Any, env_params: Any, state: Any, action: Any, draws: EnvDraws) -> Any:
+    return env.step_batch(draws.key, state, action, env_params)
+
+
+def _step_pooled_resets(env: Any, env_params: Any, state: Any, action: Any, draws: EnvDraws) -> Any:
+    num_envs = jax.tree.leaves(action)[0].shape[0]
+    return _step_pooled(env, env_params, draws.key, state, action, reset_pool_size(env, num_envs))
+
+
+_STEPPERS: dict[str, Callable[..., Any]] = {
+    "vmap": _step_vmap,
+    "gymnax_resets_ahead": _step_gymnax_resets_ahead,
+    "pooled_resets": _step_pooled_resets,
+    "batched": _step_batched,
+}
+
+
 def step_envs(
     env: Any,
     env_params: Any,
@@ -547,7 +792,8 @@ def step_envs(
     action: Array,
     draws: EnvDraws | None = None,
 ) -> tuple[EnvCarry, dict[str, Array]]:
-    """Step every environment once with ``action [N]`` (or ``[N, A]``, already within bounds).
+    """Step every environment once with ``action [N]`` (or ``[N, A]``, already within bounds),
+    the way :func:`step_strategy` names.
 
     ``draws``: the step's random numbers computed ahead (``draw_env(env, env_params, key,
     N)``, or a device's block of them); ``key`` is then unused. Without, they are drawn here.
@@ -558,28 +804,16 @@ def step_envs(
     ended at this step, 0 where none ended).
     """
     num_envs = carry.first.shape[0]
-    pool = reset_pool_size(env, num_envs)
-    step_key = key if draws is None else draws.key
-    if pool and step_key is not None:
-        obs, env_state, reward, terminated, truncated, info = _step_pooled(
-            env, env_params, step_key, carry.env_state, action, pool
-        )
-    else:
-        if draws is None:
-            if key is None:
-                raise ValueError("step_envs needs a key, or the step's draws (draw_env)")
-            draws = draw_env(env, env_params, key, num_envs)
-        if is_batched_env(env):
-            stepped = env.step_batch(draws.key, carry.env_state, action, env_params)
-        elif draws.reset is None:
-            stepped = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                draws.env_keys, carry.env_state, action, env_params
-            )
+    strategy = step_strategy(env, num_envs, draws)
+    if draws is None:
+        if key is None:
+            raise ValueError("step_envs needs a key, or the step's draws (draw_env)")
+        if strategy == "pooled_resets":  # it splits the step's key itself
+            draws = EnvDraws(key=key, env_keys=None)
         else:
-            stepped = jax.vmap(lambda k, r, s, a: _gymnax_step(env, env_params, k, r, s, a))(
-                draws.env_keys, draws.reset, carry.env_state, action
-            )
-        obs, env_state, reward, terminated, truncated, info = stepped
+            draws = draw_env(env, env_params, key, num_envs, with_reset=strategy != "vmap")
+    stepped = _STEPPERS[strategy](env, env_params, carry.env_state, action, draws)
+    obs, env_state, reward, terminated, truncated, info = stepped
     reward = jnp.asarray(reward, jnp.float32).reshape(num_envs)
     terminated = jnp.asarray(terminated, bool).reshape(num_envs)
     truncated = jnp.asarray(truncated, bool).reshape(num_envs) & ~terminated
@@ -604,16 +838,31 @@ def step_envs(
     return new_carry, out
 
 
+def step_no_reset(env: Any) -> Callable[..., tuple[Any, ...]]:
+    """``fn(keys [N], state, action [N], params) -> (obs, state, reward, terminated,
+    truncated)`` stepping ``N`` environments without the same-step reset (evaluation plays each
+    episode to its first end): a batched environment's ``step_batch_no_reset`` (``keys`` is
+    then one key), a :class:`ResetlessEnvironment`'s ``step_no_reset``, else ``env.step``
+    with its reset ignored."""
+    if is_batched_env(env):
+        return env.step_batch_no_reset  # type: ignore[no-any-return]
+    if isinstance(env, ResetlessEnvironment):
+        return jax.vmap(env.step_no_reset, in_axes=(0, 0, 0, None))
+
+    def step(*args: Any) -> tuple[Any, ...]:
+        return tuple(env.step(*args)[:5])
+
+    return jax.vmap(step, in_axes=(0, 0, 0, None))
+
+
 def reset_pool_size(env: Any, num_envs: int) -> int:
     """How many fresh episodes :func:`step_envs` draws per step for a batch of ``num_envs``
     environments whose reset is expensive (0: each environment resets itself, in ``step``).
 
-    An adapter with ``reset_ratio > 1`` (Craftax, whose reset generates a world) is stepped
-    without its reset, and ``max(1, num_envs // reset_ratio)`` resets are drawn per step for
-    the environments whose episode ended (see :func:`_step_pooled`)."""
-    from ppo_jax.core.suites import SuiteEnv
-
-    ratio = getattr(env, "reset_ratio", 1) if isinstance(env, SuiteEnv) else 1
+    A :class:`ResetlessEnvironment` with ``reset_ratio > 1`` (Craftax, whose reset generates a
+    world) is stepped without its reset, and ``max(1, num_envs // reset_ratio)`` resets are
+    drawn per step for the environments whose episode ended (see :func:`_step_pooled`)."""
+    ratio = env.reset_ratio if isinstance(env, ResetlessEnvironment) else 1
     if ratio <= 1 or num_envs <= 1:
         return 0
     return max(1, num_envs // ratio)

@@ -35,7 +35,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ppo_jax.core.config import PPOConfig
+from ppo_jax.core.config import StaticConfig
 from ppo_jax.core.distributions import (
     Beta,
     Composite,
@@ -311,7 +311,7 @@ class LinearRecurrentActorCritic(RecurrentActorCritic):
         return out, value[..., 0]
 
 
-def uses_cnn(config: PPOConfig, obs_shape: Any) -> bool:
+def uses_cnn(config: StaticConfig, obs_shape: Any) -> bool:
     """Whether ``config.torso`` gives a CNN for observations of ``obs_shape`` (a shape, or the
     :class:`~ppo_jax.core.types.ObsTree` of pytree observations): ``"auto"`` picks one for
     image-like ``[H, W, C]`` observations (e.g. MinAtar) or image leaves, an MLP otherwise."""
@@ -353,7 +353,7 @@ def leaf_outputs(leaf: ActionSpec, distribution: str, state_dependent_std: bool)
     return leaf.size
 
 
-def policy_outputs(config: PPOConfig, action: ActionSpec | CompositeAction) -> int:
+def policy_outputs(config: StaticConfig, action: ActionSpec | CompositeAction) -> int:
     """Width of the actor's output for ``action`` under ``config``: the sum of
     :func:`leaf_outputs` (``A`` for today's Discrete or Box with the default Gaussian)."""
     return sum(
@@ -363,7 +363,7 @@ def policy_outputs(config: PPOConfig, action: ActionSpec | CompositeAction) -> i
 
 
 def default_module(
-    config: PPOConfig, obs_shape: Any, action: ActionSpec | CompositeAction, conv: str = "im2col"
+    config: StaticConfig, obs_shape: Any, action: ActionSpec | CompositeAction, conv: str = "im2col"
 ) -> nn.Module:
     """The built-in network for ``config`` (:class:`ActorCritic`, or
     :class:`RecurrentActorCritic` when ``config.recurrent``), for observations of
@@ -691,7 +691,7 @@ class Network:
 
 
 def make_network(
-    config: PPOConfig,
+    config: StaticConfig,
     obs_shape: Any,
     action: ActionSpec | CompositeAction,
     module: nn.Module | None = None,

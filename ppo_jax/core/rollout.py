@@ -180,12 +180,28 @@ def _policy(
 def _policy_shapes(
     spec: TrainSpec, env_params: Any, train_state: TrainState, carry: EnvCarry
 ) -> Any:
-    """Shapes and dtypes of the policy's distribution over ``carry``'s environments."""
+    """Shapes and dtypes of the policy's distribution over ``carry``'s environments (the action
+    mask's from the environment's signature: the environment is not traced again)."""
+    rows = carry.first.shape[0]
+    mask = mask_shapes(spec, rows)
 
-    def dist_of(train_state: TrainState, carry: EnvCarry, env_params: Any) -> Any:
-        return _policy(spec, env_params, train_state, carry)[1]
+    def dist_of(train_state: TrainState, carry: EnvCarry, mask: Any) -> Any:
+        net, params, obs_norm = spec.network, train_state.params, train_state.obs_norm
+        if net.recurrent:
+            return net.step(params, carry.policy_state, carry.obs, carry.first, obs_norm, mask)[1]
+        return net.apply(params, carry.obs, obs_norm, mask)[0]
 
-    return jax.eval_shape(dist_of, train_state, carry, env_params)
+    return jax.eval_shape(dist_of, train_state, carry, mask)
+
+
+def mask_shapes(spec: TrainSpec, rows: int) -> Any:
+    """Shapes of the ``[rows, ...]`` action masks of ``spec``'s environment (``None``: none),
+    from its :class:`~ppo_jax.core.envs.EnvSignature`."""
+    signature = spec.signature
+    if signature is None or signature.mask is None:
+        return None
+    treedef, leaves = signature.mask
+    return treedef.unflatten([jax.ShapeDtypeStruct((rows, *shape), bool) for shape, _ in leaves])
 
 
 def _draws_ahead(
@@ -206,10 +222,9 @@ def _draws_ahead(
     per_step = drawn * (noise + key_bytes) + 2 * key_bytes
     if steps * per_step > DRAWS_AHEAD_BYTES:
         return None
-    if not gymnax_base_step(spec.env):
+    if not gymnax_base_step(spec.env) or spec.signature is None:
         return False
-    reset = jax.eval_shape(spec.env.reset_env, jax.ShapeDtypeStruct((2,), jnp.uint32), env_params)
-    reset_bytes = sum(x.size * jnp.dtype(x.dtype).itemsize for x in jax.tree.leaves(reset))
+    reset_bytes = spec.signature.reset_bytes  # reset_env's output, as reset's
     return steps * (per_step + rows * reset_bytes) <= DRAWS_AHEAD_BYTES
 
 
@@ -243,12 +258,3 @@ def env_block(full: Any, axis_name: str | None) -> Any:
         return jax.lax.dynamic_slice_in_dim(x, block_start(size, axis_name), size, axis=0)
 
     return jax.tree.map(block, full)
-
-
-def step_envs_with_keys(
-    env: Any, env_params: Any, keys: PRNGKey, carry: EnvCarry, action: Array
-) -> tuple[EnvCarry, dict[str, Array]]:
-    """:func:`~ppo_jax.core.envs.step_envs` with one given key per environment (``keys [N]``)
-    instead of one key split ``N`` ways: a device holding a block of a run's environments
-    steps them with its block of the whole run's keys (without pooled resets)."""
-    return step_envs(env, env_params, None, carry, action, EnvDraws(key=None, env_keys=keys))

@@ -20,14 +20,14 @@ float rounding) on any number of devices.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 
 from ppo_jax.core.config import Hyperparams, PPOConfig
 from ppo_jax.core.envs import make_env, reset_envs
-from ppo_jax.core.evaluate import evaluate_during_training, init_eval_state
+from ppo_jax.core.episodes import evaluate_during_training, init_eval_state
 from ppo_jax.core.gae import compute_gae, compute_reward_to_go
 from ppo_jax.core.loss import explained_variance
 from ppo_jax.core.normalize import (
@@ -37,7 +37,7 @@ from ppo_jax.core.normalize import (
     update_obs_stats,
 )
 from ppo_jax.core.rollout import bootstrap_values, collect_rollout, env_block
-from ppo_jax.core.spec import MetricsFn, Schedule, TrainSpec, make_spec
+from ppo_jax.core.spec import Problem, ProblemKeywords, TrainSpec, make_spec, problem_of
 from ppo_jax.core.types import Array, Batch, Metrics, PRNGKey, RunnerState, TrainState
 from ppo_jax.core.update import (
     init_opt_state,
@@ -45,6 +45,9 @@ from ppo_jax.core.update import (
     optimizer_chain,
     update_epochs,
 )
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 TrainFn = Callable[[PRNGKey, Hyperparams, Any], tuple[TrainState, Metrics]]
 
@@ -220,7 +223,7 @@ def scan_updates(
     NaN/0 metrics), so one compiled range length also serves a shorter last range (computing
     a discarded update costs less than compiling a second program, or a ``lax.cond`` in the
     loop). With ``eval_every`` each update may end with an evaluation
-    (:func:`~ppo_jax.core.evaluate.evaluate_during_training`); with ``stop_at_return`` the
+    (:func:`~ppo_jax.core.episodes.evaluate_during_training`); with ``stop_at_return`` the
     updates after a run's stopping evaluation are discarded the same way.
     """
     config = spec.config
@@ -259,19 +262,18 @@ def make_train(
     progress_every: int = 0,
     axis_name: str | None = None,
     *,
-    network: Any = None,
-    lr_schedule: Schedule | None = None,
-    metrics_fn: MetricsFn | None = None,
-    env_params: Any = None,
+    problem: Problem | None = None,
+    **keywords: Unpack[ProblemKeywords],
 ) -> TrainFn:
     """The pure training function for ``config``: ``train_fn(key, hp, env_params)``.
 
-    ``env`` defaults to the environment of ``config.env_name``. The returned function is
-    jittable and vmappable over ``key`` (seeds), ``hp`` (sweeps) and ``env_params``; it returns
-    the final :class:`TrainState` and :class:`Metrics` stacked over ``[num_updates]``. Traced
-    values are read from ``hp`` only (``config``'s traced fields are ignored). ``network``,
-    ``lr_schedule``, ``metrics_fn``: the extension points (see :class:`TrainSpec`).
-    ``env_params`` (default: the environment's defaults) only fixes shapes for the network.
+    The environment is ``env`` (or ``problem.env``), default the one ``config.env_name``
+    names. The returned function is jittable and vmappable over ``key`` (seeds), ``hp``
+    (sweeps) and ``env_params``; it returns the final :class:`TrainState` and :class:`Metrics`
+    stacked over ``[num_updates]``. Traced values are read from ``hp`` only (``config``'s
+    traced fields are ignored). ``problem`` (or its parts as keywords: ``network``,
+    ``lr_schedule``, ``metrics_fn``, ``env_params``, see :class:`~ppo_jax.core.spec.Problem`):
+    the extension points; ``env_params`` only fixes shapes for the network.
     ``progress_every`` must be 0: progress is reported by the drivers of ``ppo_jax.run`` between
     compiled segments, so that programs carry no host callbacks.
     """
@@ -281,19 +283,17 @@ def make_train(
             "callbacks; ppo_jax.train/train_seeds(progress_every=N) report progress between "
             "segments of N updates"
         )
-    if env is None:
-        env, default_params = make_env(config)
+    parts = problem_of(problem, keywords)
+    if env is not None:
+        parts = parts._replace(env=env)
+    if parts.env is None:
+        made, default_params = make_env(config)
+        parts = parts._replace(env=made)
     else:
-        default_params = env.default_params
-    spec = make_spec(
-        config,
-        env,
-        default_params if env_params is None else env_params,
-        network=network,
-        lr_schedule=lr_schedule,
-        metrics_fn=metrics_fn,
-    )
-    return train_function(spec, axis_name)
+        default_params = parts.env.default_params
+    if parts.env_params is None:
+        parts = parts._replace(env_params=default_params)
+    return train_function(make_spec(config, parts), axis_name)
 
 
 def train_function(spec: TrainSpec, axis_name: str | None = None) -> TrainFn:

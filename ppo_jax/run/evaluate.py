@@ -27,7 +27,7 @@ from ppo_jax.core.distributions import (
     dist_sample,
 )
 from ppo_jax.core.envs import has_action_mask, to_env_action
-from ppo_jax.core.evaluate import DEFAULT_EVAL_STEPS, run_episodes
+from ppo_jax.core.episodes import DEFAULT_EVAL_STEPS, run_episodes
 from ppo_jax.core.networks import CRITIC_KEY
 from ppo_jax.core.normalize import init_obs_stats
 from ppo_jax.core.spec import TrainSpec

@@ -4,7 +4,7 @@
 start from draws of ``space``; every ``interval`` updates, inside the compiled ``lax.scan`` over
 intervals, the bottom ``fraction`` of the members (ranked by their training return over the
 interval) copy the learner state of a top member and explore its hyperparameters
-(``ppo_jax.core.pbt``). Members are sharded over the devices like a sweep's runs; the exploit
+(``ppo_jax.core.exploit``). Members are sharded over the devices like a sweep's runs; the exploit
 step's gather crosses devices inside the same program. Run folders, checkpoints and resume:
 :func:`ppo_jax.run.pbt.run_pbt_experiment`.
 """
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ppo_jax.core.config import TRACED_FIELDS, Hyperparams, PPOConfig
-from ppo_jax.core.pbt import (
+from ppo_jax.core.exploit import (
     RANK_BY,
     PBTSettings,
     SearchDim,

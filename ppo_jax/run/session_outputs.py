@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from ppo_jax.core.evaluate import eval_steps
+from ppo_jax.core.episodes import eval_steps
 from ppo_jax.core.types import EvalState, RunnerState
 from ppo_jax.io import checkpoint, rundir
 from ppo_jax.io.plotting import write_run_plots

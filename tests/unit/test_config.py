@@ -14,7 +14,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ppo_jax import Hyperparams, PPOConfig
-from ppo_jax.core.config import config_field_names, env_name_kind, field_docs
+from ppo_jax.core.config import (
+    TRACED_FIELDS,
+    StaticConfig,
+    config_field_names,
+    env_name_kind,
+    field_docs,
+    static_field_names,
+)
 
 
 def test_derived_values():
@@ -431,11 +438,42 @@ def test_env_name_forms():
 
 
 def test_static_part_drops_the_traced_fields():
+    """``static()`` is a StaticConfig: equal for configs that differ only in traced fields, the
+    same static values, and no traced field to read (an AttributeError, not a placeholder)."""
     c = PPOConfig(learning_rate=1e-4, gamma=0.9, num_envs=8)
-    assert c.static() == PPOConfig(num_envs=8)
-    assert c.static().static() is c.static() or c.static() == c.static().static()
-    assert PPOConfig().static() is not None and PPOConfig().static() == PPOConfig()
+    static = c.static()
+    assert type(static) is StaticConfig
+    assert static == PPOConfig(num_envs=8).static() and hash(static) == hash(
+        PPOConfig(num_envs=8).static()
+    )
+    assert static != PPOConfig(num_envs=16).static()
+    assert {f: getattr(static, f) for f in static_field_names()} == {
+        f: getattr(c, f) for f in static_field_names()
+    }
+    assert static.batch_size == c.batch_size and static.num_updates == c.num_updates
+    for name in TRACED_FIELDS:
+        assert name not in static_field_names()
+        with pytest.raises(AttributeError):
+            getattr(static, name)
+    assert set(static_field_names()) | set(TRACED_FIELDS) == set(config_field_names())
     assert Hyperparams() == PPOConfig().hyperparams()
+
+
+def test_a_spec_holds_the_static_config_only(tiny_config):
+    """What a compiled program closes over has no traced value to read: the TrainSpec refuses
+    a PPOConfig, and ``spec.config.clip_eps`` raises."""
+    import dataclasses
+
+    from ppo_jax.core.envs import make_env
+    from ppo_jax.core.spec import Problem, make_spec
+
+    env, params = make_env(tiny_config)
+    spec = make_spec(tiny_config.replace(clip_eps=0.3), Problem(env=env, env_params=params))
+    assert type(spec.config) is StaticConfig
+    with pytest.raises(AttributeError):
+        _ = spec.config.clip_eps  # type: ignore[attr-defined]
+    with pytest.raises(TypeError, match="StaticConfig"):
+        dataclasses.replace(spec, config=tiny_config)
 
 
 def test_from_dict_names_unknown_keys_and_clips_long_ones():

@@ -1,4 +1,4 @@
-"""Population-based training: ppo_jax.core.pbt (exploit copies state bit for bit, explored
+"""Population-based training: ppo_jax.core.exploit (exploit copies state bit for bit, explored
 values stay in bounds, ranking), ppo_jax.run.population (one compiled program, lineage and
 hyperparameter trajectories that agree, bad input refused) and ppo_jax.run.pbt (sessions that
 resume bit for bit). The PBT folder records (space JSON) are ppo_jax.run.folders'."""
@@ -13,7 +13,7 @@ from test_drivers import CompileCounter
 
 from ppo_jax import LogUniform, PPOConfig, Uniform, load_run, pbt
 from ppo_jax.core.config import TRACED_FIELDS, Hyperparams
-from ppo_jax.core.pbt import (
+from ppo_jax.core.exploit import (
     PBTSettings,
     SearchDim,
     choose_parents,

@@ -11,12 +11,11 @@ from probe_envs import ConstantRewardEnv, CounterParams, TargetActionEnv
 
 from ppo_jax import PPOConfig
 from ppo_jax.core import rollout
-from ppo_jax.core.envs import make_env, reset_envs, step_envs, to_env_action
+from ppo_jax.core.envs import EnvDraws, make_env, reset_envs, step_envs, to_env_action
 from ppo_jax.core.rollout import (
     bootstrap_values,
     collect_rollout,
     env_block,
-    step_envs_with_keys,
 )
 from ppo_jax.core.spec import make_spec
 from ppo_jax.core.train import init_runner
@@ -151,7 +150,9 @@ def test_a_device_block_steps_like_the_whole_batch(key):
     )
     block = jax.tree.map(lambda x: x[1], block)  # device 1 of 2
     step_whole = jax.jit(lambda c, k, a: step_envs(env, params, k, c, a))
-    step_block = jax.jit(lambda c, k, a: step_envs_with_keys(env, params, k, c, a))
+    step_block = jax.jit(
+        lambda c, k, a: step_envs(env, params, None, c, a, EnvDraws(key=None, env_keys=k))
+    )
     ended = 0
     for t in range(60):
         k = jax.random.fold_in(key, t)

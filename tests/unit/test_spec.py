@@ -23,7 +23,7 @@ def test_equal_setups_are_equal_keys():
     a = make_spec(PPOConfig(learning_rate=1e-4), env, params, network=Shared())
     b = make_spec(PPOConfig(learning_rate=3e-3), env, params, network=Shared())
     assert a == b and hash(a) == hash(b)
-    assert a.config == PPOConfig()  # the static part only
+    assert a.config == PPOConfig().static()  # the static part only
     schedule = optax.linear_schedule(1e-3, 0.0, 100)
     assert make_spec(PPOConfig(), env, params, lr_schedule=schedule) != a
     assert not a.masked

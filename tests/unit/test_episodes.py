@@ -1,4 +1,4 @@
-"""``ppo_jax.core.evaluate``: evaluation inside the training program. Judged by
+"""``ppo_jax.core.episodes``: evaluation inside the training program. Judged by
 ``ppo_jax.evaluate`` (the after-training evaluation) on the same parameters and keys, by the
 NaN convention, by training being unchanged, and by the early stop."""
 
@@ -13,7 +13,7 @@ from conftest import TINY
 import ppo_jax
 from ppo_jax import PPOConfig
 from ppo_jax.core.envs import make_env
-from ppo_jax.core.evaluate import EVAL_STREAM, eval_steps, evaluation_due
+from ppo_jax.core.episodes import EVAL_STREAM, eval_steps, evaluation_due
 from ppo_jax.core.spec import make_spec
 from ppo_jax.core.train import init_runner, scan_updates
 from ppo_jax.core.types import EVAL_METRIC_NAMES

@@ -11,16 +11,14 @@ target return.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from ppo_jax.core.distributions import dist_mode, dist_sample
-from ppo_jax.core.envs import action_masks, is_batched_env, to_env_action
+from ppo_jax.core.envs import action_masks, is_batched_env, step_no_reset, to_env_action
 from ppo_jax.core.spec import TrainSpec
-from ppo_jax.core.suites import SuiteEnv
 from ppo_jax.core.types import (
     EVAL_METRIC_NAMES,
     Array,
@@ -99,13 +97,7 @@ def run_episodes(
     never = jnp.zeros((num_episodes,), bool)
     # Each episode stops at its first end, so a suite adapter need not reset (Craftax's reset
     # generates a world); other environments reset themselves in ``step`` (ignored here).
-    step: Callable[..., tuple[Any, ...]]
-    if isinstance(env, SuiteEnv):
-        step = env.step_no_reset
-    else:
-
-        def step(*args: Any) -> tuple[Any, ...]:
-            return tuple(env.step(*args)[:5])
+    stepper = step_no_reset(env)
 
     def body(c: _EvalCarry) -> _EvalCarry:
         key, act_key, step_key = jax.random.split(c.key, 3)
@@ -118,7 +110,6 @@ def run_episodes(
             policy_state = c.policy_state
             dist = net.apply(params, c.obs, obs_norm, mask)[0]
         action = dist_mode(dist) if greedy else dist_sample(act_key, dist)
-        stepper = env.step_batch_no_reset if batched else jax.vmap(step, in_axes=(0, 0, 0, None))
         obs, env_state, reward, terminated, truncated = stepper(
             step_key if batched else jax.random.split(step_key, num_episodes),
             c.env_state,
