@@ -22,10 +22,10 @@ from typing import Any
 
 import jax
 import numpy as np
+from ppo_jax.run.drivers import compile_train_seeds
 
 from ppo_jax import evaluate, get_config
 from ppo_jax.io.tuned import TARGETS
-from ppo_jax.run.drivers import compile_train_seeds
 from ppo_jax.run.summary import final_return
 
 DEFAULT_ENVS = (

@@ -6,16 +6,18 @@ configs) and ``ppo_jax.cli`` (the ``ppo-jax`` command, a face of ``run`` and ``i
 
 Public API::
 
-    PPOConfig, Hyperparams, get_config, make_env,
+    PPOConfig, StaticConfig, Hyperparams, Problem, get_config, make_env,
     train, train_seeds, TrainResult, make_train,
     run_experiment, load_run, RunResult,
-    sweep, SweepResult, random_settings, LogUniform, Uniform,
+    sweep, SweepResult, run_sweep_experiment, random_settings, LogUniform, Uniform,
     pbt, PBTResult, run_pbt_experiment,
     evaluate, EvalResult, export_policy, Policy, policy_logits, state_value,
     compute_gae, compute_reward_to_go, clipped_surrogate_loss, value_loss
 
-Old spellings (``ppo_jax.summary``, ``ppo_jax.configs``, ``ppo_jax.xla``,
-``ppo_jax.distributed``, and names that moved between ``ppo_jax.run`` modules) are listed in
+Every experiment (``run_experiment``, ``run_sweep_experiment``, ``run_pbt_experiment``) runs
+through one pipeline, ``ppo_jax.run.experiment``. Old spellings (``ppo_jax.summary``,
+``ppo_jax.configs``, ``ppo_jax.xla``, ``ppo_jax.distributed``, ``ppo_jax.run.drivers``, the
+``ppo_jax.run.session*`` modules, and names that moved between modules) are listed in
 :mod:`ppo_jax.compat`.
 
 Importing ``ppo_jax`` before JAX runs anything gives JAX one CPU device per core
@@ -27,14 +29,16 @@ from ppo_jax.run import parallel as _parallel
 _parallel.configure_cpu_devices()
 
 from ppo_jax import compat as _compat  # noqa: E402
-from ppo_jax.core.config import Hyperparams, PPOConfig  # noqa: E402
+from ppo_jax.core.config import Hyperparams, PPOConfig, StaticConfig  # noqa: E402
 from ppo_jax.core.envs import make_env  # noqa: E402
 from ppo_jax.core.gae import compute_gae, compute_reward_to_go  # noqa: E402
 from ppo_jax.core.loss import clipped_surrogate_loss, value_loss  # noqa: E402
+from ppo_jax.core.search import LogUniform, Uniform, random_settings  # noqa: E402
+from ppo_jax.core.spec import Problem  # noqa: E402
 from ppo_jax.core.train import make_train  # noqa: E402
 from ppo_jax.io.rundir import RunResult  # noqa: E402
+from ppo_jax.io.runload import load_run  # noqa: E402
 from ppo_jax.io.tuned import get_config  # noqa: E402
-from ppo_jax.run.drivers import TrainResult, train, train_seeds  # noqa: E402
 from ppo_jax.run.evaluate import (  # noqa: E402
     EvalResult,
     Policy,
@@ -43,11 +47,10 @@ from ppo_jax.run.evaluate import (  # noqa: E402
     policy_logits,
     state_value,
 )
-from ppo_jax.run.folders import load_run  # noqa: E402
-from ppo_jax.run.pbt import run_pbt_experiment  # noqa: E402
-from ppo_jax.run.population import PBTResult, pbt  # noqa: E402
-from ppo_jax.run.session import run_experiment  # noqa: E402
-from ppo_jax.run.sweep import LogUniform, SweepResult, Uniform, random_settings, sweep  # noqa: E402
+from ppo_jax.run.experiment import run_experiment  # noqa: E402
+from ppo_jax.run.pbt import PBTResult, pbt, run_pbt_experiment  # noqa: E402
+from ppo_jax.run.programs import TrainResult, train, train_seeds  # noqa: E402
+from ppo_jax.run.sweep import SweepResult, run_sweep_experiment, sweep  # noqa: E402
 
 __version__ = "0.3.0"
 
@@ -60,7 +63,9 @@ __all__ = [
     "PBTResult",
     "PPOConfig",
     "Policy",
+    "Problem",
     "RunResult",
+    "StaticConfig",
     "SweepResult",
     "TrainResult",
     "Uniform",
@@ -79,6 +84,7 @@ __all__ = [
     "random_settings",
     "run_experiment",
     "run_pbt_experiment",
+    "run_sweep_experiment",
     "state_value",
     "sweep",
     "train",

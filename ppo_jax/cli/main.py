@@ -1,9 +1,10 @@
 """``ppo-jax``: parse flags, call ``ppo_jax.run`` and ``ppo_jax.io``, print.
 
 Every command is a few lines over the library: ``train`` is :func:`ppo_jax.run_experiment`,
-``sweep`` is :func:`ppo_jax.run.sweep.run_sweep_experiment`, ``eval`` is
-:func:`ppo_jax.load_run` + :func:`ppo_jax.evaluate`, ``plot`` is
-:func:`ppo_jax.run.folders.replot`. Invalid input exits 2 with one line naming the field.
+``sweep`` is :func:`ppo_jax.run_sweep_experiment`, ``pbt`` is
+:func:`ppo_jax.run_pbt_experiment` (all three the one pipeline of ``ppo_jax.run.experiment``),
+``eval`` is :func:`ppo_jax.load_run` + :func:`ppo_jax.evaluate`, ``plot`` is
+:func:`ppo_jax.io.plotting.replot`. Invalid input exits 2 with one line naming the field.
 """
 
 from __future__ import annotations
@@ -89,42 +90,17 @@ def _trust_needs_resume(args: argparse.Namespace) -> None:
         )
 
 
-def _progress(args: argparse.Namespace) -> str:
-    return "none" if args.quiet else args.progress
-
-
 # --------------------------------------------------------------------------- train
 def cmd_train(args: argparse.Namespace) -> int:
-    from ppo_jax.run.session import run_experiment
-    from ppo_jax.run.session_loop import resume_command
+    from ppo_jax.run.experiment import run_experiment
 
     common = {
-        "stop_after": args.stop_after,
-        "tensorboard": args.tensorboard,
-        "wandb": args.wandb,
-        "wandb_mode": args.wandb_mode,
-        "progress": _progress(args),
+        **_session_options(args, quiet=args.quiet),
         "shard": True if args.shard_seeds else "auto",
         "split_envs": args.split_envs,
-        "log": (lambda _: None) if args.quiet else print,
     }
     if args.resume is not None:
-        given = [f"--{n.replace('_', '-')}" for n in config_flags(args)]
-        given += [
-            f
-            for f, v in (
-                ("--config", args.config),
-                ("--seeds", args.seeds),
-                ("--out", args.out),
-                ("--checkpoint-every", args.checkpoint_every),
-            )
-            if v is not None
-        ]
-        if given:
-            raise ValueError(
-                "--resume continues a run with its saved config; do not combine it with config "
-                f"flags, --config, --seeds, --out or --checkpoint-every (got {given[:5]})"
-            )
+        _refuse_with_resume(args)
         result = run_experiment(
             None,
             None,
@@ -151,22 +127,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         iqm_with_ci({"seeds": absolute})["seeds"] if np.isfinite(absolute).any() else None
     )
     print_train_table(result, iqm, absolute_iqm)
-    if result.status.startswith("finished"):  # also "finished early: ... stop_at_return"
-        if result.status != "finished":
-            print(f"ppo-jax train: {result.status}")
-        return 0
-    where = f"last good checkpoint {result.checkpoint}" if result.checkpoint else "no checkpoint"
-    print(f"ppo-jax train: {result.status}; {where}", file=sys.stderr)
-    if result.checkpoint is not None and not result.status.startswith("stopped"):
-        again = resume_command("train", result.out_dir, result.config)
-        print(f"  continue with: {again}", file=sys.stderr)
-    return next((code for key, code in EXIT_CODES.items() if key in result.status), 0)
+    return _session_exit("train", result.status, result.checkpoint, result.out_dir, result.config)
 
 
 # --------------------------------------------------------------------------- sweep
 def parse_grid_item(text: str) -> tuple[str, Any]:
     """``name=v1,v2,...`` (values), ``name=log:LO:HI`` or ``name=uniform:LO:HI`` (random search)."""
-    from ppo_jax.run.sweep import LogUniform, Uniform
+    from ppo_jax.core.search import LogUniform, Uniform
 
     name, sep, raw = text.partition("=")
     name = name.strip().replace("-", "_")
@@ -210,54 +177,118 @@ def check_processes(args: argparse.Namespace) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     import jax
 
-    from ppo_jax.run.sweep import random_settings, run_sweep_experiment
+    from ppo_jax.core.search import random_settings
+    from ppo_jax.run.sweep import run_sweep_experiment
 
-    space = grid_space(args.grid)
     check_processes(args)  # jax.distributed must start before anything touches JAX
-    config, seeds = resolve_config(args)
-    is_random = any(not isinstance(v, list) for v in space.values())
-    if args.random is not None:
-        settings: Any = random_settings(space, args.random, jax.random.PRNGKey(args.random_seed))
-    elif is_random:
-        raise ValueError("--grid NAME=log:LO:HI / uniform:LO:HI needs --random N (samples)")
-    else:
-        settings = space
     lead = jax.process_index() == 0
-    _, ranked = run_sweep_experiment(
-        config,
-        settings,
-        seeds or list(range(4)),
-        args.out,
-        chunk_size=args.chunk_size,
-        progress=_progress(args),
-        log=(lambda _: None) if args.quiet or not lead else print,
-        write=lead,
-    )
+    common = _session_options(args, quiet=args.quiet or not lead)
+    if args.resume is not None:
+        _refuse_with_resume(args, ("--grid", args.grid), ("--random", args.random))
+        swept, ranked = run_sweep_experiment(
+            None,
+            None,
+            None,
+            args.resume,
+            chunk_size=args.chunk_size,
+            write=lead,
+            resume=True,
+            trust_env_module=args.trust_env_module,
+            **common,
+        )
+        fields = sorted({k for s in swept.settings for k in s})
+    else:
+        _trust_needs_resume(args)
+        space = grid_space(args.grid)
+        config, seeds = resolve_config(args)
+        is_random = any(not isinstance(v, list) for v in space.values())
+        if args.random is not None:
+            key = jax.random.PRNGKey(args.random_seed)
+            settings: Any = random_settings(space, args.random, key)
+        elif is_random:
+            raise ValueError("--grid NAME=log:LO:HI / uniform:LO:HI needs --random N (samples)")
+        else:
+            settings = space
+        swept, ranked = run_sweep_experiment(
+            config,
+            settings,
+            seeds or list(range(4)),
+            args.out,
+            chunk_size=args.chunk_size,
+            write=lead,
+            checkpoint_every=args.checkpoint_every,
+            **common,
+        )
+        fields = list(space)
     if not lead:
         return 0
-    print_sweep_table(ranked, list(space))
-    return 0
+    if not swept.metrics:
+        print(f"ppo-jax sweep: {swept.status}; no update completed", file=sys.stderr)
+        return 3
+    print_sweep_table(ranked, fields)
+    return _session_exit("sweep", swept.status, swept.checkpoint, swept.out_dir, swept.config)
+
+
+def _session_options(args: argparse.Namespace, quiet: bool = False) -> dict[str, Any]:
+    """The session options the ``train``, ``sweep`` and ``pbt`` commands share."""
+    return {
+        "stop_after": args.stop_after,
+        "tensorboard": args.tensorboard,
+        "wandb": args.wandb,
+        "wandb_mode": args.wandb_mode,
+        "progress": "none" if quiet else args.progress,
+        "log": (lambda _: None) if quiet else print,
+    }
+
+
+def _refuse_with_resume(args: argparse.Namespace, *more: tuple[str, Any]) -> None:
+    """``--resume`` continues a folder with its saved settings: any flag that would change
+    them is refused in one line."""
+    given = [f"--{n.replace('_', '-')}" for n in config_flags(args)]
+    given += [
+        f
+        for f, v in (
+            ("--config", args.config),
+            ("--seeds", getattr(args, "seeds", None)),
+            ("--out", args.out),
+            ("--checkpoint-every", args.checkpoint_every),
+            *more,
+        )
+        if v is not None
+    ]
+    if given:
+        raise ValueError(
+            f"--resume continues a run with its saved settings ({args.command}); do not combine "
+            "it with config flags, --config, --seeds, --out, --checkpoint-every or the "
+            f"{args.command} settings (got {given[:5]})"
+        )
+
+
+def _session_exit(
+    kind: str, status: str, checkpoint: Any, out_dir: Any, config: PPOConfig | None
+) -> int:
+    """The exit status of a session (0 when it finished, also early at ``stop_at_return``),
+    with the line that says how to continue it on stderr."""
+    from ppo_jax.run.experiment import resume_command
+
+    if status.startswith("finished"):
+        if status != "finished":
+            print(f"ppo-jax {kind}: {status}")
+        return 0
+    where = f"last good checkpoint {checkpoint}" if checkpoint else "no checkpoint"
+    print(f"ppo-jax {kind}: {status}; {where}", file=sys.stderr)
+    if checkpoint is not None and not status.startswith("stopped") and config is not None:
+        print(f"  continue with: {resume_command(kind, out_dir, config)}", file=sys.stderr)
+    return next((code for key, code in EXIT_CODES.items() if key in status), 0)
 
 
 # --------------------------------------------------------------------------- pbt, compare
 def cmd_pbt(args: argparse.Namespace) -> int:
     from ppo_jax.run.pbt import run_pbt_experiment
-    from ppo_jax.run.session_loop import resume_command
 
-    common = {
-        "stop_after": args.stop_after,
-        "tensorboard": args.tensorboard,
-        "progress": _progress(args),
-        "log": (lambda _: None) if args.quiet else print,
-    }
+    common = _session_options(args, quiet=args.quiet)
     if args.resume is not None:
-        given = [f"--{n.replace('_', '-')}" for n in config_flags(args)]
-        given += [f for f, v in (("--config", args.config), ("--space", args.space)) if v]
-        if given or args.out is not None:
-            raise ValueError(
-                "--resume continues a PBT run with its saved settings; give no "
-                f"config flags, --config, --space or --out (got {given[:5]})"
-            )
+        _refuse_with_resume(args, ("--space", args.space))
         result = run_pbt_experiment(
             None,
             None,
@@ -289,13 +320,7 @@ def cmd_pbt(args: argparse.Namespace) -> int:
         return 3
     final = final_return(result.metrics)
     print_pbt_table(result, final, iqm_with_ci({"pbt": final})["pbt"])
-    if result.status != "finished":
-        print(
-            f"ppo-jax pbt: {result.status}; continue with: "
-            + resume_command("pbt", result.out_dir, result.config),
-            file=sys.stderr,
-        )
-    return next((code for key, code in EXIT_CODES.items() if key in result.status), 0)
+    return _session_exit("pbt", result.status, result.checkpoint, result.out_dir, result.config)
 
 
 def parse_factors(text: str) -> tuple[float, ...]:
@@ -318,7 +343,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------------- plot, eval
 def cmd_plot(args: argparse.Namespace) -> int:
-    from ppo_jax.run.folders import replot
+    from ppo_jax.io.plotting import replot
 
     written = replot(Path(args.run_dir))
     print("wrote " + ", ".join(str(w) for w in written))
@@ -328,8 +353,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ppo_jax.io.plotting import save_episode_gif
     from ppo_jax.io.rundir import EVAL_FILE, write_json
+    from ppo_jax.io.runload import load_run
     from ppo_jax.run.evaluate import check_gif_request, evaluate_run, record_run_episode
-    from ppo_jax.run.folders import load_run
 
     run_dir = Path(args.run_dir)
     run = load_run(run_dir, trust_env_module=args.trust_env_module)
@@ -389,9 +414,25 @@ def _run_flags(p: argparse.ArgumentParser, default_out: str, seeds: bool = True)
 
 
 def _session_flags(p: argparse.ArgumentParser) -> None:
-    """Checkpoints, resume and TensorBoard (``train`` and ``pbt``)."""
+    """Checkpoints, resume, stopping and the metric sinks (``train``, ``sweep`` and ``pbt``:
+    the one experiment pipeline)."""
     p.add_argument(
-        "--tensorboard", default=None, metavar="DIR", help="also write TensorBoard events to DIR"
+        "--tensorboard",
+        default=None,
+        metavar="DIR",
+        help="also write TensorBoard events to DIR (one series per run)",
+    )
+    p.add_argument(
+        "--wandb",
+        default=None,
+        metavar="PROJECT",
+        help="also log to Weights & Biases project PROJECT (pip install wandb)",
+    )
+    p.add_argument(
+        "--wandb-mode",
+        default=None,
+        choices=("online", "offline", "disabled"),
+        help="W&B mode; offline works without network",
     )
     p.add_argument(
         "--resume", default=None, metavar="RUN_DIR", help="continue RUN_DIR from its checkpoint"
@@ -435,18 +476,6 @@ def build_parser() -> ArgumentParser:
     )
     _run_flags(tr, "runs/ENV-TIMESTAMP")
     _session_flags(tr)
-    tr.add_argument(
-        "--wandb",
-        default=None,
-        metavar="PROJECT",
-        help="also log to Weights & Biases project PROJECT (pip install wandb)",
-    )
-    tr.add_argument(
-        "--wandb-mode",
-        default=None,
-        choices=("online", "offline", "disabled"),
-        help="W&B mode; offline works without network",
-    )
     tr.add_argument(
         "--shard-seeds",
         action="store_true",
@@ -493,6 +522,7 @@ def build_parser() -> ArgumentParser:
         default=None,
         help="force this many runs per compiled call (default: as many as fit)",
     )
+    _session_flags(sw)
     multi = sw.add_argument_group("multi-process (jax.distributed; run the same command on each)")
     multi.add_argument(
         "--coordinator",

@@ -46,7 +46,6 @@ episode (``restart_episodes``); a pool's streams are not reproducible from the r
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -457,14 +456,3 @@ _POOL_FIELDS = (
     "gym_reset_return_info",
 )
 """EnvPool config fields about the pool itself, not the task (left out of error messages)."""
-
-
-def envpool_installed() -> bool:
-    """Whether the ``envpool`` extra is installed (nothing imported)."""
-    return importlib.util.find_spec("envpool") is not None
-
-
-def restart_episodes(env: Any) -> bool:
-    """Whether a resumed run of ``env`` must start its environments on fresh episodes (an
-    EnvPool pool's state is not in the checkpoint)."""
-    return getattr(env, "batched_env", False) is True

@@ -773,6 +773,8 @@ def _step_batched(env: Any, env_params: Any, state: Any, action: Any, draws: Env
 
 def _step_pooled_resets(env: Any, env_params: Any, state: Any, action: Any, draws: EnvDraws) -> Any:
     num_envs = jax.tree.leaves(action)[0].shape[0]
+    if draws.key is None:
+        raise ValueError("pooled resets need the step's key (a device block has none)")
     return _step_pooled(env, env_params, draws.key, state, action, reset_pool_size(env, num_envs))
 
 
@@ -845,7 +847,7 @@ def step_no_reset(env: Any) -> Callable[..., tuple[Any, ...]]:
     then one key), a :class:`ResetlessEnvironment`'s ``step_no_reset``, else ``env.step``
     with its reset ignored."""
     if is_batched_env(env):
-        return env.step_batch_no_reset  # type: ignore[no-any-return]
+        return env.step_batch_no_reset
     if isinstance(env, ResetlessEnvironment):
         return jax.vmap(env.step_no_reset, in_axes=(0, 0, 0, None))
 

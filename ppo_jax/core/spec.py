@@ -51,15 +51,20 @@ class Problem(NamedTuple):
     """``traj -> {name: scalar}`` logged per update beside the built-in metrics."""
 
 
-class ProblemKeywords(TypedDict, total=False):
-    """The parts of a :class:`Problem` as keyword arguments of the public drivers (each as
-    documented there)."""
+class ExtensionKeywords(TypedDict, total=False):
+    """The parts of a :class:`Problem` but the environment object, as keyword arguments."""
 
-    env: Any
     env_params: Any
     network: Any
     lr_schedule: Schedule | None
     metrics_fn: MetricsFn | None
+
+
+class ProblemKeywords(ExtensionKeywords, total=False):
+    """The parts of a :class:`Problem` as keyword arguments of the public drivers (each as
+    documented there)."""
+
+    env: Any
 
 
 PROBLEM_PARTS = Problem._fields
@@ -107,7 +112,8 @@ class TrainSpec:
         if type(self.config) is not StaticConfig:
             raise TypeError(
                 "TrainSpec.config must be a StaticConfig (PPOConfig.static()): a compiled "
-                f"program reads traced values from Hyperparams only; got {type(self.config).__name__}"
+                "program reads traced values from Hyperparams only; got "
+                f"{type(self.config).__name__}"
             )
 
     @property

@@ -517,14 +517,3 @@ _ADAPTERS: dict[str, type[SuiteEnv] | type[EnvPoolEnv]] = {
     "xminigrid": XMinigridEnv,
     "envpool": EnvPoolEnv,
 }
-
-
-def suite_installed(prefix: str) -> bool:
-    """Whether the extra of suite ``prefix`` is installed (nothing is imported)."""
-    return importlib.util.find_spec(SUITE_MODULES[prefix]) is not None
-
-
-def import_suite(prefix: str) -> Any:
-    """Import suite ``prefix``'s module quietly (what an adapter does before building)."""
-    with _quiet():
-        return importlib.import_module(SUITE_MODULES[prefix])

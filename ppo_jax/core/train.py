@@ -37,7 +37,7 @@ from ppo_jax.core.normalize import (
     update_obs_stats,
 )
 from ppo_jax.core.rollout import bootstrap_values, collect_rollout, env_block
-from ppo_jax.core.spec import Problem, ProblemKeywords, TrainSpec, make_spec, problem_of
+from ppo_jax.core.spec import ExtensionKeywords, Problem, TrainSpec, make_spec, problem_of
 from ppo_jax.core.types import Array, Batch, Metrics, PRNGKey, RunnerState, TrainState
 from ppo_jax.core.update import (
     init_opt_state,
@@ -263,7 +263,7 @@ def make_train(
     axis_name: str | None = None,
     *,
     problem: Problem | None = None,
-    **keywords: Unpack[ProblemKeywords],
+    **keywords: Unpack[ExtensionKeywords],
 ) -> TrainFn:
     """The pure training function for ``config``: ``train_fn(key, hp, env_params)``.
 

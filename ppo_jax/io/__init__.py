@@ -1,4 +1,4 @@
-"""Host-side input and output: checkpoints (``checkpoint``), the run folder's schema and
-:class:`RunResult` (``rundir``), metric sinks (``sinks``: JSON lines, TensorBoard, W&B), plots
-(``plotting``), console progress (``console``), config files (``configfile``) and the tuned
-configs with their targets (``tuned``)."""
+"""Host-side input and output: checkpoints (``checkpoint``), the run folder's schema and its one
+writer (``rundir``) and one reader (``runload``), metric sinks (``sinks``: JSON lines,
+TensorBoard, W&B), plots (``plotting``), console progress (``console``), config files
+(``configfile``) and the tuned configs with their targets (``tuned``)."""

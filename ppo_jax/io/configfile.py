@@ -11,16 +11,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
+from ppo_jax.compat import tomllib
 from ppo_jax.core.config import config_field_names
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 MAX_CONFIG_BYTES = 2**20
 """Largest config file read."""

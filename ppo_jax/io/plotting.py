@@ -1,4 +1,5 @@
-"""Learning-curve figures (matplotlib, Agg backend), and writing them into a run folder."""
+"""Learning-curve figures (matplotlib, Agg backend), and the plots of a run folder (written
+through :mod:`ppo_jax.io.rundir`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ppo_jax.io.rundir import (
+    DIAGNOSTICS,
+    HYPERPARAMETERS_PLOT,
+    LEARNING_CURVES,
+    RunResult,
+    write_figure,
+)
 
 CONFIDENCE_Z = 1.96
 """Normal quantile of the 95% confidence band of the mean over seeds."""
@@ -236,8 +245,6 @@ def write_run_plots(
     """``learning_curves.png`` (return vs env steps, mean over rows with a 95% band; one curve
     per entry of ``curves`` when given) and ``diagnostics.png`` (losses, entropy, KL, clip
     fraction, explained variance, learning rate). ``metrics`` arrays are ``[rows, updates]``."""
-    from ppo_jax.io.rundir import DIAGNOSTICS, LEARNING_CURVES
-
     rows = np.asarray(metrics["episode_return"]).shape[0]
     curves = curves or [(f"{rows} seed(s)", np.asarray(metrics["episode_return"]))]
     evaluations = metrics.get("eval_return")
@@ -249,6 +256,85 @@ def write_run_plots(
         threshold,
         None if evaluations is None else np.asarray(evaluations),
     )
-    save_figure(fig, out / LEARNING_CURVES)
-    save_figure(diagnostics_figure(dict(metrics), title), out / DIAGNOSTICS)
-    return [out / LEARNING_CURVES, out / DIAGNOSTICS]
+    return [
+        write_figure(out, LEARNING_CURVES, fig),
+        write_figure(out, DIAGNOSTICS, diagnostics_figure(dict(metrics), title)),
+    ]
+
+
+MAX_PLOTTED = 10
+"""Settings drawn in a sweep's learning-curve plot (best IQM first)."""
+
+
+def setting_curves(
+    metrics: Mapping[str, np.ndarray],
+    row_settings: Sequence[Mapping[str, float]],
+    ranked: Sequence[Mapping[str, Any]] | None = None,
+) -> list[tuple[str, np.ndarray]]:
+    """One ``(label, returns [seeds, updates])`` curve per setting of a sweep's rows (a
+    setting spelled out), best first by ``ranked`` (``sweep.csv``'s rows, with their IQM and
+    interval in the label) when given; at most ``MAX_PLOTTED``."""
+    from ppo_jax.core.search import setting_label
+
+    labels = [setting_label(s) for s in row_settings]
+    order = list(dict.fromkeys(labels))
+    notes: dict[str, str] = {}
+    if ranked:
+        by_index = {int(r["setting"]): r for r in ranked}
+        distinct = list(dict.fromkeys(labels))
+        order = [distinct[int(r["setting"])] for r in ranked if int(r["setting"]) < len(distinct)]
+        for i, label in enumerate(distinct):
+            row = by_index.get(i)
+            if row is not None and row.get("iqm") is not None:
+                notes[label] = (
+                    f" (IQM {row['iqm']:.4g} [{row['iqm_ci_low']:.4g}, {row['iqm_ci_high']:.4g}])"
+                )
+    returns = np.asarray(metrics["episode_return"])
+    return [
+        (label + notes.get(label, ""), returns[np.asarray([lab == label for lab in labels])])
+        for label in order[:MAX_PLOTTED]
+    ]
+
+
+def write_pbt_plots(out: Path, result: RunResult) -> Path:
+    """``hyperparameters.png``: each member's return and searched hyperparameters over
+    training."""
+    fig = hyperparameter_trajectories(
+        update_steps(result.metrics),
+        result.metrics["episode_return"],
+        {k[3:]: v for k, v in result.metrics.items() if k.startswith("hp/")},
+        f"{result.config.env_name}: PBT, {len(result.seeds)} members",
+    )
+    return write_figure(out, HYPERPARAMETERS_PLOT, fig)
+
+
+def replot(run_dir: Path | str) -> list[Path]:
+    """Write the plots of a run folder again from its files (the metrics alone); returns the
+    files written."""
+    from ppo_jax.io.runload import load_run
+    from ppo_jax.run.summary import solved_threshold
+
+    out = Path(run_dir)
+    run = load_run(out)
+    if not run.metrics:
+        raise ValueError(f"{str(run_dir)!r} holds no metrics yet: nothing to plot")
+    threshold = solved_threshold(run.config.env_name)
+    curves = None
+    if run.kind == "sweep" and run.settings:
+        curves = setting_curves(run.metrics, run.settings, _ranked_of(out))
+    written = write_run_plots(out, run.config.env_name, run.metrics, threshold, curves)
+    if run.kind == "pbt":
+        written.append(write_pbt_plots(out, run))
+    return written
+
+
+def _ranked_of(out: Path) -> list[dict[str, Any]] | None:
+    """A sweep folder's ranking as ``results.json`` records it (``None`` without)."""
+    from ppo_jax.io.rundir import RESULTS_FILE
+    from ppo_jax.io.runload import read_json
+
+    path = out / RESULTS_FILE
+    if not path.is_file():
+        return None
+    ranked = read_json(path, "results").get("ranked")
+    return [r for r in ranked if isinstance(r, dict)] if isinstance(ranked, list) else None

@@ -1,21 +1,24 @@
-"""The run folder, in one place: its file names, claiming it, ``config.json``, the metrics
-files and ``results.json``, and :class:`RunResult`, what a finished (or paused) run holds.
+"""The run folder's schema and its ONE writer: file names, the format version, claiming a
+folder, and every file written into it; :class:`RunResult`, what a run holds.
 
 A run folder (written by ``ppo_jax.run_experiment``, ``ppo-jax train``, ``ppo-jax sweep`` or
-``ppo-jax pbt``)::
+``ppo-jax pbt``, all through ``ppo_jax.run.experiment``)::
 
-    config.json        kind, config, seeds (and settings / hyperparameters), checkpoint_every
-    metrics.csv        one row per (run, update): every metric
+    config.json        format, kind, config, seeds (and settings / hyperparameters),
+                       checkpoint_every, identity (what a resume must match)
+    metrics.csv        one row per (run, update): every metric (a sweep: setting, seed columns)
     metrics.jsonl      one JSON object per update, appended as the run goes
-    results.json       per-run summary, device, versions, all metrics
-    learning_curves.png, diagnostics.png
+    results.json       per-run summary, device, versions (train and PBT: all metrics)
+    sweep.csv          a sweep's settings ranked by the IQM of their final returns
+    learning_curves.png, diagnostics.png (PBT: hyperparameters.png)
     checkpoints/       the newest full training states
     best/best.msgpack  with eval_every: each run's best evaluated parameters (the absolute metric)
+    eval.json          what ``ppo-jax eval`` measured
     .ppo-jax.lock      held while a process writes the folder
 
-Every write that replaces a file goes through a temporary file and an atomic rename, so a file
-under its final name is always whole. An ``OSError`` on writing becomes :class:`OutputError`, a
-``ValueError`` that names the file.
+:mod:`ppo_jax.io.runload` reads them back. Every write that replaces a file goes through a
+temporary file and an atomic rename, so a file under its final name is always whole. An
+``OSError`` on writing becomes :class:`OutputError`, a ``ValueError`` that names the file.
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ from typing import IO, Any, NamedTuple
 import numpy as np
 
 from ppo_jax.core.config import TRACED_FIELDS, PPOConfig
+from ppo_jax.core.search import LogUniform, Uniform
+from ppo_jax.io import checkpoint
+from ppo_jax.io.sinks import JsonlWriter
 
 CONFIG_FILE = "config.json"
 METRICS_CSV = "metrics.csv"
@@ -46,8 +52,16 @@ BEST_FILE = "best/best.msgpack"
 EVAL_FILE = "eval.json"
 SWEEP_CSV = "sweep.csv"
 LOCK_FILE = ".ppo-jax.lock"
-RUN_FORMAT = 2
-"""Version of the ``config.json`` schema."""
+RUN_FORMAT = 3
+"""Version of the run-folder schema (``config.json``'s ``format``): 3 since sweeps are
+checkpointed like every run (their ``config.json`` records ``identity`` too); folders of
+format 2 are still read."""
+HYPERPARAMETERS_PLOT = "hyperparameters.png"
+"""PBT: each member's return and searched hyperparameters over training."""
+PBT_METRICS = len(TRACED_FIELDS) + 1
+"""Metric rows a PBT checkpoint holds beyond a train run's: ``hp/<name>`` and ``pbt/parent``."""
+PBT_FILE_KEY = "pbt"
+"""``config.json`` entry holding the PBT settings (space, population, seed, interval ...)."""
 KINDS = ("train", "sweep", "pbt")
 MAX_JSON_BYTES = 64 * 2**20
 """Largest ``config.json``/``results.json`` read back."""
@@ -247,12 +261,14 @@ def metric_rows(
 
 
 def write_metrics_csv(
-    path: Path,
+    out: Path,
     metrics: Mapping[str, np.ndarray],
     label_names: Sequence[str],
     row_labels: Sequence[Sequence[Any]],
 ) -> None:
-    """``metrics.csv``: one row per (run, update), one column per metric."""
+    """``metrics.csv`` of the run folder ``out``: one row per (run, update), one column per
+    metric, the runs labelled by ``label_names`` (``seed``; a sweep's ``setting, seed``)."""
+    path = out / METRICS_CSV if out.is_dir() else out
     import io
 
     buffer = io.StringIO()
@@ -263,7 +279,7 @@ def write_metrics_csv(
 
 
 def write_table_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """A ranked table as CSV (a ``rank`` column first, 1-based), atomically."""
+    """A ranked table as CSV (a ``rank`` column first, 1-based), atomically (``sweep.csv``)."""
     import io
 
     buffer = io.StringIO()
@@ -274,55 +290,10 @@ def write_table_csv(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     write_text(path, buffer.getvalue())
 
 
-def read_metrics_csv(path: Path) -> dict[tuple[str, ...], dict[str, np.ndarray]]:
-    """``metrics.csv`` of a train run (key ``()``) or a sweep (key ``(setting,)``) as arrays
-    ``[seeds, updates]`` per metric. Rows are read one at a time (memory: the numbers alone);
-    a file over ``MAX_CSV_BYTES``, with more than ``MAX_CSV_COLUMNS`` columns, a row of
-    another length than the header, a value that is not a number, or runs of different
-    lengths is refused with a ``ValueError`` naming it."""
-    where = f"{str(path)!r}"
-    if not path.is_file():
-        raise ValueError(f"{where} not found: nothing to read")
-    if path.stat().st_size > MAX_CSV_BYTES:
-        raise ValueError(f"{where} is larger than {MAX_CSV_BYTES} bytes")
-    groups: dict[tuple[str, ...], dict[str, list[list[float]]]] = {}
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, [])
-            if len(header) > MAX_CSV_COLUMNS or not {"update", "seed"} <= set(header):
-                raise ValueError(f"{where} is not a ppo-jax metrics file")
-            ids = {"setting", "seed", "update", "member"}
-            metric_at = [i for i, c in enumerate(header) if c not in ids]
-            run_at = header.index("member") if "member" in header else header.index("seed")
-            setting_at = header.index("setting") if "setting" in header else None
-            for row in reader:
-                if len(row) != len(header):
-                    raise ValueError(f"{where}: line {reader.line_num} has {len(row)} fields")
-                group: tuple[str, ...] = () if setting_at is None else (row[setting_at],)
-                columns = groups.setdefault(group, {}).setdefault(row[run_at], [])
-                try:
-                    columns.append([float(row[i]) if row[i] else np.nan for i in metric_at])
-                except ValueError:
-                    raise ValueError(
-                        f"{where}: line {reader.line_num} holds a non-number"
-                    ) from None
-    except (csv.Error, UnicodeDecodeError) as err:
-        raise ValueError(f"{where} is not a ppo-jax metrics file: {err}") from None
-    if not groups:
-        raise ValueError(f"{where} holds no rows")
-    names = [header[i] for i in metric_at]
-    out: dict[tuple[str, ...], dict[str, np.ndarray]] = {}
-    for group, runs in groups.items():
-        if len({len(r) for r in runs.values()}) > 1:
-            raise ValueError(f"{where}: its runs have different numbers of rows")
-        table = np.asarray(list(runs.values()), np.float64)  # [runs, updates, metrics]
-        out[group] = {n: table[:, :, k] for k, n in enumerate(names)}
-    return out
-
-
-def rewrite_jsonl(path: Path, rows: Iterator[tuple[int, dict[str, float]]]) -> None:
-    """Replace ``metrics.jsonl`` by ``rows`` (what a checkpoint holds), atomically."""
+def rewrite_jsonl(out: Path, rows: Iterator[tuple[int, dict[str, float]]]) -> None:
+    """Replace ``metrics.jsonl`` of the run folder ``out`` by ``rows`` (what a checkpoint
+    holds), atomically."""
+    path = out / METRICS_JSONL if out.is_dir() else out
     lines = []
     for step, values in rows:
         row: dict[str, Any] = {"step": int(step)}
@@ -331,6 +302,66 @@ def rewrite_jsonl(path: Path, rows: Iterator[tuple[int, dict[str, float]]]) -> N
             row[tag] = number if math.isfinite(number) else None
         lines.append(json.dumps(row, allow_nan=False))
     write_text(path, "".join(line + "\n" for line in lines))
+
+
+def open_jsonl(out: Path) -> JsonlWriter:
+    """The writer appending ``metrics.jsonl`` of the run folder ``out``
+    (:class:`~ppo_jax.io.sinks.JsonlWriter`)."""
+    return JsonlWriter(out / METRICS_JSONL)
+
+
+def write_results(out: Path, document: Mapping[str, Any]) -> None:
+    """``results.json`` of the run folder ``out`` (NaN and inf as null), atomically."""
+    write_json(out / RESULTS_FILE, {"format": RUN_FORMAT, **document})
+
+
+def write_checkpoint(out: Path, ckpt: Any) -> Path:
+    """A :class:`~ppo_jax.io.checkpoint.Checkpoint` into ``out/checkpoints`` (atomically),
+    keeping the newest ``KEEP_CHECKPOINTS``; returns its path."""
+    try:
+        return checkpoint.save(out, ckpt)
+    except OSError as err:
+        raise OutputError(f"cannot write a checkpoint in {str(out)!r}: {_reason(err)}") from None
+
+
+def write_best(out: Path, record: Any) -> None:
+    """``best/best.msgpack`` of the run folder ``out`` (checkpoint format), atomically."""
+    try:
+        checkpoint.atomic_write(out / BEST_FILE, checkpoint.encode(record))
+    except OSError as err:
+        raise OutputError(f"cannot write {str(out / BEST_FILE)!r}: {_reason(err)}") from None
+
+
+def write_figure(out: Path, name: str, fig: Any) -> Path:
+    """A matplotlib figure as ``out/name`` (a PNG, via a temporary file), freed afterwards;
+    an ``OSError`` becomes :class:`OutputError` naming the file."""
+    import matplotlib.pyplot as plt
+
+    path = out / name
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    try:
+        fig.savefig(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
+    finally:
+        plt.close(fig)
+    return path
+
+
+def space_to_json(space: Mapping[str, Any]) -> dict[str, Any]:
+    """A PBT search space as ``config.json`` records it: ``{"log": [lo, hi]}``,
+    ``{"uniform": [lo, hi]}`` or ``{"choices": [...]}`` per field."""
+    doc: dict[str, Any] = {}
+    for name, dist in space.items():
+        if isinstance(dist, LogUniform):
+            doc[name] = {"log": [float(dist.low), float(dist.high)]}
+        elif isinstance(dist, Uniform):
+            doc[name] = {"uniform": [float(dist.low), float(dist.high)]}
+        else:
+            doc[name] = {"choices": [float(v) for v in dist]}
+    return doc
 
 
 # --------------------------------------------------------------------------- config.json
@@ -364,77 +395,6 @@ def write_run_config(run_dir: Path, run: RunConfig) -> None:
         payload["settings"] = run.settings
     payload.update(run.extra)
     write_json(run_dir / CONFIG_FILE, payload)
-
-
-def read_json(path: Path, what: str) -> Any:
-    """A JSON document of at most ``MAX_JSON_BYTES``; ``ValueError`` naming the file."""
-    try:
-        size = path.stat().st_size
-    except OSError as err:
-        raise ValueError(f"cannot read {what} {str(path)!r}: {err.strerror or err}") from None
-    if size > MAX_JSON_BYTES:
-        raise ValueError(f"{what} {str(path)!r} is {size} bytes; at most {MAX_JSON_BYTES}")
-    try:
-        return json.loads(path.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
-        raise ValueError(f"{what} {str(path)!r} is not valid JSON: {type(err).__name__}") from None
-    except OSError as err:
-        raise ValueError(f"cannot read {what} {str(path)!r}: {err.strerror or err}") from None
-
-
-def read_run_config(run_dir: Path) -> RunConfig:
-    """``config.json`` of ``run_dir``, every field checked; ``ValueError`` naming the file and
-    what is wrong. The config is marked as read from the folder
-    (:attr:`~ppo_jax.PPOConfig.env_origin`): a ``module:attribute`` environment it names is
-    not imported until the user trusts it."""
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        raise ValueError(f"{str(run_dir)!r} is not a ppo-jax run folder (no {CONFIG_FILE})")
-    doc = read_json(path, "run config")
-    where = f"{str(path)!r}"
-    if not isinstance(doc, dict):
-        raise ValueError(f"{where} must hold a JSON object, got {type(doc).__name__}")
-    kind = doc.get(
-        "kind", "sweep" if "settings" in doc and "checkpoint_every" not in doc else "train"
-    )
-    if kind not in KINDS:
-        raise ValueError(f"{where}: 'kind' must be one of {KINDS}, got {kind!r}")
-    if "config" not in doc:
-        raise ValueError(f"{where}: missing 'config'")
-    try:
-        config = PPOConfig.from_dict(doc["config"]).with_env_origin(f"run folder {str(run_dir)!r}")
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{where}: 'config' is invalid: {err}") from None
-    seeds = doc.get("seeds")
-    if (
-        not isinstance(seeds, list)
-        or not seeds
-        or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds)
-    ):
-        raise ValueError(f"{where}: 'seeds' must be a non-empty list of ints in [0, 2**32)")
-    every = doc.get("checkpoint_every", 0)
-    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
-        raise ValueError(f"{where}: 'checkpoint_every' must be an int >= 0, got {every!r}")
-    hp = doc.get("hp")
-    if hp is not None and (
-        not isinstance(hp, dict)
-        or not set(hp) <= set(TRACED_FIELDS)
-        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in hp.values())
-    ):
-        raise ValueError(f"{where}: 'hp' must be an object of numbers named {TRACED_FIELDS}")
-    if hp is not None:
-        try:
-            config.replace(**hp)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"{where}: 'hp' is invalid: {err}") from None
-    settings = doc.get("settings")
-    if settings is not None and (
-        not isinstance(settings, list) or not all(isinstance(s, dict) for s in settings)
-    ):
-        raise ValueError(f"{where}: 'settings' must be a list of objects")
-    known = {"format", "kind", "config", "seeds", "checkpoint_every", "hp", "settings"}
-    extra = {k: v for k, v in doc.items() if k not in known}
-    return RunConfig(kind, config, seeds, every, hp, settings, extra)
 
 
 # --------------------------------------------------------------------------- results

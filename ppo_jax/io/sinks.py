@@ -176,49 +176,69 @@ def _mean_ignoring_nan(arr: np.ndarray) -> np.ndarray:
 
 
 def metrics_rows(
-    metrics: Mapping[str, np.ndarray], seeds: Sequence[int]
+    metrics: Mapping[str, np.ndarray],
+    rows: Sequence[int] | Sequence[str],
+    groups: Sequence[str] | None = None,
 ) -> Iterator[tuple[int, dict[str, float]]]:
-    """One ``(env_steps, values)`` row per update of a training run, for ``add_scalars``.
+    """One ``(env_steps, values)`` row per update of an experiment, for ``add_scalars``.
 
-    ``metrics`` maps names to arrays shaped ``[seeds, updates]`` (a 1-D ``[updates]`` array
-    counts as one seed) and must hold ``env_steps``, which gives each row's step (the largest
-    over seeds: the same for all but runs stopped at ``stop_at_return``). ``values`` holds, for
-    every other metric, its mean over seeds ignoring NaN, and for ``episode_return`` also
-    ``episode_return/seed_{s}`` for each seed ``s`` of ``seeds``. Means (and per-seed
+    ``metrics`` maps names to arrays shaped ``[rows, updates]`` (a 1-D ``[updates]`` array
+    counts as one row) and must hold ``env_steps``, which gives each row's step (the largest
+    over rows: the same for all but runs stopped at ``stop_at_return``). ``rows`` labels the
+    rows: seeds (ints: ``seed_{s}``, numbered when they repeat) or series names
+    (``"setting_1/seed_0"``). ``values`` holds, for every other metric, its mean over the rows
+    of each group ignoring NaN (``groups``: one name per row, ``""`` or ``None`` for one
+    group; a named group's mean is tagged ``{group}/{metric}``), and for ``episode_return``
+    also ``episode_return/{label}`` for each row: one series per row. Means (and per-row
     returns) that are NaN are left out; updates with nothing left, or that no run trained
     (every run stopped at ``stop_at_return``), are not yielded.
     """
     if "env_steps" not in metrics:
         raise ValueError("metrics must include 'env_steps'")
-    # The largest over seeds: a run stopped at stop_at_return logs 0 for the updates it skipped.
+    # The largest over rows: a run stopped at stop_at_return logs 0 for the updates it skipped.
     steps = np.max(np.atleast_2d(np.asarray(metrics["env_steps"])), axis=0)
     arrays: dict[str, np.ndarray] = {}
     for name, value in metrics.items():
         if name == "env_steps":
             continue
         arr = np.atleast_2d(np.asarray(value, dtype=np.float64))
-        if arr.ndim != 2 or arr.shape != (len(seeds), len(steps)):
+        if arr.ndim != 2 or arr.shape != (len(rows), len(steps)):
             raise ValueError(
                 f"metric {name!r} has shape {np.shape(value)}, expected "
-                f"[{len(seeds)} seeds, {len(steps)} updates]"
+                f"[{len(rows)} rows, {len(steps)} updates]"
             )
         arrays[name] = arr
-    means = {name: _mean_ignoring_nan(arr) for name, arr in arrays.items()}
-    labels = [str(s) for s in seeds]
-    if len(set(labels)) != len(labels):  # rows of a sweep share seeds: number them
-        labels = [str(i) for i in range(len(seeds))]
+    labels = _series_labels(rows)
+    names = list(dict.fromkeys(groups)) if groups else [""]
+    members = [np.asarray([g == n for g in groups]) if groups else slice(None) for n in names]
+    means = {
+        (group, name): _mean_ignoring_nan(arr[rows_of])
+        for group, rows_of in zip(names, members, strict=True)
+        for name, arr in arrays.items()
+    }
     for u, step in enumerate(steps):
         if step <= 0:  # every run had stopped at stop_at_return: nothing was trained
             continue
         row: dict[str, float] = {}
-        for name, arr in arrays.items():
-            mean = float(means[name][u])
+        for (group, name), mean_of in means.items():
+            mean = float(mean_of[u])
             if not math.isnan(mean):
-                row[name] = mean
-            if name == "episode_return":
-                for i, label in enumerate(labels):
-                    ret = float(arr[i, u])
-                    if not math.isnan(ret):
-                        row[f"episode_return/seed_{label}"] = ret
+                row[f"{group}/{name}" if group else name] = mean
+        returns = arrays.get("episode_return")
+        if returns is not None:
+            for i, label in enumerate(labels):
+                ret = float(returns[i, u])
+                if not math.isnan(ret):
+                    row[f"episode_return/{label}"] = ret
         if row:
             yield int(step), row
+
+
+def _series_labels(rows: Sequence[int] | Sequence[str]) -> list[str]:
+    """``seed_{s}`` for int rows (``seed_{i}`` by position when seeds repeat); names as given."""
+    if all(isinstance(r, str) for r in rows):
+        return [str(r) for r in rows]
+    labels = [str(s) for s in rows]
+    if len(set(labels)) != len(labels):  # rows that share seeds: number them
+        labels = [str(i) for i in range(len(rows))]
+    return [f"seed_{label}" for label in labels]

@@ -1,17 +1,17 @@
-"""The host side: turns a config into compiled programs and runs them.
+"""The host side: turns a config and a problem into compiled programs and runs them.
 
-``backend`` (per-backend choices), ``parallel`` (the one device-mesh helper, CPU devices,
-multi-process), ``drivers`` (``train``, ``train_seeds`` and their compile caches), ``sweep``,
-``population`` (``pbt``: population-based training in one compiled program), ``evaluate``
-(``evaluate``, ``export_policy``), ``progress`` and ``summary`` (IQM, confidence intervals:
-arrays in, numbers out).
+``plan`` (every input checked and resolved: the problem, the device layout, the memory a run
+needs), ``programs`` (the compiled init and update-range programs and their caches; ``train``,
+``train_seeds``), ``parallel`` (the one device-mesh helper, CPU devices, multi-process),
+``backend`` (per-backend choices), ``evaluate`` (``evaluate``, ``export_policy``), ``progress``,
+``summary`` (IQM, confidence intervals: arrays in, numbers out) and ``compare`` (``ppo-jax
+compare``).
 
-Sessions (checkpointed, resumable, logged runs in a run folder): ``session``
-(``run_experiment``) and ``pbt`` (``run_pbt_experiment``) each build a
-``session_setup.SessionSetup`` and run it with ``session_loop.run_session``, which writes its
-results through ``session_outputs``. ``folders`` reads any run folder back (``load_run``,
-``replot``); ``compare`` is ``ppo-jax compare``. Imports go one way, in this order:
-``summary`` -> ``sweep`` -> ``population`` -> ``folders`` -> ``session_setup`` ->
-``session_outputs`` -> ``session_loop`` -> ``session`` / ``pbt``
-(``tests/unit/test_import_graph.py`` checks that the package has no circle).
+Experiments (checkpointed, resumable, logged runs in a run folder) all run through ONE
+pipeline, ``experiment`` (plan -> compile -> update loop with checkpoints, logging,
+evaluation and stopping -> run folder): a train run (``run_experiment``), a sweep
+(``sweep``: ``run_sweep_experiment``) and population-based training (``pbt``:
+``run_pbt_experiment``) differ only in the :class:`~ppo_jax.run.experiment.Experiment` value
+they build. Imports go one way: ``plan`` -> ``programs`` -> ``experiment`` -> ``sweep`` /
+``pbt`` (``tests/unit/test_import_graph.py`` checks that the package has no circle).
 """

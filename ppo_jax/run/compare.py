@@ -1,6 +1,6 @@
 """``ppo-jax compare``: finished run folders side by side, with the reviewer statistics.
 
-Reads each folder with :func:`~ppo_jax.run.folders.load_run` and summarises its rows' final
+Reads each folder with :func:`~ppo_jax.io.runload.load_run` and summarises its rows' final
 returns with the functions of :mod:`ppo_jax.run.summary` (which take arrays, never folders).
 Before 0.3.0 :func:`compare_runs` lived in :mod:`ppo_jax.run.summary`.
 """
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ppo_jax.io.plotting import performance_profile_figure, save_figure
-from ppo_jax.run.folders import load_run
+from ppo_jax.io.runload import load_run
 from ppo_jax.run.summary import (
     final_return,
     iqm_with_ci,

@@ -12,7 +12,7 @@ normalises observations. Parameters that do not fit the network or the environme
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -30,10 +30,13 @@ from ppo_jax.core.envs import has_action_mask, to_env_action
 from ppo_jax.core.episodes import DEFAULT_EVAL_STEPS, run_episodes
 from ppo_jax.core.networks import CRITIC_KEY
 from ppo_jax.core.normalize import init_obs_stats
-from ppo_jax.core.spec import TrainSpec
+from ppo_jax.core.spec import Problem, ProblemKeywords, TrainSpec, problem_of
 from ppo_jax.core.types import Array, CompositeAction, ObsTree, Params, PRNGKey, RunningStats
 from ppo_jax.run import backend
-from ppo_jax.run.drivers import check_key, resolve_spec
+from ppo_jax.run.plan import check_key, resolve_spec
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 
 class EvalResult(NamedTuple):
@@ -186,11 +189,10 @@ def evaluate(
     num_episodes: int,
     greedy: bool = True,
     *,
-    env: Any = None,
-    env_params: Any = None,
     max_steps: int | None = None,
-    network: Any = None,
     obs_norm: Any = None,
+    problem: Problem | None = None,
+    **keywords: Unpack[ProblemKeywords],
 ) -> EvalResult:
     """Returns of ``num_episodes`` episodes of the trained policy (one compiled call).
 
@@ -208,7 +210,7 @@ def evaluate(
         or not 1 <= num_episodes <= 10**6
     ):
         raise ValueError(f"num_episodes must be an int in [1, 10**6], got {num_episodes!r}")
-    spec, params_env = resolve_spec(config, env=env, env_params=env_params, network=network)
+    spec, params_env = resolve_spec(config, problem_of(problem, keywords))
     steps = _max_steps(params_env, max_steps)
     inputs = check_policy_inputs(spec, config, params, obs_norm)
     return evaluate_spec(spec, params_env, inputs, key, num_episodes, bool(greedy), steps)
@@ -230,9 +232,9 @@ def evaluate_spec(
 
 
 def _policy_fn(
-    config: PPOConfig, params: Any, obs_norm: Any, env: Any, env_params: Any, network: Any
+    config: PPOConfig, params: Any, obs_norm: Any, problem: Problem
 ) -> tuple[TrainSpec, Any, PolicyInputs]:
-    spec, params_env = resolve_spec(config, env=env, env_params=env_params, network=network)
+    spec, params_env = resolve_spec(config, problem)
     return spec, params_env, check_policy_inputs(spec, config, params, obs_norm)
 
 
@@ -242,15 +244,14 @@ def policy_logits(
     obs: Any,
     *,
     obs_norm: Any = None,
-    env: Any = None,
-    env_params: Any = None,
-    network: Any = None,
+    problem: Problem | None = None,
+    **keywords: Unpack[ProblemKeywords],
 ) -> Array:
     """Actor output ``[..., A]`` for one observation ``[*obs_shape]`` or a batch of them: the
     action logits (discrete), or the Gaussian mean (continuous; a tanh-Gaussian's pre-squash
     mean); a Beta policy's ``(alpha, beta)``; a tuple of these, one per leaf, for a composite
     action (:func:`~ppo_jax.core.distributions.dist_outputs`). Feed-forward policies."""
-    spec, _, inputs = _policy_fn(config, params, obs_norm, env, env_params, network)
+    spec, _, inputs = _policy_fn(config, params, obs_norm, problem_of(problem, keywords))
     _feed_forward(spec, "policy_logits")
     dist, _ = _apply(spec, inputs, obs)
     return dist_outputs(dist)
@@ -262,12 +263,11 @@ def state_value(
     obs: Any,
     *,
     obs_norm: Any = None,
-    env: Any = None,
-    env_params: Any = None,
-    network: Any = None,
+    problem: Problem | None = None,
+    **keywords: Unpack[ProblemKeywords],
 ) -> Array:
     """State values ``[...]`` for one observation ``[*obs_shape]`` or a batch of them."""
-    spec, _, inputs = _policy_fn(config, params, obs_norm, env, env_params, network)
+    spec, _, inputs = _policy_fn(config, params, obs_norm, problem_of(problem, keywords))
     _feed_forward(spec, "state_value")
     return _apply(spec, inputs, obs)[1]
 
@@ -442,10 +442,9 @@ def export_policy(
     *,
     greedy: bool = True,
     seed: int = 0,
-    env: Any = None,
-    env_params: Any = None,
-    network: Any = None,
     obs_norm: Any = None,
+    problem: Problem | None = None,
+    **keywords: Unpack[ProblemKeywords],
 ) -> Policy:
     """A plain function ``numpy observation -> action`` (a :class:`Policy`), e.g. for a
     gymnasium environment loop.
@@ -454,7 +453,8 @@ def export_policy(
     takes the most probable action (the Gaussian mean); with ``greedy=False`` actions are
     sampled from a generator seeded with ``seed``. Compiled once per input shape.
     """
-    spec, params_env, inputs = _policy_fn(config, params, obs_norm, env, env_params, network)
+    problem = problem_of(problem, keywords)
+    spec, params_env, inputs = _policy_fn(config, params, obs_norm, problem)
     return Policy(spec, params_env, inputs, bool(greedy), seed)
 
 
@@ -509,7 +509,7 @@ def record_episode(
 ) -> tuple[list[Any], list[float]]:
     """One episode of the policy as ``(states, cumulative_returns)`` (pre-reset states, at most
     ``max_steps``), for rendering with gymnax's ``Visualizer``."""
-    spec, env_params, inputs = _policy_fn(config, params, obs_norm, None, None, None)
+    spec, env_params, inputs = _policy_fn(config, params, obs_norm, Problem())
     env = spec.env
     policy = Policy(spec, env_params, inputs, greedy, 0)
     key = check_key(key)
@@ -539,18 +539,18 @@ def evaluate_run(
     *,
     greedy: bool = True,
     seed: int = 1000,
-    env: Any = None,
-    env_params: Any = None,
     best: bool = False,
+    problem: Problem | None = None,
+    **keywords: Unpack[ProblemKeywords],
 ) -> list[dict[str, Any]]:
     """``ppo-jax eval``: ``num_episodes`` episodes of every row of a loaded run folder
     (:func:`ppo_jax.load_run`; rows are seeds, sweep rows or PBT members), row ``i`` played
     with ``PRNGKey((seed + seeds[i]) % 2**32)``. Returns ``[{"seed": s, "returns": [...]}]``;
     ``ValueError`` when the folder has no checkpoint. The folder's environment is built from
     its config (a ``module:attribute`` one only when loaded with ``trust_env_module=True``),
-    or is ``env`` (and ``env_params``) when given. ``best``: the parameters of each row's
-    best evaluation during training (``RunResult.best_params``; the absolute metric) instead
-    of the newest ones."""
+    or is ``problem.env`` (or ``env=``, and ``env_params``) when given. ``best``: the
+    parameters of each row's best evaluation during training (``RunResult.best_params``; the
+    absolute metric) instead of the newest ones."""
     if best and run.best_params is None:
         raise ValueError(
             f"{str(run.out_dir)!r} holds no best parameters: they are kept by runs trained "
@@ -570,8 +570,7 @@ def evaluate_run(
             num_episodes,
             greedy=greedy,
             obs_norm=obs_norm,
-            env=env,
-            env_params=env_params,
+            problem=problem_of(problem, keywords),
         )
         results.append({"seed": row_seed, "returns": np.asarray(res.returns).tolist()})
     return results

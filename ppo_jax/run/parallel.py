@@ -17,7 +17,6 @@ backends) exposes one device per core, so Python callers get every core by defau
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -284,11 +283,6 @@ def to_host(tree: Any) -> Any:
 
         return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
     return jax.tree.map(np.asarray, tree)
-
-
-def pad_to(num_runs: int, layout: Layout) -> int:
-    """``num_runs`` rounded up to a multiple of the runs shards."""
-    return math.ceil(num_runs / layout.runs) * layout.runs
 
 
 # --------------------------------------------------------------------------- processes

@@ -2,33 +2,51 @@
 
 The settings x seeds grid is flattened to one runs axis of size ``P = settings * seeds``. Each
 run gets its own key (``PRNGKey(seed)``) and its own traced :class:`Hyperparams`; the compiled
-program is the drivers' whole-run program mapped over the runs (``ppo_jax.run.parallel``), so 1,
-2 host devices, 8 GPUs or several hosts (``jax.distributed``) run the same code. If the runs do
-not fit in memory at once, they are split into equal chunks run one after another by one
-compiled function.
+programs are the ones every experiment runs (``ppo_jax.run.programs``), mapped over the runs
+(``ppo_jax.run.parallel``), so 1, 2 host devices, 8 GPUs or several hosts (``jax.distributed``)
+run the same code. If the runs do not fit in memory at once, they are split into equal chunks
+run one after another by one compiled function.
+
+:func:`sweep` trains in memory; :func:`run_sweep_experiment` (``ppo-jax sweep``) runs the sweep
+as an experiment of the one pipeline (``ppo_jax.run.experiment``): a run folder with
+checkpoints, ``resume`` that continues bit for bit, ``stop_after``, a checkpoint on SIGTERM,
+TensorBoard and W&B with one series per setting and seed, evaluation and stopping at a target,
+then ``sweep.csv`` (the settings ranked), ``metrics.csv``, ``results.json`` and the plots. Search
+spaces and settings tables: :mod:`ppo_jax.core.search`.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import numpy as np
 
-from ppo_jax.core.config import TRACED_FIELDS, Hyperparams, PPOConfig, config_field_names
-from ppo_jax.core.spec import MetricsFn, Schedule
-from ppo_jax.run import drivers, parallel
-from ppo_jax.run.drivers import TrainResult
+from ppo_jax.core.config import Hyperparams, PPOConfig
+from ppo_jax.core.envs import is_batched_env
+from ppo_jax.core.search import (
+    Setting,
+    normalize_settings,
+    settings_hyperparams,
+)
+from ppo_jax.core.spec import Problem, ProblemKeywords, problem_of
+from ppo_jax.io import rundir
+from ppo_jax.io.plotting import setting_curves
+from ppo_jax.run import experiment as pipeline
+from ppo_jax.run import parallel, programs
+from ppo_jax.run import plan as planning
+from ppo_jax.run.programs import TrainResult
+from ppo_jax.run.summary import final_return, iqm_with_ci, solved_threshold, steps_to_solve
+
+if TYPE_CHECKING:
+    from typing import Unpack
 
 MEMORY_BUDGET_FRACTION = 0.5
 """Share of the free device memory a sweep chunk may plan to use."""
-
-Setting = dict[str, float]
 
 
 class SweepResult(NamedTuple):
@@ -47,6 +65,13 @@ class SweepResult(NamedTuple):
     num_devices: int
     config: PPOConfig | None = None
     """The base config of the sweep."""
+    status: str = "finished"
+    """``finished``, ``paused ...``, ``interrupted ...`` or ``stopped: ...`` (a sweep run in a
+    folder, :func:`run_sweep_experiment`); the metrics hold the updates done."""
+    out_dir: Path | None = None
+    """The run folder (:func:`run_sweep_experiment`), else ``None``."""
+    checkpoint: Path | None = None
+    """The newest checkpoint written (``None`` if none was)."""
 
     def row(self, i: int) -> TrainResult:
         """Setting ``i`` as a :class:`TrainResult` with a leading seed axis."""
@@ -56,159 +81,6 @@ class SweepResult(NamedTuple):
             metrics={k: v[i] for k, v in self.metrics.items()},
             train_state=jax.tree.map(pick, self.train_state),
         )
-
-
-# --------------------------------------------------------------------------- settings tables
-def check_sweep_field(name: Any) -> None:
-    """Raise ``ValueError`` unless ``name`` is a sweepable (traced) config field."""
-    if name in TRACED_FIELDS:
-        return
-    if name in config_field_names():
-        raise ValueError(
-            f"PPOConfig.{name} cannot be swept: it sets an array shape, a loop length or the "
-            f"environment, so it is static. Sweepable fields: {', '.join(TRACED_FIELDS)}"
-        )
-    raise ValueError(
-        f"unknown sweep field {str(name)[:100]!r}; sweepable fields: {', '.join(TRACED_FIELDS)}"
-    )
-
-
-def grid_settings(grid: Mapping[str, Sequence[float]]) -> list[Setting]:
-    """Full Cartesian product of ``grid`` (field -> list of values), first field slowest."""
-    if not grid:
-        raise ValueError("the sweep grid is empty: give at least one field and its values")
-    names = list(grid)
-    for name in names:
-        check_sweep_field(name)
-        values = grid[name]
-        if isinstance(values, str) or not isinstance(values, Sequence) or not values:
-            raise ValueError(f"grid[{name!r}] must be a non-empty list of numbers, got {values!r}")
-    return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*grid.values())]
-
-
-class LogUniform(NamedTuple):
-    """Random-search distribution: log-uniform on ``[low, high]`` (both > 0)."""
-
-    low: float
-    high: float
-
-
-class Uniform(NamedTuple):
-    """Random-search distribution: uniform on ``[low, high]``."""
-
-    low: float
-    high: float
-
-
-Space = Mapping[str, LogUniform | Uniform | Sequence[float]]
-
-
-def check_space(space: Any) -> None:
-    """``ValueError`` unless every entry of ``space`` is a sweepable field with a valid
-    distribution or a non-empty list of choices."""
-    if not isinstance(space, Mapping) or not space:
-        raise ValueError("the search space must be a non-empty dict of field -> distribution")
-    for name, dist in space.items():
-        check_sweep_field(name)
-        if isinstance(dist, LogUniform):
-            if not 0 < dist.low <= dist.high:
-                raise ValueError(f"space[{name!r}]: LogUniform needs 0 < low <= high, got {dist}")
-        elif isinstance(dist, Uniform):
-            if not dist.low <= dist.high:
-                raise ValueError(f"space[{name!r}]: Uniform needs low <= high, got {dist}")
-        elif not (isinstance(dist, Sequence) and not isinstance(dist, str) and dist):
-            raise ValueError(
-                f"space[{name!r}] must be LogUniform, Uniform or a list of choices, got {dist!r}"
-            )
-
-
-def random_settings(space: Space, num_samples: int, key: Any) -> list[Setting]:
-    """``num_samples`` settings drawn independently from ``space`` with ``key``.
-
-    Each field maps to :class:`LogUniform`, :class:`Uniform` or a list of choices.
-    """
-    if (
-        isinstance(num_samples, bool)
-        or not isinstance(num_samples, int)
-        or not 1 <= num_samples <= drivers.MAX_RUNS
-    ):
-        raise ValueError(
-            f"num_samples must be an int in [1, {drivers.MAX_RUNS}], got {num_samples!r}"
-        )
-    check_space(space)
-    rng = np.random.default_rng(np.asarray(drivers.check_key(key), np.uint32))
-    columns: dict[str, np.ndarray] = {}
-    for name, dist in space.items():
-        if isinstance(dist, LogUniform):
-            columns[name] = np.exp(rng.uniform(np.log(dist.low), np.log(dist.high), num_samples))
-        elif isinstance(dist, Uniform):
-            columns[name] = rng.uniform(dist.low, dist.high, num_samples)
-        else:
-            columns[name] = np.asarray(dist, np.float64)[rng.integers(0, len(dist), num_samples)]
-    return [{k: float(v[i]) for k, v in columns.items()} for i in range(num_samples)]
-
-
-def normalize_settings(
-    config: PPOConfig, grid: Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]]
-) -> list[Setting]:
-    """A list of settings from a grid dict (Cartesian product) or an explicit list; every
-    setting is validated by building ``config.replace(**setting)``."""
-    if isinstance(grid, Mapping):
-        settings = grid_settings(grid)
-    elif isinstance(grid, Sequence) and not isinstance(grid, str):
-        settings = []
-        for s in grid:
-            if not isinstance(s, Mapping):
-                raise TypeError(f"each explicit setting must be a dict, got {s!r}")
-            for name in s:
-                check_sweep_field(name)
-            settings.append(dict(s))
-    else:
-        raise TypeError(
-            f"grid must be a dict of field -> values or a list of settings, got {grid!r}"
-        )
-    if not settings:
-        raise ValueError("the sweep has no settings")
-    if len(settings) > drivers.MAX_RUNS:
-        raise ValueError(f"the sweep has {len(settings)} settings; at most {drivers.MAX_RUNS}")
-    out = []
-    for s in settings:
-        checked = config.replace(**s)  # raises ValueError naming the field
-        out.append({k: float(getattr(checked, k)) for k in s})
-    return out
-
-
-def settings_hyperparams(config: PPOConfig, settings: Sequence[Setting]) -> Hyperparams:
-    """``Hyperparams`` with ``[len(settings)]`` float32 leaves (unswept fields from ``config``)."""
-    base = config.hyperparams()._asdict()
-    return Hyperparams(
-        **{
-            name: np.asarray([s.get(name, base[name]) for s in settings], np.float32)
-            for name in TRACED_FIELDS
-        }
-    )
-
-
-# --------------------------------------------------------------------------- memory planning
-def free_device_memory(device: Any) -> int:
-    """Free memory of ``device`` in bytes: ``memory_stats`` on accelerators, MemAvailable
-    (split over the host's devices) on CPU."""
-    stats = None
-    try:
-        stats = device.memory_stats()
-    except Exception:
-        stats = None
-    if stats and "bytes_limit" in stats:
-        return int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    total = int(line.split()[1]) * 1024
-                    return total // max(1, jax.local_device_count())
-    except OSError:
-        pass
-    return 8 * 1024**3
 
 
 def plan_chunks(
@@ -224,10 +96,10 @@ def plan_chunks(
         if (
             isinstance(chunk_size, bool)
             or not isinstance(chunk_size, int)
-            or not 1 <= chunk_size <= drivers.MAX_RUNS
+            or not 1 <= chunk_size <= planning.MAX_RUNS
         ):
             raise ValueError(
-                f"chunk_size must be an int in [1, {drivers.MAX_RUNS}], got {chunk_size!r}"
+                f"chunk_size must be an int in [1, {planning.MAX_RUNS}], got {chunk_size!r}"
             )
         if chunk_size % num_devices:
             raise ValueError(
@@ -247,7 +119,7 @@ class SweepPlan(NamedTuple):
 
     base_config: PPOConfig
     """The config as given (its traced fields are the unswept hyperparameters)."""
-    plan: drivers.Plan
+    plan: planning.Plan
     """The first chunk's plan (keys and hyperparameters of its runs)."""
     settings: list[Setting]
     seeds: list[int]
@@ -270,10 +142,10 @@ class SweepPlan(NamedTuple):
     def num_devices(self) -> int:
         return self.plan.layout.size
 
-    def chunk(self, c: int) -> drivers.Plan:
+    def chunk(self, c: int) -> planning.Plan:
         """The plan of chunk ``c`` (runs ``c * chunk_size ...``; padding repeats run 0)."""
         n_seed = len(self.seeds)
-        keys = np.asarray(drivers.seed_keys(self.seeds))
+        keys = np.asarray(planning.seed_keys(self.seeds))
         flat_keys = np.tile(keys, (len(self.settings), 1))  # run p = i * n_seed + j
         hp_all = settings_hyperparams(self.base_config, self.settings)
         flat_hp = [np.repeat(np.asarray(v), n_seed) for v in hp_all]
@@ -284,6 +156,7 @@ class SweepPlan(NamedTuple):
         )
 
 
+# --------------------------------------------------------------------------- planning
 def plan_sweep(
     config: PPOConfig,
     grid: Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]],
@@ -292,43 +165,35 @@ def plan_sweep(
     chunk_size: int | None = None,
     devices: Sequence[Any] | None = None,
     memory_bytes: int | None = None,
-    env: Any = None,
-    env_params: Any = None,
-    network: Any = None,
-    lr_schedule: Schedule | None = None,
-    metrics_fn: MetricsFn | None = None,
+    problem: Problem | None = None,
+    **keywords: Unpack[ProblemKeywords],
 ) -> SweepPlan:
     """Validate a sweep and decide how to split it, before anything is compiled.
 
     See :func:`sweep` for the arguments.
     """
-    config = drivers.check_config(config)
+    config = planning.check_config(config)
     settings = normalize_settings(config, grid)
-    seed_list = drivers.seed_list(seeds)
-    if len(settings) * len(seed_list) > drivers.MAX_RUNS:
+    seed_list = planning.seed_list(seeds)
+    if len(settings) * len(seed_list) > planning.MAX_RUNS:
         raise ValueError(
             f"{len(settings)} settings x {len(seed_list)} seeds = "
-            f"{len(settings) * len(seed_list)} runs; at most {drivers.MAX_RUNS}"
+            f"{len(settings) * len(seed_list)} runs; at most {planning.MAX_RUNS}"
         )
-    spec, params_env = drivers.resolve_spec(
-        config,
-        env=env,
-        env_params=env_params,
-        network=network,
-        lr_schedule=lr_schedule,
-        metrics_fn=metrics_fn,
-    )
+    spec, params_env = planning.resolve_spec(config, problem_of(problem, keywords))
     devs = list(jax.devices()) if devices is None else list(devices)
     if not devs:
         raise ValueError("devices must not be empty")
+    if is_batched_env(spec.env):  # one C++ pool steps every run's environments: one device
+        devs = devs[:1]
     num_runs = len(settings) * len(seed_list)
-    run_bytes = drivers.estimate_run_bytes(spec)
+    run_bytes = planning.estimate_run_bytes(spec)
     if memory_bytes is None:
         local = [d for d in devs if d.process_index == jax.process_index()]
-        memory_bytes = min(free_device_memory(d) for d in local)
+        memory_bytes = min(planning.free_device_memory(d) for d in local)
     size, num_chunks = plan_chunks(num_runs, len(devs), run_bytes, memory_bytes, chunk_size)
     layout = parallel.Layout(tuple(devs), len(devs), 1)
-    first = drivers.Plan(
+    first = planning.Plan(
         spec,
         params_env,
         layout,
@@ -342,20 +207,29 @@ def plan_sweep(
 
 def compile_sweep_chunk(plan: SweepPlan) -> Any:
     """Compile one chunk of the sweep ahead of time (for timing compilation)."""
-    return drivers.compile_whole(plan.plan)
+    return programs.compile_whole(plan.plan)
 
 
 def run_sweep(plan: SweepPlan, *, progress_every: int = 0) -> SweepResult:
-    """Execute ``plan``: one compiled function, called once per chunk."""
-    n_set, n_seed = len(plan.settings), len(plan.seeds)
-    drivers.check_progress_every(progress_every)
+    """Execute ``plan`` in memory: one compiled function, called once per chunk."""
+    programs.check_progress_every(progress_every)
     pieces = [
-        parallel.to_host(drivers.execute(plan.chunk(c), progress_every))
+        parallel.to_host(programs.execute(plan.chunk(c), progress_every))
         for c in range(plan.num_chunks)
     ]
     state, metrics = jax.tree.map(lambda *xs: np.concatenate(xs)[: plan.num_runs], *pieces)
+    return sweep_result(plan, state, metrics)
 
-    def unflat(x: np.ndarray) -> np.ndarray:
+
+def sweep_result(
+    plan: SweepPlan, state: Any, metrics: dict[str, np.ndarray], **fields: Any
+) -> SweepResult:
+    """A :class:`SweepResult` from the ``[P]`` learner states and ``[P, U]`` metrics of the
+    flattened runs (setting slowest)."""
+    n_set, n_seed = len(plan.settings), len(plan.seeds)
+
+    def unflat(x: Any) -> np.ndarray:
+        x = np.asarray(x)
         return x.reshape(n_set, n_seed, *x.shape[1:])
 
     state = jax.tree.map(unflat, state)
@@ -369,6 +243,7 @@ def run_sweep(plan: SweepPlan, *, progress_every: int = 0) -> SweepResult:
         num_chunks=plan.num_chunks,
         num_devices=plan.num_devices,
         config=plan.base_config,
+        **fields,
     )
 
 
@@ -380,12 +255,9 @@ def sweep(
     chunk_size: int | None = None,
     devices: Sequence[Any] | None = None,
     memory_bytes: int | None = None,
-    env: Any = None,
-    env_params: Any = None,
-    network: Any = None,
-    lr_schedule: Schedule | None = None,
-    metrics_fn: MetricsFn | None = None,
+    problem: Problem | None = None,
     progress_every: int = 0,
+    **keywords: Unpack[ProblemKeywords],
 ) -> SweepResult:
     """Train every setting of ``grid`` with every seed: one compiled program, sharded.
 
@@ -399,7 +271,8 @@ def sweep(
         default: as many as fit in memory.
       devices: devices to shard the runs over (default: all, across every process).
       memory_bytes: free memory per device to plan chunks for (default: measured).
-      env, env_params, network, lr_schedule, metrics_fn: as for :func:`ppo_jax.train_seeds`.
+      problem: a :class:`~ppo_jax.Problem`, or its parts as keywords (``env``, ``env_params``,
+        ``network``, ``lr_schedule``, ``metrics_fn``), as for :func:`ppo_jax.train_seeds`.
       progress_every: report to :mod:`ppo_jax.run.progress` every that many updates.
 
     Returns:
@@ -413,37 +286,30 @@ def sweep(
         chunk_size=chunk_size,
         devices=devices,
         memory_bytes=memory_bytes,
-        env=env,
-        env_params=env_params,
-        network=network,
-        lr_schedule=lr_schedule,
-        metrics_fn=metrics_fn,
+        problem=problem_of(problem, keywords),
     )
     return run_sweep(plan, progress_every=progress_every)
 
 
-# --------------------------------------------------------------------------- sweep folders
-MAX_PLOTTED = 10
-"""Settings drawn in a sweep's learning-curve plot (best IQM first)."""
-
-
-def setting_label(setting: Mapping[str, float]) -> str:
-    return " ".join(f"{k}={v:g}" for k, v in setting.items())
-
-
+# --------------------------------------------------------------------------- ranking
 def rank_settings(result: SweepResult) -> list[dict[str, Any]]:
     """One row per setting, best first (by the IQM of the seeds' final returns): the setting,
     mean +- std and IQM with its 95% bootstrap CI of the final returns, the share of seeds that
     solved the environment and the median env steps to solve."""
-    from ppo_jax.run.summary import final_return, iqm_with_ci, solved_threshold, steps_to_solve
+    env_name = None if result.config is None else result.config.env_name
+    return rank_rows(result.metrics, result.settings, env_name)
 
-    metrics = result.metrics
+
+def rank_rows(
+    metrics: Mapping[str, np.ndarray], settings: Sequence[Setting], env_name: str | None
+) -> list[dict[str, Any]]:
+    """:func:`rank_settings` of metrics ``[settings, seeds, updates]``."""
     final = final_return(metrics)  # [settings, seeds]
-    threshold = None if result.config is None else solved_threshold(result.config.env_name)
+    threshold = None if env_name is None else solved_threshold(env_name)
     to_solve = steps_to_solve(metrics, threshold) if threshold is not None else None
-    stats = iqm_with_ci({str(i): final[i] for i in range(len(result.settings))})
+    stats = iqm_with_ci({str(i): final[i] for i in range(len(settings))})
     rows: list[dict[str, Any]] = []
-    for i, setting in enumerate(result.settings):
+    for i, setting in enumerate(settings):
         finite = final[i][np.isfinite(final[i])]
         hit = [] if to_solve is None else [int(s) for s in to_solve[i] if s >= 0]
         iqm, low, high = stats[str(i)]
@@ -465,113 +331,219 @@ def rank_settings(result: SweepResult) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: -np.nan_to_num(r["iqm"], nan=-np.inf))
 
 
+# --------------------------------------------------------------------------- the experiment
+def _padded(tree: Any, rows: int) -> Any:
+    """``[P]`` leaves padded to ``[rows]`` by repeating run 0 (what a chunk's padding runs:
+    run 0's key and hyperparameters, so its state is run 0's)."""
+
+    def pad(x: Any) -> np.ndarray:
+        x = np.asarray(x)
+        if x.shape[0] >= rows:
+            return x
+        return np.concatenate([x, np.repeat(x[:1], rows - x.shape[0], axis=0)])
+
+    return jax.tree.map(pad, tree)
+
+
+def _chunked_segments(plan: SweepPlan, template: Any, length: int, first: int) -> Any:
+    """The segment function of a sweep in ``num_chunks > 1`` chunks: the state ``[C*K]`` stays
+    on the host, each chunk runs its updates on the devices in turn with its own keys and
+    hyperparameters (one compiled executable)."""
+    size = plan.chunk_size
+    chunk_shapes = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct((size, *x.shape[1:]), x.dtype), template
+    )
+    ranges = programs.compile_segments(plan.plan, chunk_shapes, length, first)
+    chunk_hp = [programs.device_inputs(plan.chunk(c))[1] for c in range(plan.num_chunks)]
+
+    def run(state: Any, start: int) -> tuple[Any, dict[str, np.ndarray]]:
+        states, metrics = [], []
+        for c in range(plan.num_chunks):
+            piece = jax.tree.map(lambda x, c=c: x[c * size : (c + 1) * size], state)
+            new, seg = ranges(piece, start, chunk_hp[c])
+            states.append(parallel.to_host(new))
+            host = parallel.to_host(seg)  # a dict comes back with sorted keys
+            metrics.append({k: host[k] for k in seg})
+        joined = jax.tree.map(lambda *xs: np.concatenate(xs), *states)
+        return joined, {k: np.concatenate([m[k] for m in metrics]) for k in metrics[0]}
+
+    return run
+
+
+def _chunked_init(plan: SweepPlan) -> Any:
+    """Every chunk's fresh runs, joined on the host (``[C*K]``)."""
+    states = [parallel.to_host(programs.init_runs(plan.chunk(c))) for c in range(plan.num_chunks)]
+    return jax.tree.map(lambda *xs: np.concatenate(xs), *states)
+
+
+def sweep_experiment(
+    plan: SweepPlan,
+    problem: Problem,
+    checkpoint_every: int | None = None,
+    writer: bool = True,
+) -> pipeline.Experiment:
+    """The :class:`~ppo_jax.run.experiment.Experiment` of a planned sweep (``ppo-jax
+    sweep``): its rows are (setting, seed), setting slowest."""
+    config = plan.base_config
+    rows = [(i, s) for i in range(len(plan.settings)) for s in plan.seeds]
+    row_settings = [dict(plan.settings[i]) for i, _ in rows]
+    identity = pipeline.run_identity("sweep", config, plan.seeds, None, problem)
+    identity["settings"] = [dict(s) for s in plan.settings]
+    every = pipeline.default_checkpoint_every(config.num_updates, checkpoint_every)
+    record = rundir.RunConfig(
+        "sweep",
+        config,
+        list(plan.seeds),
+        every,
+        settings=plan.settings,
+        extra={"identity": identity, "chunk_size": plan.chunk_size},
+    )
+    chunk = programs.runner_template(plan.plan)  # [K]
+    total = plan.chunk_size * plan.num_chunks
+    template = jax.tree.map(lambda x: jax.ShapeDtypeStruct((total, *x.shape[1:]), x.dtype), chunk)
+    saved_template = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct((plan.num_runs, *x.shape[1:]), x.dtype), chunk
+    )
+    if plan.num_chunks == 1:
+
+        def init() -> Any:
+            return programs.init_runs(plan.plan)
+
+        def compile_fn(state: Any, length: int, first: int) -> Any:
+            return programs.compile_segments(plan.plan, state, length, first)
+    else:
+
+        def init() -> Any:
+            return _chunked_init(plan)
+
+        def compile_fn(state: Any, length: int, first: int) -> Any:
+            return _chunked_segments(plan, template, length, first)
+
+    def outputs(out: Path, result: rundir.RunResult) -> dict[str, Any]:
+        metrics = {
+            k: v.reshape(len(plan.settings), len(plan.seeds), -1) for k, v in result.metrics.items()
+        }
+        ranked = rank_rows(metrics, plan.settings, config.env_name)
+        rundir.write_table_csv(out / rundir.SWEEP_CSV, ranked)
+        return {
+            "settings": plan.settings,
+            "ranked": ranked,
+            "final_return": final_return(metrics).tolist(),
+            "chunk_size": plan.chunk_size,
+            "num_chunks": plan.num_chunks,
+            "num_devices": plan.num_devices,
+            pipeline.CURVES: setting_curves(result.metrics, row_settings, ranked),
+        }
+
+    return pipeline.Experiment(
+        kind="sweep",
+        config=config,
+        plan=plan.plan,
+        rows=rows,
+        row_names=("setting", "seed"),
+        record=record,
+        template=template,
+        init=init,
+        compile=compile_fn,
+        settings=row_settings,
+        outputs=outputs,
+        saved_state=lambda state: jax.tree.map(lambda x: np.asarray(x)[: plan.num_runs], state),
+        restored_state=lambda state: _padded(state, total),
+        saved_template=saved_template,
+        writer=writer,
+    )
+
+
+def _saved_chunk_size(saved: rundir.RunConfig) -> int | None:
+    """The chunk size a sweep folder was run with (``None`` when it does not say, or when the
+    devices here cannot take it: then the sweep is planned afresh)."""
+    size = saved.extra.get("chunk_size")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        return None
+    return size if size % jax.device_count() == 0 and size <= planning.MAX_RUNS else None
+
+
 def run_sweep_experiment(
-    config: PPOConfig,
-    grid: Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]],
-    seeds: int | Sequence[int],
+    config: PPOConfig | None,
+    grid: Mapping[str, Sequence[float]] | Sequence[Mapping[str, float]] | None,
+    seeds: int | Sequence[int] | None,
     out_dir: str | Path | None,
     *,
     chunk_size: int | None = None,
-    progress: str | None = None,
-    log: Any = None,
+    problem: Problem | None = None,
     write: bool = True,
-    **kwargs: Any,
+    **keywords: Unpack[pipeline.ExperimentKeywords],
 ) -> tuple[SweepResult, list[dict[str, Any]]]:
-    """Everything ``ppo-jax sweep`` does: plan (every input checked first), claim the folder,
-    run, rank, and write ``sweep.csv`` (ranked, with IQM and 95% CIs), ``metrics.csv`` (one
-    row per setting x seed x update), ``results.json`` and ``learning_curves.png``.
-    ``write=False`` (the other processes of a multi-process sweep) writes nothing. ``kwargs``
-    go to :func:`plan_sweep`. Returns the result and the ranked rows."""
-    from ppo_jax.io import rundir
-    from ppo_jax.io.console import ProgressPrinter, report_every, resolve_style
-    from ppo_jax.io.plotting import learning_curves, save_figure
-    from ppo_jax.run import progress as progress_events
-    from ppo_jax.run.summary import final_return, solved_threshold
+    """Everything ``ppo-jax sweep`` does, as an experiment of the one pipeline: plan (every
+    input checked first), claim the folder, run with checkpoints, then write ``sweep.csv``
+    (ranked, with IQM and 95% CIs), ``metrics.csv`` (one row per setting x seed x update),
+    ``results.json`` and the plots.
 
-    say = log or (lambda _: None)
-    style = resolve_style(progress)
-    if jax.process_count() > 1 and style != "none":
-        style = "lines"  # every process must run the same segments; only the writer prints
-    plan = plan_sweep(config, grid, seeds, chunk_size=chunk_size, **kwargs)
-    out, lock = (None, None)
-    if write:
-        out, lock = rundir.claim_new_folder(
-            None if out_dir is None else Path(out_dir),
-            f"sweep-{config.env_name.replace(':', '-').replace('/', '-')}",
-        )
-    try:
-        if out is not None:
-            rundir.write_run_config(
-                out,
-                rundir.RunConfig("sweep", config, plan.seeds, 0, settings=plan.settings),
-            )
-        say(
-            f"ppo-jax sweep: {config.env_name}, {len(plan.settings)} setting(s) x "
-            f"{len(plan.seeds)} seed(s) = {plan.num_runs} runs of {config.env_steps:,} env "
-            f"steps, on {plan.num_devices} device(s) ({jax.devices()[0].platform})"
-        )
+    Args:
+      config, grid, seeds: what to sweep, as for :func:`sweep`. With ``resume=True`` all three
+        may be ``None`` (taken from the folder); if given they must equal the saved ones.
+      out_dir: a new (or empty) folder; ``None`` makes ``runs/sweep-ENV-TIMESTAMP``.
+      chunk_size: runs per compiled call (default: as many as fit in memory; with
+        ``resume``, the chunks the folder was run with, so that it continues bit for bit).
+      problem: a :class:`~ppo_jax.Problem`, or its parts as keywords.
+      write: ``False`` for the other processes of a multi-process sweep (they run the same
+        loop and write nothing).
+      **keywords: the problem's parts and the session's options, as for
+        :func:`ppo_jax.run_experiment`: ``resume``, ``stop_after``, ``checkpoint_every``,
+        ``tensorboard`` and ``wandb`` (one series per setting and seed), ``wandb_mode``,
+        ``progress``, ``log``, ``trust_env_module``.
+
+    Returns:
+      The :class:`SweepResult` (its ``status``, ``out_dir`` and newest ``checkpoint`` set) and
+      the ranked settings.
+    """
+    session, problem = pipeline.split_keywords(dict(keywords), problem)
+    every = session.checkpoint_every
+    if session.resume:
+        saved = pipeline.saved_run(out_dir, "sweep", config, session)
+        settings = saved.settings or []
+        if grid is not None and normalize_settings(saved.config, grid) != settings:
+            raise ValueError("resume: the sweep's settings differ from the saved ones")
+        if seeds is not None and planning.seed_list(seeds) != saved.seeds:
+            raise ValueError(f"resume: seeds {seeds} differ from the saved {saved.seeds}")
+        config, grid, seeds, every = saved.config, settings, saved.seeds, saved.checkpoint_every
+        if chunk_size is None:  # the same chunks: the same programs, the same floats
+            chunk_size = _saved_chunk_size(saved)
+    elif config is None or grid is None or seeds is None:
+        raise ValueError("config, grid and seeds are needed to start a sweep")
+    plan = plan_sweep(config, grid, seeds, chunk_size=chunk_size, problem=problem)
+    if plan.num_chunks > 1:
         per_run = f"{plan.run_bytes / 2**20:.1f} MiB"
-        if plan.num_chunks > 1:
-            say(
-                f"  memory: ~{per_run} per run, {plan.free_bytes / 2**30:.1f} GiB free per "
-                f"device -> {plan.num_chunks} chunks of {plan.chunk_size} runs, one after another"
-            )
-        else:
-            say(f"  memory: ~{per_run} per run; all runs in one call")
-        say(f"  output folder: {out}")
-        printer = ProgressPrinter(
-            plan.chunk_size, config.num_updates, style if write else "none", "runs"
+        session.say(
+            f"  memory: ~{per_run} per run, {plan.free_bytes / 2**30:.1f} GiB free per device "
+            f"-> {plan.num_chunks} chunks of {plan.chunk_size} runs, one after another"
         )
-        t0 = time.perf_counter()
-        with progress_events.listen(printer):
-            result = run_sweep(plan, progress_every=report_every(config.num_updates, style))
-        printer.close()
-        wall = time.perf_counter() - t0
-        ranked = rank_settings(result)
-        if out is None:
-            return result, ranked
-        metrics = result.metrics
-        rows = [[i, s] for i in range(len(result.settings)) for s in result.seeds]
-        flat = {k: v.reshape(-1, v.shape[-1]) for k, v in metrics.items()}
-        rundir.write_metrics_csv(out / rundir.METRICS_CSV, flat, ["setting", "seed"], rows)
-        rundir.write_table_csv(out / rundir.SWEEP_CSV, ranked)
-        rundir.write_json(
-            out / rundir.RESULTS_FILE,
-            {
-                "settings": result.settings,
-                "seeds": result.seeds,
-                "ranked": ranked,
-                "final_return": final_return(metrics).tolist(),
-                "chunk_size": result.chunk_size,
-                "num_chunks": result.num_chunks,
-                "num_devices": result.num_devices,
-                "wall_s": wall,
-            },
+    experiment = sweep_experiment(plan, problem, every, writer=write)
+    t0 = time.perf_counter()
+    result = pipeline.run(experiment, out_dir, session)
+    wall = time.perf_counter() - t0
+    metrics = result.metrics
+    ranked = (
+        rank_rows(
+            {k: v.reshape(len(plan.settings), len(plan.seeds), -1) for k, v in metrics.items()},
+            plan.settings,
+            plan.base_config.env_name,
         )
-        top = ranked[:MAX_PLOTTED]
-        fig = learning_curves(
-            metrics["env_steps"][0, 0],
-            [metrics["episode_return"][r["setting"]] for r in top],
-            [
-                f"{setting_label(result.settings[r['setting']])} (IQM {r['iqm']:.4g} "
-                f"[{r['iqm_ci_low']:.4g}, {r['iqm_ci_high']:.4g}])"
-                for r in top
-            ],
-            f"{config.env_name}: {len(result.seeds)} seeds per setting"
-            + (f" (best {len(top)} of {len(ranked)})" if len(ranked) > len(top) else ""),
-            solved_threshold(config.env_name),
+        if metrics
+        else []
+    )
+    swept = sweep_result(
+        plan,
+        result.train_state,
+        metrics,
+        status=result.status,
+        out_dir=result.out_dir,
+        checkpoint=result.checkpoint,
+    )
+    if write and metrics:
+        done = metrics["env_steps"].shape[-1] * plan.base_config.batch_size * plan.num_runs
+        session.say(
+            f"{plan.num_runs} runs, {done:,} env steps in {wall:.1f}s wall (compile included): "
+            f"{done / wall:,.0f} env-steps/s in total on {plan.num_devices} device(s)"
         )
-        save_figure(fig, out / rundir.LEARNING_CURVES)
-        total = plan.num_runs * config.env_steps
-        say(
-            f"{plan.num_runs} runs, {total:,} env steps in {wall:.1f}s wall (compile included): "
-            f"{total / wall:,.0f} env-steps/s on {plan.num_devices} device(s)"
-        )
-        say(
-            f"wrote {out / rundir.SWEEP_CSV}, {out / rundir.METRICS_CSV}, "
-            f"{out / rundir.RESULTS_FILE}, {out / rundir.LEARNING_CURVES}"
-        )
-        return result, ranked
-    finally:
-        if lock is not None:
-            lock.release()
+    return swept, ranked

@@ -92,7 +92,7 @@ def test_importing_ppo_jax_first_uses_every_core():
     late = subprocess.run(
         [sys.executable, "-W", "always", "-c",
          "import jax; jax.numpy.zeros(1); import ppo_jax; print(jax.local_device_count());"
-         "ppo_jax.run.drivers.plan_seeds(ppo_jax.PPOConfig(), 4)"],
+         "ppo_jax.run.plan.plan_seeds(ppo_jax.PPOConfig(), 4)"],
         env=env, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     assert late.stdout.strip() == "1"

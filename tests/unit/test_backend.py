@@ -12,7 +12,7 @@ import pytest
 
 from ppo_jax import PPOConfig, evaluate, make_env, make_train, sweep, train, train_seeds
 from ppo_jax.run import backend as xla
-from ppo_jax.run.drivers import resolve_spec
+from ppo_jax.run.plan import resolve_spec
 
 
 def test_cpu_programs_get_optimization_level_one_and_other_backends_nothing(

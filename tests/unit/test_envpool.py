@@ -28,7 +28,7 @@ from ppo_jax.core.envs import (
     reset_envs,
     step_envs,
 )
-from ppo_jax.run import drivers
+from ppo_jax.run import plan as planning
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("envpool") is None,
@@ -210,13 +210,13 @@ def test_atari_images_are_not_normalised() -> None:
     # The drivers (whose environments are cached by name) refuse it too, before compiling.
     config = PPOConfig(env_name="envpool:Pong-v5", torso="nature", normalize_observations=True)
     with pytest.raises(ValueError, match="normalize_observations"):
-        drivers.resolve_spec(config)
+        planning.resolve_spec(config)
 
 
 def test_evaluation_inside_training_is_refused_in_one_line() -> None:
     config = PPOConfig(env_name="envpool:CartPole-v1", eval_every=2)
     with pytest.raises(ValueError, match="eval_every=2") as info:
-        drivers.resolve_spec(config)
+        planning.resolve_spec(config)
     assert "\n" not in str(info.value)
 
 

@@ -12,8 +12,8 @@ from probe_envs import ConstantRewardEnv, CounterParams
 
 from ppo_jax import PPOConfig
 from ppo_jax.core.types import RunningStats
-from ppo_jax.run.drivers import resolve_spec
 from ppo_jax.run.evaluate import evaluate, export_policy, policy_logits, state_value
+from ppo_jax.run.plan import resolve_spec
 
 
 def params_for(config, key, env=None, env_params=None):

@@ -168,8 +168,48 @@ def private_crossings() -> list[str]:
 
 def test_the_package_has_modules():
     graph = import_graph()
-    assert {"ppo_jax", "ppo_jax.run.session", "ppo_jax.core.train"} <= set(graph)
-    assert "ppo_jax.run.drivers" in graph["ppo_jax.run.session"]
+    assert {"ppo_jax", "ppo_jax.run.experiment", "ppo_jax.core.train"} <= set(graph)
+    assert "ppo_jax.run.programs" in graph["ppo_jax.run.experiment"]
+
+
+def test_train_sweep_and_pbt_share_one_pipeline():
+    """Every experiment kind runs through ``ppo_jax.run.experiment`` (its ``run``), and the
+    run folder is written by one module and read by one module: nothing but
+    ``ppo_jax.io.rundir`` writes a file name of the folder's schema, nothing but
+    ``ppo_jax.io.runload`` parses ``config.json``."""
+    graph = import_graph()
+    for kind in ("ppo_jax.run.sweep", "ppo_jax.run.pbt"):
+        assert "ppo_jax.run.experiment" in graph[kind], kind
+        assert "pipeline.run(" in module_files()[kind].read_text(), kind
+    files = module_files()
+    for module, path in files.items():
+        text = path.read_text()
+        if module not in ("ppo_jax.io.runload", "ppo_jax.compat"):
+            assert "def read_run_config" not in text, module
+        if module != "ppo_jax.io.rundir":
+            assert "def write_run_config" not in text, module
+            assert "RUN_FORMAT =" not in text, module
+
+
+def test_no_function_takes_more_than_15_parameters():
+    """A ``**keywords`` parameter counts as one: the public drivers take the problem's parts
+    and the session's options as typed keywords (``ProblemKeywords``, ``SessionKeywords``)."""
+    too_many = []
+    for module, path in module_files().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                a = node.args
+                count = len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs)
+                count += (a.vararg is not None) + (a.kwarg is not None)
+                if count > 15:
+                    too_many.append(f"{module}.{node.name}: {count}")
+    assert too_many == []
+
+
+def test_module_names_are_unique():
+    """A search for a module's name finds one file (``evaluate`` and ``pbt`` once each)."""
+    names = [m.rsplit(".", 1)[-1] for m, p in module_files().items() if p.name != "__init__.py"]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
 
 
 def test_the_import_graph_has_no_circle():
@@ -183,8 +223,8 @@ def test_no_private_name_crosses_modules():
 def test_the_checker_finds_a_circle_and_a_private_import():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(graph) == [["a", "b", "c"]]
-    tree = ast.parse("from ppo_jax.run import drivers\ndrivers._inputs(1)\n")
-    assert _bound_modules(tree, {"ppo_jax.run.drivers"}, "x") == {"drivers": "ppo_jax.run.drivers"}
+    tree = ast.parse("from ppo_jax.run import plan\nplan._inputs(1)\n")
+    assert _bound_modules(tree, {"ppo_jax.run.plan"}, "x") == {"plan": "ppo_jax.run.plan"}
 
 
 def main() -> int:

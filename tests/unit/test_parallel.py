@@ -19,7 +19,8 @@ from ppo_jax.core.normalize import init_reward_norm, init_stats, scale_rewards, 
 from ppo_jax.core.spec import make_spec
 from ppo_jax.core.train import init_runner, make_train, update_step
 from ppo_jax.core.types import Batch
-from ppo_jax.run import drivers
+from ppo_jax.run import plan as planning
+from ppo_jax.run import programs
 from ppo_jax.run.parallel import ENVS_AXIS, Layout, configure_cpu_devices, plan_layout
 
 AXIS = "shards"
@@ -201,10 +202,10 @@ def test_split_seeds_checkpoint_ranges_and_layout_switch(tiny_config):
     shapes, consecutive ranges replay the whole run, and a split state continues unsplit."""
     config = tiny_config.replace(total_timesteps=tiny_config.batch_size * 4)
     whole = train_seeds(config, 2, split_envs=True)
-    plan = drivers.plan_seeds(config, 2, split_envs=True)
-    runner = drivers.init_runs(plan)
+    plan = planning.plan_seeds(config, 2, split_envs=True)
+    runner = programs.init_runs(plan)
     assert runner.env.obs.shape == (2, config.num_envs, 4)
-    segment = drivers.compile_segments(plan, runner, 2)
+    segment = programs.compile_segments(plan, runner, 2)
     runner, first = segment(runner, 0)
     runner, second = segment(runner, 2)
     for name in ("value_loss", "episode_return", "env_steps"):
@@ -216,11 +217,11 @@ def test_split_seeds_checkpoint_ranges_and_layout_switch(tiny_config):
         )
     # A state saved by a split run continues on one device (same shapes; e.g. a checkpoint
     # resumed without --split-envs).
-    one = drivers.plan_seeds(config, 2, shard=False)
+    one = planning.plan_seeds(config, 2, shard=False)
     half = jax.device_get(
-        drivers.compile_segments(plan, drivers.init_runs(plan), 2)(drivers.init_runs(plan), 0)[0]
+        programs.compile_segments(plan, programs.init_runs(plan), 2)(programs.init_runs(plan), 0)[0]
     )
-    _, rest = drivers.compile_segments(one, half, 2)(half, 2)
+    _, rest = programs.compile_segments(one, half, 2)(half, 2)
     assert np.all(np.isfinite(rest["value_loss"]))
     np.testing.assert_array_equal(rest["env_steps"][0], config.batch_size * np.array([3, 4]))
 

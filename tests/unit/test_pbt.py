@@ -1,7 +1,7 @@
 """Population-based training: ppo_jax.core.exploit (exploit copies state bit for bit, explored
-values stay in bounds, ranking), ppo_jax.run.population (one compiled program, lineage and
+values stay in bounds, ranking), ppo_jax.run.pbt (one compiled program, lineage and
 hyperparameter trajectories that agree, bad input refused) and ppo_jax.run.pbt (sessions that
-resume bit for bit). The PBT folder records (space JSON) are ppo_jax.run.folders'."""
+resume bit for bit). The PBT folder records (space JSON) are written by ppo_jax.io.rundir and read by ppo_jax.io.runload."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_drivers import CompileCounter
+from test_programs import CompileCounter
 
 from ppo_jax import LogUniform, PPOConfig, Uniform, load_run, pbt
 from ppo_jax.core.config import TRACED_FIELDS, Hyperparams
@@ -22,7 +22,8 @@ from ppo_jax.core.exploit import (
     rank_members,
 )
 from ppo_jax.core.types import RunnerState
-from ppo_jax.run.folders import space_from_json, space_to_json
+from ppo_jax.io.rundir import space_to_json
+from ppo_jax.io.runload import space_from_json
 from ppo_jax.run.pbt import run_pbt_experiment
 
 P = 8

@@ -1,6 +1,7 @@
 """ppo_jax.run.sweep: rows equal single runs, chunking and sharding do not change results,
-settings tables and random search, ranking with IQM statistics, and bad sweep requests are
-refused before compiling (two processes on loopback: tests/integration/test_multiprocess.py)."""
+settings tables and random search, ranking with IQM statistics, bad sweep requests refused
+before compiling, and sweeps as experiments of the one pipeline (checkpoints, bit-identical
+resume, chunked or not) (two processes on loopback: tests/integration/test_multiprocess.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,11 @@ import jax
 import numpy as np
 import pytest
 
-from ppo_jax import PPOConfig, train_seeds
-from ppo_jax.run import drivers
-from ppo_jax.run.sweep import (
-    LogUniform,
-    Uniform,
-    grid_settings,
-    plan_chunks,
-    random_settings,
-    rank_settings,
-    sweep,
-)
+from ppo_jax import PPOConfig, load_run, train_seeds
+from ppo_jax.core.search import LogUniform, Uniform, grid_settings, random_settings
+from ppo_jax.io import checkpoint
+from ppo_jax.run import plan as planning
+from ppo_jax.run.sweep import plan_chunks, rank_settings, run_sweep_experiment, sweep
 
 TINY = {
     "num_envs": 4,
@@ -71,7 +66,7 @@ def test_chunked_equals_unchunked(full, tiny):
     assert (chunked.chunk_size, chunked.num_chunks) == (2, 4)
     assert_trees_close(chunked.params, full.params)
     # Memory-aware planning splits on its own when told memory is short.
-    per_run = drivers.estimate_run_bytes(drivers.resolve_spec(tiny)[0])
+    per_run = planning.estimate_run_bytes(planning.resolve_spec(tiny)[0])
     planned = sweep(tiny, GRID, SEEDS, memory_bytes=int(per_run * 3.5))
     assert planned.num_chunks > 1
     assert_trees_close(planned.params, full.params)
@@ -143,3 +138,42 @@ def test_ranking_uses_the_iqm_with_bootstrap_intervals(full):
         assert r["iqm_ci_low"] <= r["iqm"] <= r["iqm_ci_high"]
         assert set(full.settings[r["setting"]]) <= set(r)
     assert full.config is not None and full.config.num_envs == 4
+
+
+LONG = {**TINY, "total_timesteps": 4 * 8 * 6}
+"""Six updates: room for a pause and a resume."""
+
+
+@pytest.mark.parametrize("chunk_size", [None, 2], ids=["one-call", "two-chunks"])
+def test_a_sweep_experiment_resumes_bit_for_bit(tmp_path, chunk_size):
+    """A sweep in a run folder, paused by ``stop_after`` and resumed from its checkpoint,
+    writes the same ``metrics.csv``, ``sweep.csv`` and newest checkpoint as one never paused,
+    and its rows equal the in-memory sweep's; in one compiled call or in two chunks of two
+    runs (the state on the host between them)."""
+    config = PPOConfig(**LONG)
+    grid = {"learning_rate": [1e-3, 3e-3]}
+    a, b = tmp_path / "a", tmp_path / "b"
+    whole, ranked = run_sweep_experiment(
+        config, grid, SEEDS, a, chunk_size=chunk_size, checkpoint_every=2
+    )
+    assert whole.status == "finished" and whole.num_chunks == (1 if chunk_size is None else 2)
+    paused, _ = run_sweep_experiment(
+        config, grid, SEEDS, b, chunk_size=chunk_size, checkpoint_every=2, stop_after=3
+    )
+    assert paused.status == "paused after update 4 (stop_after)"
+    assert paused.metrics["env_steps"].shape == (2, 2, 4)
+    again, ranked_again = run_sweep_experiment(None, None, None, b, resume=True)
+    assert again.status == "finished"
+    for name in ("metrics.csv", "sweep.csv"):
+        assert (a / name).read_text() == (b / name).read_text(), name
+    assert checkpoint.latest(a).read_bytes() == checkpoint.latest(b).read_bytes()
+    assert [r["setting"] for r in ranked] == [r["setting"] for r in ranked_again]
+    memory = sweep(config, grid, SEEDS, chunk_size=chunk_size)  # the same programs
+    for name in ("policy_loss", "episode_return", "env_steps"):
+        np.testing.assert_array_equal(again.metrics[name], memory.metrics[name])
+    assert_trees_close(again.params, memory.params, rtol=0, atol=0)
+    loaded = load_run(b)
+    assert loaded.kind == "sweep" and loaded.params is not None and loaded.completed
+    assert [s["learning_rate"] for s in loaded.settings] == [1e-3, 1e-3, 3e-3, 3e-3]
+    with pytest.raises(ValueError, match="differ"):
+        run_sweep_experiment(None, {"learning_rate": [1e-2]}, None, b, resume=True)

@@ -1,5 +1,5 @@
-"""ppo_jax.run.folders: reading run folders back. Whole folders of every kind are read in
-test_session.py (train), test_sweep.py and test_pbt.py, and poisoned ones in
+"""ppo_jax.io.runload: reading run folders back. Whole folders of every kind are read in
+test_experiment.py (train), test_sweep.py and test_pbt.py, and poisoned ones in
 tests/integration/test_untrusted_folders.py; here the checks a reader makes on its own."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 
 from ppo_jax import PPOConfig
 from ppo_jax.io.rundir import RunResult
-from ppo_jax.run.folders import check_metrics, with_results
+from ppo_jax.io.runload import check_metrics, with_results
 
 
 def test_metrics_must_be_rows_by_updates_with_returns_and_steps():

@@ -1,6 +1,9 @@
-"""ppo_jax.run.session: run_experiment (and load_run, ppo_jax.run.folders) from Python: the run
-folder, bit-identical resume, refusals before anything is written, stop requests, the
-non-finite stop, honest disk checks and clean errors when writing fails."""
+"""ppo_jax.run.experiment, the one pipeline, from Python: run_experiment (and load_run) and its
+run folder, bit-identical resume, refusals before anything is written, stop requests, the
+non-finite stop, honest disk checks, clean errors when writing fails; and its pieces on their
+own (counts, the identity a resume must match, the non-finite check, the resume command, the
+evaluation state). Sweeps through the pipeline: test_sweep.py; PBT: test_pbt.py; the command
+line: tests/integration/test_sessions.py."""
 
 from __future__ import annotations
 
@@ -15,9 +18,21 @@ import pytest
 from probe_envs import ConstantRewardEnv, NaNAfter
 
 from ppo_jax import PPOConfig, load_run, run_experiment, train_seeds
+from ppo_jax.core.config import INT32_MAX
+from ppo_jax.core.spec import Problem
 from ppo_jax.io import checkpoint, rundir
-from ppo_jax.run.session_loop import NONFINITE_METRICS, first_nonfinite
-from ppo_jax.run.session_outputs import EARLY_FINISH
+from ppo_jax.run.experiment import (
+    EARLY_FINISH,
+    NONFINITE_METRICS,
+    all_stopped,
+    check_config_equal,
+    check_count,
+    describe,
+    evaluation_of,
+    first_nonfinite,
+    resume_command,
+    run_identity,
+)
 
 SMALL = PPOConfig(
     num_envs=4, num_steps=8, total_timesteps=320, num_minibatches=2, update_epochs=1,
@@ -259,3 +274,65 @@ def test_every_run_stopping_at_its_target_ends_the_session(tmp_path: Path) -> No
     assert load_run(out).completed
     again = run_experiment(None, None, out, resume=True)  # nothing left to do
     assert again.completed and again.checkpoint == checkpoint.latest(out)
+
+
+def test_check_count_takes_ints_in_range_and_names_the_argument():
+    assert check_count("stop_after", 3, 1) == 3
+    assert check_count("stop_after", np.int64(3), 1) == 3
+    assert check_count("stop_after", None, 1) is None
+    for bad in (0, True, 2.0, INT32_MAX + 1, "3"):
+        with pytest.raises(ValueError, match="stop_after must be an int in"):
+            check_count("stop_after", bad, 1)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        check_count("checkpoint_every", None, 0, none_ok=False)
+
+
+def test_the_identity_names_environment_and_extension_objects():
+    identity = run_identity(
+        "train", PPOConfig(), [0, 1], {"learning_rate": 1e-3}, Problem(metrics_fn=describe)
+    )
+    assert identity["kind"] == "train" and identity["seeds"] == [0, 1]
+    assert identity["env"] == "CartPole-v1" and identity["network"] is None
+    assert identity["metrics_fn"] == "ppo_jax.run.experiment.describe"
+    assert describe(None) is None and describe(3) == "3"
+
+
+def test_a_resumed_config_must_equal_the_saved_one():
+    saved = PPOConfig()
+    assert check_config_equal(PPOConfig(), saved) == []
+    assert check_config_equal(PPOConfig(num_envs=16), saved) == ["num_envs=16 (saved 32)"]
+
+
+def _metrics(value: float = 0.0) -> dict[str, np.ndarray]:
+    return {name: np.full((2, 3), value) for name in NONFINITE_METRICS}
+
+
+def test_first_nonfinite_names_the_metric_update_and_row():
+    assert first_nonfinite(_metrics(), {"w": np.zeros(2)}, 0) is None
+    bad = _metrics()
+    bad["entropy"][1, 2] = np.nan
+    assert first_nonfinite(bad, {"w": np.zeros(2)}, 10) == (
+        "non-finite entropy at update 13 (seed index 1)"
+    )
+    # Updates skipped after stop_at_return log 0 env steps and NaN losses: not a problem.
+    skipped = {**_metrics(np.nan), "env_steps": np.zeros((2, 3))}
+    assert first_nonfinite(skipped, {"w": np.zeros(2)}, 0) is None
+
+
+def test_resume_command_adds_trust_only_for_module_environments():
+    assert resume_command("train", "runs/a", PPOConfig()) == "ppo-jax train --resume runs/a"
+    config = PPOConfig(env_name="examples.corridor:Corridor")
+    assert resume_command("pbt", "runs/b", config).endswith("--resume runs/b --trust-env-module")
+
+
+def test_without_evaluation_nothing_is_stopped():
+    assert evaluation_of(SimpleNamespace()) is None
+    assert not all_stopped(SimpleNamespace())
+
+
+def test_every_run_must_have_stopped():
+    carry = SimpleNamespace(runner=SimpleNamespace(evaluation=SimpleNamespace(stopped=None)))
+    carry.runner.evaluation.stopped = np.array([True, False])
+    assert evaluation_of(carry) is carry.runner.evaluation and not all_stopped(carry)
+    carry.runner.evaluation.stopped = np.array([True, True])
+    assert all_stopped(carry)

@@ -1,4 +1,4 @@
-"""ppo_jax.run.drivers: train / train_seeds on tiny configs: shapes, determinism, vmapped seeds
+"""ppo_jax.run.programs (and the plans of ppo_jax.run.plan): train / train_seeds on tiny configs: shapes, determinism, vmapped seeds
 equal single runs, traced hyperparameters never recompile, progress segments replay the
 whole run, environment overrides, bad arguments refused before compiling."""
 
@@ -12,8 +12,9 @@ from probe_envs import ConstantRewardEnv, CounterParams, MatrixActionEnv
 
 from ppo_jax import Hyperparams, PPOConfig, train, train_seeds
 from ppo_jax.core.types import METRIC_NAMES
-from ppo_jax.run import drivers, progress
-from ppo_jax.run.drivers import seed_list
+from ppo_jax.run import plan as planning
+from ppo_jax.run import programs, progress
+from ppo_jax.run.plan import seed_list
 
 
 class CompileCounter:
@@ -156,10 +157,10 @@ def test_a_range_from_any_start_replays_the_whole_run(tiny, four_seeds):
     """A range program compiled without the end mask (its length divides the run) still runs a
     shorter range from another start, as a resumed run does: only the updates left."""
     whole = four_seeds[0]
-    plan = drivers.plan_seeds(tiny, 4, shard=False)
-    runner = drivers.init_runs(plan)
-    runner, first = drivers.compile_segments(plan, runner, 1)(runner, 0)
-    runner, rest = drivers.compile_segments(plan, runner, tiny.num_updates)(runner, 1)
+    plan = planning.plan_seeds(tiny, 4, shard=False)
+    runner = programs.init_runs(plan)
+    runner, first = programs.compile_segments(plan, runner, 1)(runner, 0)
+    runner, rest = programs.compile_segments(plan, runner, tiny.num_updates)(runner, 1)
     assert rest["policy_loss"].shape == (4, tiny.num_updates - 1)
     leaves = zip(
         jax.tree.leaves(whole.train_state), jax.tree.leaves(runner.train_state), strict=True
@@ -214,7 +215,7 @@ def test_train_seeds_sharded_over_devices_matches_one_device(tiny, four_seeds):
         np.asarray(split.metrics["value_loss"]), np.asarray(one.metrics["value_loss"]), rtol=1e-4
     )
     # 3 seeds do not split over 2 devices: one device runs them (decided before compiling).
-    assert drivers.plan_seeds(tiny, 3, shard=True).layout.size == 1
+    assert planning.plan_seeds(tiny, 3, shard=True).layout.size == 1
     with pytest.raises(TypeError, match="shard"):
         train_seeds(tiny, 2, shard="yes")  # type: ignore[arg-type]
 
@@ -223,25 +224,25 @@ def test_train_seeds_sharded_over_devices_matches_one_device(tiny, four_seeds):
 def test_envpool_runs_share_one_device_and_restart_episodes_when_restored() -> None:
     pytest.importorskip("envpool")
     config = PPOConfig(env_name="envpool:CartPole-v1", num_envs=3, num_steps=4, hidden_sizes=(8,))
-    spec, env_params = drivers.resolve_spec(config)
-    hp = drivers.check_hyperparams(config, None)
-    keys = drivers.seed_keys([0, 1])
+    spec, env_params = planning.resolve_spec(config)
+    hp = planning.check_hyperparams(config, None)
+    keys = planning.seed_keys([0, 1])
     with pytest.raises(ValueError, match="one EnvPool pool"):
-        drivers.make_plan(spec, env_params, keys, hp, shard=True)
-    plan = drivers.make_plan(spec, env_params, keys, hp)  # "auto": one device, whatever there is
+        planning.make_plan(spec, env_params, keys, hp, shard=True)
+    plan = planning.make_plan(spec, env_params, keys, hp)  # "auto": one device, whatever there is
     assert plan.layout.size == 1
-    runner = drivers.init_runs(plan)
+    runner = programs.init_runs(plan)
     # A restored carry from another process: episodes under way, stats counting.
     stale = runner.env._replace(
         obs=runner.env.obs + 1.0,
         first=jnp.zeros_like(runner.env.first),
         stats=jax.tree.map(lambda x: x + 7, runner.env.stats),
     )
-    fresh = drivers.restart_episodes(plan, runner._replace(env=stale))
+    fresh = programs.restart_episodes(plan, runner._replace(env=stale))
     assert bool(jnp.all(fresh.env.first)) and fresh.env.obs.shape == (2, 3, 4)
     assert not np.any(np.asarray(fresh.env.stats.episode_length))
     assert bool(jnp.all(jnp.abs(fresh.env.obs) <= 0.05))  # CartPole starts within +-0.05
     assert fresh.train_state is not None and bool(jnp.all(fresh.key == runner.key))
     # Environments whose state is in the carry resume it as it is.
-    gymnax_plan = drivers.make_plan(*drivers.resolve_spec(PPOConfig()), keys, hp)
-    assert drivers.restart_episodes(gymnax_plan, runner) is runner
+    gymnax_plan = planning.make_plan(*planning.resolve_spec(PPOConfig()), keys, hp)
+    assert programs.restart_episodes(gymnax_plan, runner) is runner
