@@ -11,6 +11,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from types import SimpleNamespace
 
 import jax
 import numpy as np

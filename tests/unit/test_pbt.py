@@ -1,7 +1,8 @@
 """Population-based training: ppo_jax.core.exploit (exploit copies state bit for bit, explored
-values stay in bounds, ranking), ppo_jax.run.pbt (one compiled program, lineage and
-hyperparameter trajectories that agree, bad input refused) and ppo_jax.run.pbt (sessions that
-resume bit for bit). The PBT folder records (space JSON) are written by ppo_jax.io.rundir and read by ppo_jax.io.runload."""
+values stay in bounds, ranking) and ppo_jax.run.pbt (one compiled program, lineage and
+hyperparameter trajectories that agree, bad input refused, experiments that resume bit for
+bit). The PBT folder records (space JSON) are written by ppo_jax.io.rundir and read by
+ppo_jax.io.runload."""
 
 from __future__ import annotations
 
