@@ -1,6 +1,7 @@
 """ppo_jax.run.programs (and the plans of ppo_jax.run.plan): train / train_seeds on tiny
-configs: shapes, determinism, vmapped seeds equal single runs, traced hyperparameters never recompile, progress segments replay the
-whole run, environment overrides, bad arguments refused before compiling."""
+configs: shapes, determinism, vmapped seeds equal single runs, traced hyperparameters never
+recompile, progress segments replay the whole run, environment overrides, bad arguments
+refused before compiling."""
 
 from __future__ import annotations
 
