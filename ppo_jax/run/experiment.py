@@ -684,6 +684,13 @@ def _session(
     if ckpt is not None and out is not None and finished:
         newest = checkpoint.latest(out)
         say(f"  already finished at update {ckpt.update}; newest checkpoint {newest}")
+        if not (out / rundir.RESULTS_FILE).is_file():  # killed while writing its outputs
+            say("  writing the outputs the last session did not finish")
+            timing = (0.0, 0.0, 0)
+            early = all_stopped(restored) and ckpt.update < config.num_updates
+            status = EARLY_FINISH.format(config.stop_at_return) if early else "finished"
+            result = session_result(experiment, out, restored, ckpt.metrics, status, timing)
+            write_outputs(experiment, out, result, restored, newest, timing)
         trust = experiment.config.env_origin is None  # as trusted as the given config
         return load_run(out, trust_env_module=trust)._replace(checkpoint=newest)
     style = "none" if callable(session.progress) else resolve_style(session.progress)

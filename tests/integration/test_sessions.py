@@ -138,8 +138,12 @@ def test_resume_refuses_mixed_flags_and_foreign_files(tmp_path, capsys):
     assert "config.json" in capsys.readouterr().err
 
 
-def _cli(args: list[str], cache: Path) -> list[str]:
-    return [sys.executable, "-m", "ppo_jax", "train", *args]
+def _cli(args: list[str], cache: Path, command: str = "train") -> list[str]:
+    return [sys.executable, "-m", "ppo_jax", command, *args]
+
+
+SWEEP_GRID = ["--grid", "learning_rate=0.001,0.003", "--seeds", "2"]
+"""A sweep of 2 settings x 2 seeds."""
 
 
 def _env(cache: Path) -> dict[str, str]:
@@ -148,13 +152,18 @@ def _env(cache: Path) -> dict[str, str]:
 
 @pytest.mark.heavy
 @pytest.mark.timeout(900)
-def test_sigterm_writes_checkpoint_and_metrics(tmp_path):
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_sigterm_writes_checkpoint_and_metrics(tmp_path, command):
+    """SIGTERM stops a train run or a sweep after its segment, with a checkpoint and every
+    output written up to it (exit 143), and the line that continues it."""
     out = tmp_path / "sig"
     argv = [
-        sys.executable, "-m", "ppo_jax", "train", "--num-envs", "8", "--num-steps", "32",
+        sys.executable, "-m", "ppo_jax", command, "--num-envs", "8", "--num-steps", "32",
         "--total-timesteps", str(8 * 32 * 4000), "--checkpoint-every", "20",
         "--progress", "lines", "--out", str(out),
     ]  # fmt: skip
+    if command == "sweep":
+        argv += SWEEP_GRID
     proc = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(tmp_path / "c")
     )
@@ -169,7 +178,8 @@ def test_sigterm_writes_checkpoint_and_metrics(tmp_path):
     saved = json.loads((out / "results.json").read_text())
     done = saved["updates_done"]
     assert 0 < done < 4000 and done % 20 == 0, (done, output)
-    assert len(list(csv.DictReader((out / "metrics.csv").open()))) == done, output
+    rows = 1 if command == "train" else 4
+    assert len(list(csv.DictReader((out / "metrics.csv").open()))) == rows * done, output
     assert checkpoint.load(checkpoint.latest(out)).update == done, output
 
 
@@ -179,15 +189,19 @@ CRASH_KILLS = 5
 
 @pytest.mark.heavy
 @pytest.mark.timeout(900)
-def test_sigkill_at_random_moments_loses_nothing(tmp_path):
-    """Kill a run with SIGKILL at seeded random moments, resume after each kill: the newest
-    complete checkpoint is never lost, every append-only output ends at it, and the final
-    result is bit-identical to a run that was never killed."""
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_sigkill_at_random_moments_loses_nothing(tmp_path, command):
+    """Kill a train run or a sweep with SIGKILL at seeded random moments, resume after each
+    kill: the newest complete checkpoint is never lost, every append-only output ends at it,
+    and the final result (checkpoint, ``metrics.csv``; a sweep's ranking too) is bit-identical
+    to one that was never killed."""
     cache = tmp_path / "cache"
     args = [*LONGER, "--total-timesteps", str(4 * 8 * 30), "--checkpoint-every", "2", "--quiet"]
+    if command == "sweep":
+        args += SWEEP_GRID
     reference = tmp_path / "reference"
     subprocess.run(
-        _cli([*args, "--out", str(reference)], cache),
+        _cli([*args, "--out", str(reference)], cache, command),
         env=_env(cache),
         check=True,
         capture_output=True,
@@ -196,7 +210,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
     out = tmp_path / "killed"
     rng = random.Random(1234)
     proc = subprocess.Popen(
-        _cli([*args, "--out", str(out)], cache),
+        _cli([*args, "--out", str(out)], cache, command),
         env=_env(cache),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -224,7 +238,7 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
             steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").open()]
             assert len(steps) == len(set(steps))  # no duplicated row, even mid-segment
             proc = subprocess.Popen(
-                _cli(["--resume", str(out), "--quiet"], cache),
+                _cli(["--resume", str(out), "--quiet"], cache, command),
                 env=_env(cache),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
@@ -237,6 +251,8 @@ def test_sigkill_at_random_moments_loses_nothing(tmp_path):
     assert kills >= 1
     assert checkpoint.latest(out).read_bytes() == checkpoint.latest(reference).read_bytes()
     assert (out / "metrics.csv").read_text() == (reference / "metrics.csv").read_text()
+    if command == "sweep":
+        assert (out / "sweep.csv").read_text() == (reference / "sweep.csv").read_text()
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").open()]
     assert steps == [32 * (i + 1) for i in range(30)]
 
@@ -340,3 +356,41 @@ def test_wandb_offline(tmp_path, monkeypatch):
     argv += ["--wandb-mode", "offline"]
     assert _run(argv) == 0
     assert list((out / "wandb").glob("offline-run-*"))
+
+
+@pytest.mark.heavy
+def test_sweep_resume_is_bit_identical(tmp_path, capsys):
+    """``ppo-jax sweep --stop-after`` pauses with a checkpoint and the line that continues it;
+    ``--resume`` ends with the same ``metrics.csv``, ``sweep.csv`` and newest checkpoint as a
+    sweep never paused; flags that would change the sweep are refused with ``--resume``."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    common = ["sweep", *LONGER, *SWEEP_GRID, "--checkpoint-every", "3", "--quiet"]
+    assert main([*common, "--out", str(a)]) == 0
+    assert main([*common, "--out", str(b), "--stop-after", "5"]) == 0
+    err = capsys.readouterr().err
+    assert "paused after update 6" in err and f"ppo-jax sweep --resume {b}" in err
+    assert main(["sweep", "--resume", str(b), "--grid", "gamma=0.9"]) == 2
+    assert "--resume continues a run" in capsys.readouterr().err
+    assert main(["sweep", "--resume", str(b), "--quiet"]) == 0
+    for name in ("metrics.csv", "sweep.csv"):
+        assert (a / name).read_text() == (b / name).read_text(), name
+    assert checkpoint.latest(a).read_bytes() == checkpoint.latest(b).read_bytes()
+    steps = [json.loads(line)["step"] for line in (b / "metrics.jsonl").open()]
+    assert steps == sorted(steps) and len(steps) == 10
+
+
+def test_sweep_logs_a_series_per_setting_and_seed(tmp_path):
+    """A sweep's TensorBoard events (read by TensorBoard's own reader) and JSON lines hold one
+    return series per (setting, seed) and each setting's mean of every metric; a sweep folder
+    has checkpoints like a train run's."""
+    out, tb = tmp_path / "run", tmp_path / "tb"
+    argv = ["sweep", *LONGER, "--grid", "learning_rate=0.001,0.003", "--seeds", "0,5"]
+    assert main([*argv, "--out", str(out), "--tensorboard", str(tb), "--quiet"]) == 0
+    scalars = read_tensorboard(tb)
+    series = {f"episode_return/setting_{i}/seed_{s}" for i in (0, 1) for s in (0, 5)}
+    means = {f"setting_{i}/{name}" for i in (0, 1) for name in ("policy_loss", "episode_return")}
+    assert series | means <= set(scalars), sorted(scalars)
+    assert [s for s, _ in scalars["setting_0/policy_loss"]] == [32 * (i + 1) for i in range(10)]
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").open()]
+    assert len(lines) == 10 and "setting_1/value_loss" in lines[0]
+    assert list((out / "checkpoints").glob("ckpt-*.msgpack"))

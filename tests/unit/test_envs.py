@@ -250,3 +250,61 @@ def test_pytree_observations_are_described_by_their_leaves():
     assert obs_spec(jnp.zeros((3, 2))) == (3, 2)
     with pytest.raises(ValueError, match="empty"):
         obs_spec({})
+
+
+def test_an_environment_is_traced_abstractly_once():
+    """``inspect_env`` traces ``reset`` and ``step`` once per environment (its signature is
+    cached); building a spec on it traces nothing more, and lowering a training program
+    traces the environment's step once (the rollout's) and its reset at most twice (the
+    runs' first reset and the same-step resets drawn ahead): no abstract trace for shapes."""
+    import collections
+
+    from gymnax.environments.classic_control.cartpole import CartPole
+
+    from ppo_jax.core.envs import inspect_env
+    from ppo_jax.core.spec import Problem, make_spec
+    from ppo_jax.core.train import train_function
+
+    counts: collections.Counter[str] = collections.Counter()
+
+    class Counting(CartPole):  # gymnax's own step: the "gymnax_resets_ahead" strategy
+        def reset_env(self, key, params):
+            counts["reset_env"] += 1
+            return super().reset_env(key, params)
+
+        def step_env(self, key, state, action, params):
+            counts["step_env"] += 1
+            return super().step_env(key, state, action, params)
+
+    env = Counting()
+    params = env.default_params
+    signature = inspect_env(env, params)
+    assert signature.obs == (4,) and signature.reset_bytes > 0
+    assert counts["step_env"] == 1
+    traced = dict(counts)
+    assert inspect_env(env, params) is signature and dict(counts) == traced
+    config = PPOConfig(num_envs=4, num_steps=8, total_timesteps=96, num_minibatches=2)
+    spec = make_spec(config, Problem(env=env, env_params=params))
+    assert spec.signature == signature and dict(counts) == traced
+    jax.jit(train_function(spec)).lower(jax.random.PRNGKey(0), config.hyperparams(), params)
+    assert counts["step_env"] - traced["step_env"] == 1
+    assert counts["reset_env"] - traced["reset_env"] <= 2
+
+
+def test_the_step_strategy_is_chosen_by_name():
+    """One function steps a batch; how is named once (``step_strategy``): gymnax's own step
+    with its resets drawn ahead, plain ``vmap(env.step)`` for other environments or draws
+    without resets, pooled resets for an expensive reset (Craftax-like ``reset_ratio``)."""
+    from ppo_jax.core.envs import STEP_STRATEGIES, EnvDraws, step_strategy
+
+    gymnax_env, params = make_env(PPOConfig())
+    assert step_strategy(gymnax_env, 8) == "gymnax_resets_ahead"
+    keys = jax.random.split(jax.random.PRNGKey(0), 8)
+    assert step_strategy(gymnax_env, 8, EnvDraws(key=None, env_keys=keys)) == "vmap"
+
+    class OwnStep(ConstantRewardEnv):  # a step of its own: gymnax's cannot be reproduced
+        def step(self, key, state, action, params=None):
+            return super().step(key, state, action, params)
+
+    assert step_strategy(OwnStep(), 8) == "vmap"
+    assert set(STEP_STRATEGIES) == {"vmap", "gymnax_resets_ahead", "pooled_resets", "batched"}

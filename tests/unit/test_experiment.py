@@ -110,6 +110,15 @@ def test_resume_from_python_is_bit_identical(tmp_path: Path) -> None:
     assert steps == sorted(set(steps)) and len(steps) == 10
     again = run_experiment(SMALL, 2, b, resume=True)  # finished: nothing to do
     assert again.completed and again.checkpoint == checkpoint.latest(b)
+    # Killed after its last checkpoint, before its outputs: resuming writes them.
+    for name in ("metrics.csv", "results.json", "learning_curves.png"):
+        (b / name).unlink()
+    lines: list[str] = []
+    finished = run_experiment(None, None, b, resume=True, log=lines.append)
+    assert finished.completed and any("did not finish" in line for line in lines)
+    assert (a / "metrics.csv").read_text() == (b / "metrics.csv").read_text()
+    assert json.loads((b / "results.json").read_text())["updates_done"] == 10
+    assert (b / "learning_curves.png").is_file()
 
 
 def test_a_checkpoint_of_another_run_is_refused(tmp_path: Path) -> None:

@@ -37,3 +37,30 @@ def test_extension_points_are_checked():
         make_spec(PPOConfig(), env, params, metrics_fn={"a": 1})  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="feed-forward module"):
         make_spec(PPOConfig(recurrent="gru"), env, params, network=Shared())
+
+
+def test_the_problem_is_one_value_and_its_parts_are_keywords(tiny_config):
+    """``problem=Problem(...)`` and the same parts as keywords are one call (the same compiled
+    program, the same result); both at once, or an unknown part, is a TypeError."""
+    import numpy as np
+
+    from ppo_jax import Problem, train_seeds
+    from ppo_jax.core.spec import problem_of
+    from probe_envs import ConstantRewardEnv
+
+    env = ConstantRewardEnv()
+    by_value = train_seeds(tiny_config, 2, problem=Problem(env=env, metrics_fn=_mean_reward))
+    by_keywords = train_seeds(tiny_config, 2, env=env, metrics_fn=_mean_reward)
+    for name in ("policy_loss", "mean_reward"):
+        np.testing.assert_array_equal(by_value.metrics[name], by_keywords.metrics[name])
+    assert problem_of(None, {"network": None}) == Problem()
+    with pytest.raises(TypeError, match="not both"):
+        problem_of(Problem(env=env), {"network": Shared()})
+    with pytest.raises(TypeError, match="problem's parts"):
+        train_seeds(tiny_config, 2, environment=env)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="ppo_jax.Problem"):
+        train_seeds(tiny_config, 2, problem={"env": env})  # type: ignore[arg-type]
+
+
+def _mean_reward(traj):
+    return {"mean_reward": traj.reward.mean()}
