@@ -297,7 +297,7 @@ def test_the_step_strategy_is_chosen_by_name():
     without resets, pooled resets for an expensive reset (Craftax-like ``reset_ratio``)."""
     from ppo_jax.core.envs import STEP_STRATEGIES, EnvDraws, step_strategy
 
-    gymnax_env, params = make_env(PPOConfig())
+    gymnax_env, _ = make_env(PPOConfig())
     assert step_strategy(gymnax_env, 8) == "gymnax_resets_ahead"
     keys = jax.random.split(jax.random.PRNGKey(0), 8)
     assert step_strategy(gymnax_env, 8, EnvDraws(key=None, env_keys=keys)) == "vmap"

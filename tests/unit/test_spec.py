@@ -43,10 +43,10 @@ def test_the_problem_is_one_value_and_its_parts_are_keywords(tiny_config):
     """``problem=Problem(...)`` and the same parts as keywords are one call (the same compiled
     program, the same result); both at once, or an unknown part, is a TypeError."""
     import numpy as np
+    from probe_envs import ConstantRewardEnv
 
     from ppo_jax import Problem, train_seeds
     from ppo_jax.core.spec import problem_of
-    from probe_envs import ConstantRewardEnv
 
     env = ConstantRewardEnv()
     by_value = train_seeds(tiny_config, 2, problem=Problem(env=env, metrics_fn=_mean_reward))
@@ -58,7 +58,7 @@ def test_the_problem_is_one_value_and_its_parts_are_keywords(tiny_config):
         problem_of(Problem(env=env), {"network": Shared()})
     with pytest.raises(TypeError, match="problem's parts"):
         train_seeds(tiny_config, 2, environment=env)  # type: ignore[call-arg]
-    with pytest.raises(TypeError, match="ppo_jax.Problem"):
+    with pytest.raises(TypeError, match=r"ppo_jax\.Problem"):
         train_seeds(tiny_config, 2, problem={"env": env})  # type: ignore[arg-type]
 
 
