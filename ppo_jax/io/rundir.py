@@ -324,6 +324,11 @@ def write_checkpoint(out: Path, ckpt: Any) -> Path:
         raise OutputError(f"cannot write a checkpoint in {str(out)!r}: {_reason(err)}") from None
 
 
+def checkpoint_file(out: Path, update: int) -> Path:
+    """The path of the checkpoint after update ``update`` in the run folder ``out``."""
+    return checkpoint.checkpoint_path(out, update)
+
+
 def write_best(out: Path, record: Any) -> None:
     """``best/best.msgpack`` of the run folder ``out`` (checkpoint format), atomically."""
     try:

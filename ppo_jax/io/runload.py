@@ -341,6 +341,18 @@ def saved_settings(out: Path, saved: Any) -> tuple[dict[str, Any], int, dict[str
     return saved_space, saved_population, options
 
 
+def newest_checkpoint(out: Path) -> Path:
+    """The path of the newest checkpoint of the run folder ``out``; ``ValueError`` if there is
+    none."""
+    return checkpoint.latest(out)
+
+
+def read_newest_checkpoint(out: Path, max_bytes: int) -> checkpoint.Checkpoint:
+    """The newest checkpoint of the run folder ``out``, its declared size checked against
+    ``max_bytes`` before its payload is read (``ValueError`` naming the file otherwise)."""
+    return checkpoint.load(checkpoint.latest(out), max_bytes=max_bytes)
+
+
 # --------------------------------------------------------------------------- a whole folder
 def row_labels_of(saved: RunConfig) -> tuple[list[int], list[dict[str, float]] | None]:
     """The seed of each metric row of a folder, and each row's setting (sweeps), from its

@@ -177,14 +177,14 @@ def _mean_ignoring_nan(arr: np.ndarray) -> np.ndarray:
 
 def metrics_rows(
     metrics: Mapping[str, np.ndarray],
-    rows: Sequence[int] | Sequence[str],
+    seeds: Sequence[int] | Sequence[str],
     groups: Sequence[str] | None = None,
 ) -> Iterator[tuple[int, dict[str, float]]]:
     """One ``(env_steps, values)`` row per update of an experiment, for ``add_scalars``.
 
     ``metrics`` maps names to arrays shaped ``[rows, updates]`` (a 1-D ``[updates]`` array
     counts as one row) and must hold ``env_steps``, which gives each row's step (the largest
-    over rows: the same for all but runs stopped at ``stop_at_return``). ``rows`` labels the
+    over rows: the same for all but runs stopped at ``stop_at_return``). ``seeds`` labels the
     rows: seeds (ints: ``seed_{s}``, numbered when they repeat) or series names
     (``"setting_1/seed_0"``). ``values`` holds, for every other metric, its mean over the rows
     of each group ignoring NaN (``groups``: one name per row, ``""`` or ``None`` for one
@@ -202,13 +202,13 @@ def metrics_rows(
         if name == "env_steps":
             continue
         arr = np.atleast_2d(np.asarray(value, dtype=np.float64))
-        if arr.ndim != 2 or arr.shape != (len(rows), len(steps)):
+        if arr.ndim != 2 or arr.shape != (len(seeds), len(steps)):
             raise ValueError(
                 f"metric {name!r} has shape {np.shape(value)}, expected "
-                f"[{len(rows)} rows, {len(steps)} updates]"
+                f"[{len(seeds)} seeds, {len(steps)} updates]"
             )
         arrays[name] = arr
-    labels = _series_labels(rows)
+    labels = _series_labels(seeds)
     names = list(dict.fromkeys(groups)) if groups else [""]
     members = [np.asarray([g == n for g in groups]) if groups else slice(None) for n in names]
     means = {

@@ -46,10 +46,15 @@ from ppo_jax.core.types import METRIC_NAMES, EvalState, RunnerState
 from ppo_jax.io import checkpoint, rundir
 from ppo_jax.io.console import ProgressPrinter, report_every, resolve_style
 from ppo_jax.io.plotting import write_run_plots
-from ppo_jax.io.runload import checkpoint_size, load_run
+from ppo_jax.io.runload import (
+    checkpoint_size,
+    load_run,
+    newest_checkpoint,
+    read_newest_checkpoint,
+)
 from ppo_jax.io.sinks import TensorBoardWriter, WandbWriter, metrics_rows
+from ppo_jax.run import parallel, programs, progress
 from ppo_jax.run import plan as planning
-from ppo_jax.run import programs, progress
 from ppo_jax.run.evaluate import PolicyInputs, evaluate_spec
 from ppo_jax.run.summary import final_return, iqm_with_ci, solved_threshold, steps_to_solve
 
@@ -525,7 +530,7 @@ def _differences(want: dict[str, Any], got: dict[str, Any]) -> list[str]:
 def _load_checkpoint(out: Path, experiment: Experiment, loop: _Loop) -> checkpoint.Checkpoint:
     """The newest checkpoint of ``out``, checked against this experiment (config, rows, every
     identity field, every array's name, shape and dtype)."""
-    ckpt = checkpoint.load(checkpoint.latest(out), max_bytes=loop.max_checkpoint_bytes)
+    ckpt = read_newest_checkpoint(out, loop.max_checkpoint_bytes)
     config = experiment.config
     where = f"resume {str(out)!r}"
     if ckpt.config != config.to_dict():
@@ -682,7 +687,7 @@ def _session(
     restored = _restored(experiment, ckpt)
     finished = ckpt is not None and (ckpt.update >= config.num_updates or all_stopped(restored))
     if ckpt is not None and out is not None and finished:
-        newest = checkpoint.latest(out)
+        newest = newest_checkpoint(out)
         say(f"  already finished at update {ckpt.update}; newest checkpoint {newest}")
         if not (out / rundir.RESULTS_FILE).is_file():  # killed while writing its outputs
             say("  writing the outputs the last session did not finish")
@@ -716,15 +721,16 @@ def _session(
         [] if ckpt is None or not ckpt.update else [ckpt.metrics],
         0.0,
         "finished",
-        None if ckpt is None or out is None else checkpoint.latest(out),
+        None if ckpt is None or out is None else newest_checkpoint(out),
     )
     done = _loop(experiment, out, ckpt, loop, session, segment, first, style)
     timing = (compile_s, done.run_s, done.start - start)
-    result = session_result(experiment, out, done.state, _merge(done.parts), done.status, timing)
+    state = parallel.to_host(done.state)  # every process: a collective
+    result = session_result(experiment, out, state, _merge(done.parts), done.status, timing)
     if out is None:
         return result
     try:
-        result = write_outputs(experiment, out, result, done.state, done.last_ckpt, timing)
+        result = write_outputs(experiment, out, result, state, done.last_ckpt, timing)
     except rundir.OutputError as err:
         hint = _with_resume_hint(str(err), out, done.last_ckpt, experiment)
         raise rundir.OutputError(hint) from None
@@ -785,7 +791,7 @@ def _loop(
         with StopRequests(say) as stops, progress.listen(listener or printer):
             while done.start < loop.stop_at:
                 done = _step(experiment, out, loop, segment, done, lambda: bool(stops.signal_name))
-                if done.status != "finished":
+                if done.status.startswith("stopped:"):
                     break
                 for step, values in metrics_rows(done.parts[-1], labels, groups):
                     for sink in sinks:  # after the checkpoint
@@ -793,7 +799,7 @@ def _loop(
                 if stops.signal_name is not None:
                     done = done._replace(status=f"interrupted ({stops.signal_name})")
                     break
-                if all_stopped(done.state):
+                if done.status == "stopped":  # every run at its stop_at_return
                     done = done._replace(status=EARLY_FINISH.format(config.stop_at_return))
                     break
             if done.status == "finished" and done.start < config.num_updates:
@@ -817,26 +823,36 @@ def _step(
     stop_requested: Callable[[], bool],
 ) -> _Progress:
     """One segment: run it, check it is finite (else the status says what and where, and the
-    state stays the last good one), report progress, save a checkpoint when one is due."""
+    state stays the last good one), report progress, save a checkpoint when one is due.
+
+    Every process of a multi-process experiment runs the same steps: what they fetch from the
+    devices (the metrics, the parameters, the state of a checkpoint) is gathered by all of
+    them, and only the writer writes."""
     config = experiment.plan.config
     t1 = time.perf_counter()
     new_state, seg_jax = segment(done.state, done.start)
     jax.block_until_ready(new_state)
     run_s = done.run_s + time.perf_counter() - t1
-    seg = {k: np.asarray(v)[: experiment.num_rows] for k, v in seg_jax.items()}
-    params = train_state_of(new_state).params
+    fetched = parallel.to_host(seg_jax)  # a dict comes back with sorted keys: keep the order
+    seg = {k: np.asarray(fetched[k])[: experiment.num_rows] for k in seg_jax}
+    params = parallel.to_host(train_state_of(new_state).params)
     problem = first_nonfinite(seg, params, done.start, row_labels(experiment))
     if problem is not None:
         return done._replace(run_s=run_s, status=f"stopped: {problem}")
     start = done.start + seg["env_steps"].shape[-1]
     parts = [*done.parts, seg]
     progress.report(progress.segment_event(seg, start, config.num_updates))
-    stopping = stop_requested() or start >= loop.stop_at or all_stopped(new_state)
+    evaluation = evaluation_of(new_state)  # fetched by every process: a collective
+    stopped = evaluation is not None and bool(np.all(parallel.to_host(evaluation.stopped)))
+    stopping = stop_requested() or start >= loop.stop_at or stopped
     due = bool(loop.checkpoint_every) and start % loop.checkpoint_every == 0
     last_ckpt = done.last_ckpt
-    if out is not None and loop.checkpoint_every and (due or stopping):
-        last_ckpt = _save(out, experiment, new_state, parts, start)
-    return _Progress(new_state, start, parts, run_s, "finished", last_ckpt)
+    if loop.checkpoint_every and (due or stopping):
+        host = parallel.to_host(new_state)
+        if out is not None:
+            last_ckpt = _save(out, experiment, host, parts, start)
+    status = "stopped" if stopped else "finished"
+    return _Progress(new_state, start, parts, run_s, status, last_ckpt)
 
 
 def _rows_text(experiment: Experiment) -> str:
@@ -1058,7 +1074,7 @@ def write_outputs(
     ``results.json`` (with the absolute metric when the run evaluated), the plots and the
     kind's own outputs; returns ``result`` with the absolute metric in its summary rows."""
     compile_s, run_s, _ = timing
-    if last_ckpt != checkpoint.checkpoint_path(out, result.updates_done):
+    if last_ckpt != rundir.checkpoint_file(out, result.updates_done):
         write_best(out, experiment, state, result.updates_done)
     absolute = absolute_metric(experiment, state) if result.metrics else None
     if absolute is not None:

@@ -277,12 +277,19 @@ def global_array(host: np.ndarray, sharding: NamedSharding) -> jax.Array:
 
 
 def to_host(tree: Any) -> Any:
-    """Fetch a (possibly multi-host) sharded pytree to numpy on every process."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
+    """Fetch a (possibly multi-host) sharded pytree to numpy on every process: arrays that span
+    other processes' devices are gathered (a collective: every process must call this with the
+    same tree), the others copied. Leaves that are already numpy pass through."""
+    if jax.process_count() == 1:
+        return jax.tree.map(np.asarray, tree)
+    from jax.experimental import multihost_utils
 
-        return jax.tree.map(np.asarray, multihost_utils.process_allgather(tree, tiled=True))
-    return jax.tree.map(np.asarray, tree)
+    def fetch(x: Any) -> np.ndarray:
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+        return np.asarray(x)
+
+    return jax.tree.map(fetch, tree)
 
 
 # --------------------------------------------------------------------------- processes

@@ -44,7 +44,8 @@ def _one_device_per_process() -> dict[str, str]:
 @pytest.mark.heavy
 @pytest.mark.timeout(600)
 def test_sweep_command_over_two_processes(tmp_path):
-    """The same command in two processes (jax.distributed on loopback): process 0 writes."""
+    """The same command in two processes (jax.distributed on loopback): both run the same
+    pipeline (every fetch a collective), process 0 writes, checkpoints included."""
     out = tmp_path / "mh"
     cmd = [
         sys.executable, "-m", "ppo_jax", "sweep", "--grid", "learning_rate=1e-3,3e-3",
@@ -66,6 +67,7 @@ def test_sweep_command_over_two_processes(tmp_path):
     assert "on 2 device(s)" in logs[0] and "rank" in logs[0]
     assert "final return" not in logs[1]  # only process 0 prints the table and writes files
     assert len(list(csv.DictReader((out / "sweep.csv").open()))) == 2
+    assert list((out / "checkpoints").glob("ckpt-*.msgpack"))  # written by process 0 only
     # The runs equal those of one process with the same settings and seeds.
     multi = load_run(out)
     single = sweep(PPOConfig(**SWEEP_CONFIG), {"learning_rate": [1e-3, 3e-3]}, [0, 1])

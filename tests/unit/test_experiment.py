@@ -189,7 +189,7 @@ def test_non_finite_values_stop_the_run_keeping_the_last_good_checkpoint(tmp_pat
         hidden_sizes=(8,),
     )  # fmt: skip
     result = run_experiment(config, [0], tmp_path / "nan", checkpoint_every=1, env=NaNAfter())
-    assert result.status == "stopped: non-finite policy_loss at update 3 (seed index 0)"
+    assert result.status == "stopped: non-finite policy_loss at update 3 (seed 0)"
     assert checkpoint.load(checkpoint.latest(tmp_path / "nan")).update == 2
     assert result.metrics["value_loss"].shape == (1, 2)
     problem = first_nonfinite(
