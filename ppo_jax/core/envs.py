@@ -277,8 +277,16 @@ def _space_tree(space: Any, name: Any, where: str, depth: int = 0) -> Any:
         size = int(space.shape[0])
         low = np.broadcast_to(np.asarray(space.low, np.float64), (size,))
         high = np.broadcast_to(np.asarray(space.high, np.float64), (size,))
+        if np.isnan(low).any() or np.isnan(high).any():
+            raise ValueError(
+                f"env {name!r}: {where} has a Box with NaN bounds (low={_shown(low)}, "
+                f"high={_shown(high)}); bounds are numbers (or -inf/inf for no bound)"
+            )
         if np.any(low > high):
-            raise ValueError(f"env {name!r}: {where} has a Box with low > high")
+            raise ValueError(
+                f"env {name!r}: {where} has a Box with low > high (low={_shown(low)}, "
+                f"high={_shown(high)})"
+            )
         return ActionSpec(True, size, tuple(map(float, low)), tuple(map(float, high)))
     if isinstance(space, spaces.Tuple):
         return tuple(
@@ -294,6 +302,49 @@ def _space_tree(space: Any, name: Any, where: str, depth: int = 0) -> Any:
         f"env {name!r} has {where} {space!r}; ppo_jax handles gymnax spaces.Discrete, 1-D "
         "spaces.Box, and spaces.Tuple / spaces.Dict of these"
     )
+
+
+def _shown(values: np.ndarray, limit: int = 8) -> str:
+    """Up to ``limit`` bounds as a short list (``[nan, 1.0, ... (32 values)]``)."""
+    shown = ", ".join(str(float(v)) for v in values[:limit])
+    return f"[{shown}{f', ... ({values.size} values)' if values.size > limit else ''}]"
+
+
+def action_paths(action: ActionSpec | CompositeAction) -> tuple[str, ...]:
+    """Where each leaf of an action space sits, as :func:`action_spec` names it in errors:
+    ``("action_space",)`` for one ``Discrete``/``Box``; ``"action_space[0]['amount']"`` ...
+    (``jax.tree`` order, the order of ``CompositeAction.leaves``) for a composite one."""
+    if not isinstance(action, CompositeAction):
+        return ("action_space",)
+    tree = action.treedef.unflatten(range(len(action.leaves)))
+    paths, _ = zip(*jax.tree_util.tree_flatten_with_path(tree)[0], strict=True)
+    return tuple("action_space" + jax.tree_util.keystr(path) for path in paths)
+
+
+BOUNDED_DISTRIBUTIONS = ("tanh_gaussian", "beta")
+"""Continuous policies that map onto ``[low, high]`` (need finite bounds, ``low < high``)."""
+
+
+def check_action_bounds(action: ActionSpec | CompositeAction, distribution: str) -> None:
+    """``ValueError`` naming the space's path and its bounds when a ``Box`` cannot take the
+    continuous policy ``distribution``: the bounded ones (``"tanh_gaussian"``, ``"beta"``)
+    scale onto ``[low, high]`` and need both finite with ``low < high`` (an infinite or empty
+    range gives infinite or NaN log-probabilities); the Gaussian clips to the bounds, so
+    infinite bounds are fine there. (NaN bounds are refused for every policy by
+    :func:`action_spec`.)"""
+    if distribution not in BOUNDED_DISTRIBUTIONS:
+        return
+    leaves = action.leaves if isinstance(action, CompositeAction) else (action,)
+    for path, leaf in zip(action_paths(action), leaves, strict=True):
+        if not leaf.continuous:
+            continue
+        low, high = np.asarray(leaf.low, np.float64), np.asarray(leaf.high, np.float64)
+        if not (np.isfinite(low).all() and np.isfinite(high).all() and (low < high).all()):
+            raise ValueError(
+                f"PPOConfig.continuous_distribution={distribution!r} needs finite Box bounds "
+                f"with low < high; {path} has low={_shown(low)}, high={_shown(high)} (use "
+                "'gaussian', which clips to the bounds)"
+            )
 
 
 def env_spec(env: Any, env_params: Any) -> tuple[Any, ActionSpec | CompositeAction]:
