@@ -9,6 +9,7 @@ the PBT settings a PBT folder records (``config.json``'s ``"pbt"`` entry).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -89,10 +90,29 @@ def read_best(out: Path, rows: int) -> dict[str, Any] | None:
     return dict(jax.device_get(checkpoint.restore(record, template, source)))
 
 
-def load_run(out_dir: str | Path, *, trust_env_module: bool = False) -> rundir.RunResult:
+class DamagedCheckpointWarning(UserWarning):
+    """A run folder's newest checkpoint (or ``best/`` file) cannot be read: :func:`load_run`
+    goes on without it (no parameters; metrics from ``results.json``). The message is one
+    line naming the file and what is wrong with it (``problem``) and what the result lacks."""
+
+    def __init__(self, problem: str, without: str) -> None:
+        super().__init__(f"{problem}; read without it ({without})")
+        self.problem = problem
+
+
+def load_run(
+    out_dir: str | Path, *, params: bool = True, trust_env_module: bool = False
+) -> rundir.RunResult:
     """The results of any run folder ``run_experiment`` or the CLI wrote (train, sweep or
     PBT), from its files: metrics from ``results.json`` (or the newest checkpoint, for a run
     that never finished), parameters from the newest checkpoint (``None`` if there is none).
+
+    ``params=False`` reads the metrics alone (what ``ppo-jax plot`` and ``compare`` need): no
+    parameters, no learner state, no ``best/``; a checkpoint is opened only for the metrics of
+    a run that never wrote ``results.json`` (one killed outright). With ``params=True``, a
+    newest checkpoint that cannot be read (truncated, corrupt, malformed) is reported as one
+    :class:`DamagedCheckpointWarning` and the result has no parameters (``ppo-jax eval``
+    refuses it); the metrics still come from ``results.json``.
 
     Reading builds no environment and imports nothing the folder names: the learner state is
     rebuilt from the checkpoint's own array names (any network), so a folder whose
@@ -100,6 +120,8 @@ def load_run(out_dir: str | Path, *, trust_env_module: bool = False) -> rundir.R
     as read from the folder (:attr:`~ppo_jax.PPOConfig.env_origin`): evaluating it later
     imports a ``module:attribute`` environment only with ``trust_env_module=True`` here (or
     ``env=`` there)."""
+    if not isinstance(params, bool):
+        raise TypeError(f"params must be a bool, got {params!r}")
     out = Path(out_dir)
     saved = rundir.read_run_config(out)
     saved = saved._replace(config=trusted(saved.config, trust_env_module))
@@ -108,23 +130,21 @@ def load_run(out_dir: str | Path, *, trust_env_module: bool = False) -> rundir.R
     if saved.kind == "sweep":
         return load_sweep(out, saved, results)
     if saved.kind == "pbt":
-        return load_pbt(out, saved, results)
+        return load_pbt(out, saved, results, params)
     config = saved.config if saved.hp is None else saved.config.replace(**saved.hp)
-    params = train_state = None
-    metrics: dict[str, np.ndarray] = {}
-    status, completed = "finished", False
-    loaded = newest_learner(out, ".train_state", len(saved.seeds))
+    rows = len(saved.seeds)
+    train_state, metrics, completed, status = None, {}, False, "finished"
+    loaded = _newest(out, ".train_state", rows, params, results is None)
     if loaded is not None:
         train_state, ckpt = loaded
-        params = train_state.params
-        metrics = check_metrics(ckpt.metrics, len(saved.seeds), f"checkpoint of {str(out)!r}")
+        metrics = check_metrics(ckpt.metrics, rows, f"checkpoint of {str(out)!r}")
         completed, status = checkpoint_status(ckpt, config.num_updates)
-    best = read_best(out, len(saved.seeds)) or {}
+    best = _best(out, rows) if params else {}
     return with_results(
         rundir.RunResult(
             config=config,
             seeds=saved.seeds,
-            params=params,
+            params=None if train_state is None else train_state.params,
             metrics=metrics,
             completed=completed,
             status=status,
@@ -171,6 +191,39 @@ def newest_learner(out: Path, prefix: str, rows: int) -> tuple[Any, checkpoint.C
     )._replace(obs_norm=stats)
     state = checkpoint.restore(ckpt, template, source, prefix)
     return jax.device_get(state), ckpt
+
+
+def _newest(
+    out: Path, prefix: str, rows: int, params: bool, need_metrics: bool
+) -> tuple[Any, checkpoint.Checkpoint] | None:
+    """What :func:`load_run` reads from the newest checkpoint: the learner state (``None``
+    without ``params``) and the checkpoint, or ``None`` when there is none, when neither
+    parameters nor metrics are needed from it, or when it cannot be read (one
+    :class:`DamagedCheckpointWarning`)."""
+    if not (params or need_metrics):
+        return None
+    try:
+        if params:
+            return newest_learner(out, prefix, rows)
+        found = sorted((out / rundir.CHECKPOINTS).glob(checkpoint.CHECKPOINT_GLOB))
+        return (None, checkpoint.load(found[-1])) if found else None
+    except ValueError as err:
+        _warn_damaged(err, "no parameters" if params else "no metrics")
+        return None
+
+
+def _best(out: Path, rows: int) -> dict[str, Any]:
+    """:func:`read_best`, a damaged file reported as a warning (``{}`` then)."""
+    try:
+        return read_best(out, rows) or {}
+    except ValueError as err:
+        _warn_damaged(err, "no best parameters")
+        return {}
+
+
+def _warn_damaged(err: ValueError, without: str) -> None:
+    problem = " ".join(str(err).split())[:500]
+    warnings.warn(DamagedCheckpointWarning(problem, without), stacklevel=4)
 
 
 def with_results(run: rundir.RunResult, results: Any) -> rundir.RunResult:
@@ -256,8 +309,9 @@ def load_sweep(out: Path, saved: rundir.RunConfig, results: Any) -> rundir.RunRe
 
 
 def replot(run_dir: Path) -> list[Path]:
-    """Write the plots of a run folder again from its files; returns the files written."""
-    run = load_run(run_dir)
+    """Write the plots of a run folder again from its metrics alone (``load_run(...,
+    params=False)``: no checkpoint is needed); returns the files written."""
+    run = load_run(run_dir, params=False)
     if not run.metrics:
         raise ValueError(f"{str(run_dir)!r} holds no metrics yet: nothing to plot")
     threshold = solved_threshold(run.config.env_name)
@@ -365,28 +419,25 @@ def write_pbt_plots(out: Path, result: rundir.RunResult) -> Path:
 HYPERPARAMETERS_PLOT = "hyperparameters.png"
 
 
-def load_pbt(out: Path, saved: Any, results: Any) -> rundir.RunResult:
+def load_pbt(out: Path, saved: Any, results: Any, params: bool = True) -> rundir.RunResult:
     """A PBT folder as a :class:`rundir.RunResult` (rows: members): metrics from ``results.json`` or
-    the newest checkpoint, parameters from the newest checkpoint. Builds no environment (see
-    :func:`ppo_jax.load_run`)."""
+    the newest checkpoint, parameters from the newest checkpoint (``params``; see
+    :func:`ppo_jax.load_run`). Builds no environment."""
     space, population, options = saved_settings(out, saved)  # the space checked as it is read
     population = check_int_range("population", population, 2, drivers.MAX_RUNS)
     (seed,) = drivers.seed_list([options["seed"]], "seed")
     members = list(range(population))
-    params = train_state = None
-    metrics: dict[str, np.ndarray] = {}
-    completed, status = False, "incomplete"
+    train_state, metrics, completed, status = None, {}, False, "incomplete"
     num_updates = saved.config.num_updates
-    loaded = newest_learner(out, ".runner.train_state", population)
+    loaded = _newest(out, ".runner.train_state", population, params, results is None)
     if loaded is not None:
         train_state, ckpt = loaded
-        params = train_state.params
         metrics = check_metrics(ckpt.metrics, population, f"checkpoint of {str(out)!r}")
         completed, status = checkpoint_status(ckpt, num_updates)
     run = rundir.RunResult(
         config=saved.config,
         seeds=members,
-        params=params,
+        params=None if train_state is None else train_state.params,
         metrics=metrics,
         completed=completed,
         status=status,
@@ -395,6 +446,6 @@ def load_pbt(out: Path, saved: Any, results: Any) -> rundir.RunResult:
         kind="pbt",
         settings=initial_settings(space, population, seed),
     )
-    best = read_best(out, population) or {}
+    best = _best(out, population) if params else {}
     run = run._replace(best_params=best.get("params"), best_obs_norm=best.get("obs_norm"))
     return with_results(run, results)
