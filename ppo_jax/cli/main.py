@@ -426,9 +426,10 @@ def _trust_flag(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument(
         "--trust-env-module",
         action="store_true",
-        help=f"{what} that the run folder's config.json names, with its env_kwargs (a run "
-        "folder is data: without this flag such a folder is refused before anything is "
-        "imported; gymnax and suite ids need no trust)",
+        help=f"{what} that the run folder's config.json names, with its env_kwargs, and "
+        "env_kwargs that steer what a suite loads (EnvPool's base_path, ...) (a run folder "
+        "is data: without this flag such a folder is refused before anything is imported; "
+        "gymnax and suite ids with plain env_kwargs need no trust)",
     )
 
 

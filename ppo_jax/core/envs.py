@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ppo_jax.core.config import PPOConfig, env_name_kind
+from ppo_jax.core.envkwargs import check_env_kwargs, check_params_fields
 from ppo_jax.core.types import (
     ActionSpec,
     Array,
@@ -48,18 +49,38 @@ def make_env(config: PPOConfig) -> tuple[Any, Any]:
     check_env_trusted(config)
     name, kwargs = config.env_name, dict(config.env_kwargs)
     kind = env_name_kind(name)
-    if kind == "gymnax":
-        env, env_params = _from_gymnax(name, kwargs)
-    elif kind == "suite":
-        from ppo_jax.core.suites import make_suite_env
+    try:
+        if kind == "gymnax":
+            env, env_params = _from_gymnax(name, kwargs)
+        elif kind == "suite":
+            from ppo_jax.core.suites import make_suite_env
 
-        env, env_params = make_suite_env(name, kwargs)
-    else:
-        env, env_params = _from_module(name, kwargs)
-    env = wrap_observation_mask(env, env_params)
-    check_env(env, env_params, f"PPOConfig.env_name {name!r}")
+            env, env_params = make_suite_env(name, kwargs)
+        else:
+            env, env_params = _from_module(name, kwargs)
+        env = wrap_observation_mask(env, env_params)
+        check_env(env, env_params, f"PPOConfig.env_name {name!r}")
+    except (ValueError, TypeError):
+        raise
+    except Exception as err:  # e.g. an OverflowError tracing a parameter a kwarg set
+        raise building_failed(name, kwargs, err) from None
     check_env_settings(config, env)
     return env, env_params
+
+
+def building_failed(name: str, kwargs: dict[str, Any], err: BaseException) -> ValueError:
+    """One line for an environment that could not be built: its name, its ``env_kwargs`` (the
+    usual cause) and the first line of what failed."""
+    first = str(err).splitlines()[0][:200] if str(err) else ""
+    given = f" with env_kwargs {_clipped(repr(kwargs))}" if kwargs else ""
+    return ValueError(
+        f"PPOConfig.env_name {name!r}{given}: building the environment failed "
+        f"({type(err).__name__}: {first})"
+    )
+
+
+def _clipped(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def check_env_settings(config: PPOConfig, env: Any) -> None:
@@ -111,15 +132,7 @@ def _from_gymnax(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
                 f"are {sorted(fields)}"
             ) from None
     settings = {k: v for k, v in kwargs.items() if k in fields}
-    for key, value in settings.items():
-        old = getattr(env_params, key)
-        if not isinstance(value, int | float | bool) or isinstance(old, bool) != isinstance(
-            value, bool
-        ):
-            raise ValueError(
-                f"PPOConfig.env_kwargs {key}={value!r}: {name}'s EnvParams.{key} is "
-                f"{type(old).__name__} {old!r}"
-            )
+    check_params_fields(name, env_params, settings)  # traced: int32 / float32 values
     return env, env_params.replace(**settings) if settings else env_params
 
 
@@ -129,8 +142,16 @@ def check_env_trusted(config: PPOConfig) -> None:
     ``module:attribute`` ``env_name`` of a config with an :attr:`~PPOConfig.env_origin` (read
     from a run folder). gymnax ids and suite ids (``brax:ant``) name no code of the file's
     choosing and pass. The message names the module, the attribute and the keyword arguments
-    that would be passed, and the two ways to allow it."""
-    if config.env_origin is None or env_name_kind(config.env_name) != "module":
+    that would be passed, and the two ways to allow it.
+
+    For gymnax and suite ids, the ``env_kwargs`` are checked here too
+    (:func:`~ppo_jax.core.envkwargs.check_env_kwargs`): documented kwargs by type and range,
+    and, read from a folder, kwargs that steer native loading (EnvPool's ``base_path`` ...) or
+    are not plain values need the same trust."""
+    if env_name_kind(config.env_name) != "module":
+        check_env_kwargs(config.env_name, config.env_kwargs, config.env_origin)
+        return
+    if config.env_origin is None:
         return
     module_name, _, attribute = config.env_name.partition(":")
     kwargs = repr(dict(config.env_kwargs))

@@ -23,7 +23,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from ppo_jax.core.config import PPOConfig, env_name_kind
+from ppo_jax.core.config import PPOConfig
+from ppo_jax.core.envkwargs import needs_trust
 from ppo_jax.io import checkpoint, rundir
 from ppo_jax.io.console import ProgressPrinter, report_every, resolve_style
 from ppo_jax.io.sinks import JsonlWriter, TensorBoardWriter, WandbWriter, metrics_rows
@@ -313,8 +314,9 @@ def run_session(
 
 def resume_command(kind: str, out: Path | str | None, config: PPOConfig) -> str:
     """The command that continues the ``kind`` run folder ``out`` (with ``--trust-env-module``
-    when its config names a ``module:attribute`` environment)."""
-    trust = " --trust-env-module" if env_name_kind(config.env_name) == "module" else ""
+    when its config names a ``module:attribute`` environment, or ``env_kwargs`` a folder may
+    not set untrusted, such as EnvPool's ``base_path``)."""
+    trust = " --trust-env-module" if needs_trust(config.env_name, config.env_kwargs) else ""
     return f"ppo-jax {kind} --resume {out}{trust}"
 
 
