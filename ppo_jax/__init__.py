@@ -22,9 +22,16 @@ through one pipeline, ``ppo_jax.run.experiment``. Old spellings (``ppo_jax.summa
 
 Importing ``ppo_jax`` before JAX runs anything gives JAX one CPU device per core
 (``ppo_jax.run.parallel.configure_cpu_devices``), so runs use every core by default.
+Under ``python -m ppo_jax`` the working directory Python put first on ``sys.path`` is taken
+out before anything else is imported (``ppo_jax.importpath``): a ``numpy.py`` in the folder
+one works in is never imported in place of numpy.
 """
 
-from ppo_jax.run import parallel as _parallel
+from ppo_jax import importpath as _importpath
+
+_importpath.drop_cwd_of_python_m()  # before any third-party import
+
+from ppo_jax.run import parallel as _parallel  # noqa: E402
 
 _parallel.configure_cpu_devices()
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from ppo_jax.cli.flags import add_config_flags, bounded_int, config_flags
 from ppo_jax.core.config import PPOConfig
+from ppo_jax.importpath import allow_env_module_from_cwd
 from ppo_jax.io.console import print_pbt_table, print_sweep_table, print_train_table
 from ppo_jax.run.summary import final_return, iqm_with_ci
 
@@ -353,11 +355,16 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from ppo_jax.io.plotting import save_episode_gif
     from ppo_jax.io.rundir import EVAL_FILE, write_json
-    from ppo_jax.io.runload import load_run
+    from ppo_jax.io.runload import DamagedCheckpointWarning, load_run
     from ppo_jax.run.evaluate import check_gif_request, evaluate_run, record_run_episode
 
     run_dir = Path(args.run_dir)
-    run = load_run(run_dir, trust_env_module=args.trust_env_module)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DamagedCheckpointWarning)  # eval needs the parameters
+        try:
+            run = load_run(run_dir, trust_env_module=args.trust_env_module)
+        except DamagedCheckpointWarning as err:
+            raise ValueError(f"{err.problem}; eval needs its parameters") from None
     if args.gif is not None:
         check_gif_request(run.config, args.gif)
     mode = "stochastic" if args.stochastic else "greedy"
@@ -460,9 +467,10 @@ def _trust_flag(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument(
         "--trust-env-module",
         action="store_true",
-        help=f"{what} that the run folder's config.json names, with its env_kwargs (a run "
-        "folder is data: without this flag such a folder is refused before anything is "
-        "imported; gymnax and suite ids need no trust)",
+        help=f"{what} that the run folder's config.json names, with its env_kwargs, and "
+        "env_kwargs that steer what a suite loads (EnvPool's base_path, ...) (a run folder "
+        "is data: without this flag such a folder is refused before anything is imported; "
+        "gymnax and suite ids with plain env_kwargs need no trust)",
     )
 
 
@@ -622,23 +630,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_cpu_devices()
     enable_compile_cache()
     args = build_parser().parse_args(argv)
-    if _imports_from_cwd(args) and "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # --env my_envs:MyEnv finds ./my_envs.py, as python -m does
     try:
-        return int(args.func(args))
+        with warnings.catch_warnings():
+            warnings.showwarning = one_line_warnings(args.command, warnings.showwarning)
+            allow_env_module_from_cwd(env_to_import(args))  # --env my_envs:MyEnv: ./my_envs.py
+            return int(args.func(args))
     except (ValueError, TypeError) as err:
         message = "".join(c if c.isprintable() else " " for c in " ".join(str(err).split()))
         print(f"ppo-jax {args.command}: error: {message[:2000]}", file=sys.stderr)
         return 2
 
 
-def _imports_from_cwd(args: argparse.Namespace) -> bool:
-    """Whether the working directory goes on the import path: for a new run (its environment
-    is the one the user names) and for a folder whose environment the user trusts; never
-    for reading a folder (``plot``, ``compare``, an untrusted ``eval`` or ``--resume``), so
-    that a ``gymnax.py`` inside a folder one works in is never imported."""
+def one_line_warnings(command: str, show: Callable[..., None]) -> Callable[..., None]:
+    """``warnings.showwarning`` that prints the package's own warnings about a folder (a
+    damaged checkpoint) as one line, ``ppo-jax COMMAND: warning: ...``, and hands every other
+    warning to ``show``."""
+    from ppo_jax.io.runload import DamagedCheckpointWarning
+
+    def showwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+        if isinstance(category, type) and issubclass(category, DamagedCheckpointWarning):
+            text = "".join(c if c.isprintable() else " " for c in " ".join(str(message).split()))
+            print(f"ppo-jax {command}: warning: {text[:1000]}", file=sys.stderr)
+        else:
+            show(message, category, *args, **kwargs)
+
+    return showwarning
+
+
+def env_to_import(args: argparse.Namespace) -> str | None:
+    """The ``env_name`` this command will build from a name the user chose: ``--env`` or the
+    ``--config`` file's of a new run, or the folder's with ``--trust-env-module``; ``None``
+    for a command that builds no environment the user named (``plot``, ``compare``, an
+    untrusted ``eval`` or ``--resume``). Only such a name may put the working directory on the
+    import path (:func:`ppo_jax.importpath.allow_env_module_from_cwd`)."""
     new_run = args.command in ("train", "sweep", "pbt") and getattr(args, "resume", None) is None
-    return new_run or bool(getattr(args, "trust_env_module", False))
+    if new_run:
+        if getattr(args, "env_name", None) is not None:
+            return str(args.env_name)
+        if getattr(args, "config", None):
+            from ppo_jax.io.configfile import load_config_file
+
+            name = load_config_file(args.config).get("env_name")
+            return name if isinstance(name, str) else None
+        return None
+    folder = getattr(args, "resume", None) or getattr(args, "run_dir", None)
+    if getattr(args, "trust_env_module", False) and folder is not None:
+        from ppo_jax.io.runload import read_run_config
+
+        return read_run_config(Path(folder)).config.env_name
+    return None
 
 
 def enable_compile_cache() -> None:

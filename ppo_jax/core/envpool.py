@@ -46,6 +46,7 @@ episode (``restart_episodes``); a pool's streams are not reproducible from the r
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -167,8 +168,9 @@ class EnvPoolEnv:
             raise
         except Exception as err:
             first = str(err).splitlines()[0][:200] if str(err) else ""
+            given = f" with env_kwargs {dict(kwargs)}" if kwargs else ""
             raise ValueError(
-                f"PPOConfig.env_name {self.name!r}: envpool could not build it "
+                f"PPOConfig.env_name {self.name!r}{given}: envpool could not build it "
                 f"({type(err).__name__}: {first})"
             ) from None
         space = probe.pool.observation_space
@@ -191,6 +193,7 @@ class EnvPoolEnv:
                 f"{len(envpool.list_all_envs())} (envpool.list_all_envs()), e.g. Pong-v5, "
                 "Breakout-v5, HalfCheetah-v4, CartPole-v1"
             )
+        check_native_files(envpool, self.env_id, self._settings)
         try:
             probe = _Pool(envpool, self.env_id, self._settings, 1)
         except (TypeError, ValueError, AssertionError) as err:
@@ -433,6 +436,35 @@ class EnvPoolEnv:
             return np.asarray(token), obs, np.asarray(reward, np.float32), terminated, truncated
 
         return io_callback(host, specs, token, action, ordered=True)
+
+
+def check_native_files(envpool: Any, task_id: str, settings: dict[str, Any]) -> None:
+    """``ValueError`` naming the kwarg when ``base_path`` (or Atari's ``task``) points EnvPool
+    at files that are not there: EnvPool's Atari loader ends the whole process on a missing
+    ROM (``exit(1)``, before Python can catch anything), so it is looked for first.
+    ``base_path`` must be a folder; an Atari task's ROM ``base_path/atari/roms/<task>.bin``
+    must exist. (A missing MuJoCo model is a ``RuntimeError`` EnvPool raises itself.)"""
+    if "base_path" not in settings and "task" not in settings:
+        return
+    base = settings.get("base_path")
+    if base is not None and (not isinstance(base, str) or not os.path.isdir(base)):
+        raise ValueError(
+            f"PPOConfig.env_kwargs base_path={str(base)[:200]!r} for envpool:{task_id}: not a "
+            "folder; EnvPool loads the task's files from it"
+        )
+    default = envpool.make_spec(task_id).config  # the registered settings: nothing loaded
+    task = settings.get("task", getattr(default, "task", None))
+    if not isinstance(getattr(default, "task", None), str) or not os.path.isfile(
+        os.path.join(default.base_path, "atari", "roms", f"{default.task}.bin")
+    ):
+        return  # not an Atari task
+    rom = os.path.join(base if base is not None else default.base_path, "atari", "roms")
+    if not isinstance(task, str) or not os.path.isfile(os.path.join(rom, f"{task}.bin")):
+        given = "base_path" if base is not None else "task"
+        raise ValueError(
+            f"PPOConfig.env_kwargs {given}: envpool:{task_id} needs the ROM "
+            f"{os.path.join(rom, str(task)[:100] + '.bin')!r}, which is not there"
+        )
 
 
 def _settings_of(envpool: Any, task_id: str) -> str:

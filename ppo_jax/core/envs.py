@@ -40,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ppo_jax.core.config import PPOConfig, env_name_kind
+from ppo_jax.core.envkwargs import check_env_kwargs, check_params_fields
 from ppo_jax.core.types import (
     ActionSpec,
     Array,
@@ -163,18 +164,38 @@ def make_env(config: PPOConfig) -> tuple[Any, Any]:
     check_env_trusted(config)
     name, kwargs = config.env_name, dict(config.env_kwargs)
     kind = env_name_kind(name)
-    if kind == "gymnax":
-        env, env_params = _from_gymnax(name, kwargs)
-    elif kind == "suite":
-        from ppo_jax.core.suites import make_suite_env
+    try:
+        if kind == "gymnax":
+            env, env_params = _from_gymnax(name, kwargs)
+        elif kind == "suite":
+            from ppo_jax.core.suites import make_suite_env
 
-        env, env_params = make_suite_env(name, kwargs)
-    else:
-        env, env_params = _from_module(name, kwargs)
-    env = wrap_observation_mask(env, env_params)
-    check_env(env, env_params, f"PPOConfig.env_name {name!r}")
+            env, env_params = make_suite_env(name, kwargs)
+        else:
+            env, env_params = _from_module(name, kwargs)
+        env = wrap_observation_mask(env, env_params)
+        check_env(env, env_params, f"PPOConfig.env_name {name!r}")
+    except (ValueError, TypeError):
+        raise
+    except Exception as err:  # e.g. an OverflowError tracing a parameter a kwarg set
+        raise building_failed(name, kwargs, err) from None
     check_env_settings(config, env)
     return env, env_params
+
+
+def building_failed(name: str, kwargs: dict[str, Any], err: BaseException) -> ValueError:
+    """One line for an environment that could not be built: its name, its ``env_kwargs`` (the
+    usual cause) and the first line of what failed."""
+    first = str(err).splitlines()[0][:200] if str(err) else ""
+    given = f" with env_kwargs {_clipped(repr(kwargs))}" if kwargs else ""
+    return ValueError(
+        f"PPOConfig.env_name {name!r}{given}: building the environment failed "
+        f"({type(err).__name__}: {first})"
+    )
+
+
+def _clipped(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 def check_env_settings(config: PPOConfig, env: Any) -> None:
@@ -226,15 +247,7 @@ def _from_gymnax(name: str, kwargs: dict[str, Any]) -> tuple[Any, Any]:
                 f"are {sorted(fields)}"
             ) from None
     settings = {k: v for k, v in kwargs.items() if k in fields}
-    for key, value in settings.items():
-        old = getattr(env_params, key)
-        if not isinstance(value, int | float | bool) or isinstance(old, bool) != isinstance(
-            value, bool
-        ):
-            raise ValueError(
-                f"PPOConfig.env_kwargs {key}={value!r}: {name}'s EnvParams.{key} is "
-                f"{type(old).__name__} {old!r}"
-            )
+    check_params_fields(name, env_params, settings)  # traced: int32 / float32 values
     return env, env_params.replace(**settings) if settings else env_params
 
 
@@ -244,8 +257,16 @@ def check_env_trusted(config: PPOConfig) -> None:
     ``module:attribute`` ``env_name`` of a config with an :attr:`~PPOConfig.env_origin` (read
     from a run folder). gymnax ids and suite ids (``brax:ant``) name no code of the file's
     choosing and pass. The message names the module, the attribute and the keyword arguments
-    that would be passed, and the two ways to allow it."""
-    if config.env_origin is None or env_name_kind(config.env_name) != "module":
+    that would be passed, and the two ways to allow it.
+
+    For gymnax and suite ids, the ``env_kwargs`` are checked here too
+    (:func:`~ppo_jax.core.envkwargs.check_env_kwargs`): documented kwargs by type and range,
+    and, read from a folder, kwargs that steer native loading (EnvPool's ``base_path`` ...) or
+    are not plain values need the same trust."""
+    if env_name_kind(config.env_name) != "module":
+        check_env_kwargs(config.env_name, config.env_kwargs, config.env_origin)
+        return
+    if config.env_origin is None:
         return
     module_name, _, attribute = config.env_name.partition(":")
     kwargs = repr(dict(config.env_kwargs))
@@ -472,8 +493,16 @@ def _space_tree(space: Any, name: Any, where: str, depth: int = 0) -> Any:
         size = int(space.shape[0])
         low = np.broadcast_to(np.asarray(space.low, np.float64), (size,))
         high = np.broadcast_to(np.asarray(space.high, np.float64), (size,))
+        if np.isnan(low).any() or np.isnan(high).any():
+            raise ValueError(
+                f"env {name!r}: {where} has a Box with NaN bounds (low={_shown(low)}, "
+                f"high={_shown(high)}); bounds are numbers (or -inf/inf for no bound)"
+            )
         if np.any(low > high):
-            raise ValueError(f"env {name!r}: {where} has a Box with low > high")
+            raise ValueError(
+                f"env {name!r}: {where} has a Box with low > high (low={_shown(low)}, "
+                f"high={_shown(high)})"
+            )
         return ActionSpec(True, size, tuple(map(float, low)), tuple(map(float, high)))
     if isinstance(space, spaces.Tuple):
         return tuple(
@@ -489,6 +518,49 @@ def _space_tree(space: Any, name: Any, where: str, depth: int = 0) -> Any:
         f"env {name!r} has {where} {space!r}; ppo_jax handles gymnax spaces.Discrete, 1-D "
         "spaces.Box, and spaces.Tuple / spaces.Dict of these"
     )
+
+
+def _shown(values: np.ndarray, limit: int = 8) -> str:
+    """Up to ``limit`` bounds as a short list (``[nan, 1.0, ... (32 values)]``)."""
+    shown = ", ".join(str(float(v)) for v in values[:limit])
+    return f"[{shown}{f', ... ({values.size} values)' if values.size > limit else ''}]"
+
+
+def action_paths(action: ActionSpec | CompositeAction) -> tuple[str, ...]:
+    """Where each leaf of an action space sits, as :func:`action_spec` names it in errors:
+    ``("action_space",)`` for one ``Discrete``/``Box``; ``"action_space[0]['amount']"`` ...
+    (``jax.tree`` order, the order of ``CompositeAction.leaves``) for a composite one."""
+    if not isinstance(action, CompositeAction):
+        return ("action_space",)
+    tree = action.treedef.unflatten(range(len(action.leaves)))
+    paths, _ = zip(*jax.tree_util.tree_flatten_with_path(tree)[0], strict=True)
+    return tuple("action_space" + jax.tree_util.keystr(path) for path in paths)
+
+
+BOUNDED_DISTRIBUTIONS = ("tanh_gaussian", "beta")
+"""Continuous policies that map onto ``[low, high]`` (need finite bounds, ``low < high``)."""
+
+
+def check_action_bounds(action: ActionSpec | CompositeAction, distribution: str) -> None:
+    """``ValueError`` naming the space's path and its bounds when a ``Box`` cannot take the
+    continuous policy ``distribution``: the bounded ones (``"tanh_gaussian"``, ``"beta"``)
+    scale onto ``[low, high]`` and need both finite with ``low < high`` (an infinite or empty
+    range gives infinite or NaN log-probabilities); the Gaussian clips to the bounds, so
+    infinite bounds are fine there. (NaN bounds are refused for every policy by
+    :func:`action_spec`.)"""
+    if distribution not in BOUNDED_DISTRIBUTIONS:
+        return
+    leaves = action.leaves if isinstance(action, CompositeAction) else (action,)
+    for path, leaf in zip(action_paths(action), leaves, strict=True):
+        if not leaf.continuous:
+            continue
+        low, high = np.asarray(leaf.low, np.float64), np.asarray(leaf.high, np.float64)
+        if not (np.isfinite(low).all() and np.isfinite(high).all() and (low < high).all()):
+            raise ValueError(
+                f"PPOConfig.continuous_distribution={distribution!r} needs finite Box bounds "
+                f"with low < high; {path} has low={_shown(low)}, high={_shown(high)} (use "
+                "'gaussian', which clips to the bounds)"
+            )
 
 
 def env_spec(env: Any, env_params: Any) -> tuple[Any, ActionSpec | CompositeAction]:

@@ -45,7 +45,7 @@ from ppo_jax.core.distributions import (
     dist_env_action,
     masked_categorical,
 )
-from ppo_jax.core.envs import path_name
+from ppo_jax.core.envs import check_action_bounds, path_name
 from ppo_jax.core.initializers import (
     HIDDEN_GAIN,
     POLICY_HEAD_GAIN,
@@ -699,20 +699,13 @@ def make_network(
 ) -> Network:
     """Bind ``module`` (default: :func:`default_module` of ``config``) to observations of
     ``obs_shape`` (a shape, or an :class:`~ppo_jax.core.types.ObsTree`) and ``action``.
-    ``conv`` chooses the built-in CNN's convolution. ``ValueError`` when a bounded policy
-    (``continuous_distribution`` ``"tanh_gaussian"`` or ``"beta"``) meets a ``Box`` with
-    infinite bounds."""
+    ``conv`` chooses the built-in CNN's convolution. ``ValueError`` naming the space's path
+    when a bounded policy (``continuous_distribution`` ``"tanh_gaussian"`` or ``"beta"``)
+    meets a ``Box`` with infinite bounds or ``low == high``
+    (:func:`~ppo_jax.core.envs.check_action_bounds`)."""
     if conv not in CONV_IMPLEMENTATIONS:
         raise ValueError(f"conv must be one of {CONV_IMPLEMENTATIONS}, got {conv!r}")
-    if config.continuous_distribution != "gaussian":
-        for leaf in action_leaves(action):
-            bounds = (leaf.low or ()) + (leaf.high or ())
-            if leaf.continuous and not all(math.isfinite(b) for b in bounds):
-                raise ValueError(
-                    f"PPOConfig.continuous_distribution={config.continuous_distribution!r} "
-                    f"needs finite Box bounds; the action space has low={leaf.low}, "
-                    f"high={leaf.high} (use 'gaussian')"
-                )
+    check_action_bounds(action, config.continuous_distribution)
     if module is None:
         module = default_module(config, obs_shape, action, conv)
     elif not isinstance(module, nn.Module):

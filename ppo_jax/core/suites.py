@@ -46,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ppo_jax.core.config import SUITE_PREFIXES
+from ppo_jax.core.envkwargs import check_params_fields
 from ppo_jax.core.envpool import EnvPoolEnv
 from ppo_jax.core.types import Array, PRNGKey
 
@@ -134,8 +135,9 @@ class SuiteEnv:
         except ValueError:
             raise
         except Exception as err:
+            given = f" with env_kwargs {dict(kwargs)}" if kwargs else ""
             raise ValueError(
-                f"PPOConfig.env_name {self.name!r}: {self.suite} could not build it "
+                f"PPOConfig.env_name {self.name!r}{given}: {self.suite} could not build it "
                 f"({type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''})"
             ) from None
 
@@ -461,6 +463,7 @@ class CraftaxEnv(SuiteEnv):
                 f"PPOConfig.env_kwargs {unknown} are not fields of {self.name}'s EnvParams; "
                 "fields: " + ", ".join(vars(inner))
             )
+        check_params_fields(self.name, inner, kwargs)  # traced int32 / float32 values
         inner = inner.replace(**kwargs)
         self._num_actions = int(self._env.num_actions)
         self._params = SuiteParams(max_steps_in_episode=int(inner.max_timesteps), inner=inner)

@@ -11,8 +11,12 @@
 
 from __future__ import annotations
 
+import collections
+import re
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ppo_jax.compat import tomllib
 from ppo_jax.core.config import config_field_names
@@ -23,50 +27,83 @@ SEED_LIMIT = 2**32
 MAX_SEEDS = 2**20
 
 
+SEED_COUNT = re.compile(r"\s*(\d+)\s*")
+SEED_LIST = re.compile(r"\s*-?\d+\s*(,\s*-?\d+\s*)*,?\s*")
+SEED_RANGE = re.compile(r"\s*(-?\d+)\s*:\s*(-?\d+)\s*")
+MAX_DIGITS = 20
+"""Longest number a seed spec may spell (a seed has at most 10 digits)."""
+
+
+class _NotASeedSpecError(Exception):
+    """The value is not a count, a list or a range (the caller says what is)."""
+
+
+def _number(text: str) -> int:
+    text = text.strip()
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise _NotASeedSpecError  # no seed is that long (and int() of 4300 digits raises)
+    return int(text)
+
+
 def _seed_values(value: Any, what: str) -> list[int]:
-    """The seeds a value names, unchecked (``ValueError`` with an empty message when the value
-    is not a count, a list or a range)."""
+    """The seeds a value names, their range unchecked; ``_NotASeedSpecError`` when the value is
+    not a count, a list or a range, ``ValueError`` naming ``what`` for a count or a range of
+    more than ``MAX_SEEDS`` seeds (refused before any list is built)."""
     if isinstance(value, bool) or not isinstance(value, int | list | str):
-        raise ValueError
+        raise _NotASeedSpecError
+    if isinstance(value, str):
+        if SEED_COUNT.fullmatch(value):
+            value = _number(value)
+        elif SEED_RANGE.fullmatch(value):
+            lo, hi = (_number(x) for x in value.split(":"))
+            if hi - lo > MAX_SEEDS:
+                raise ValueError(f"{what}: at most {MAX_SEEDS} seeds, got {hi - lo}")
+            return list(range(lo, hi))
+        elif SEED_LIST.fullmatch(value):
+            return [_number(s) for s in value.split(",") if s.strip()]
+        else:
+            raise _NotASeedSpecError
     if isinstance(value, int):
         if not 1 <= value <= MAX_SEEDS:
             raise ValueError(f"{what}: a count must be in [1, {MAX_SEEDS}], got {value}")
         return list(range(value))
-    if isinstance(value, list):
-        if not all(isinstance(s, int) and not isinstance(s, bool) for s in value):
-            raise ValueError
-        return value
-    text = value.strip()
-    if ":" in text:
-        lo, hi = (int(x) for x in text.split(":"))
-        if hi - lo > MAX_SEEDS:
-            raise ValueError(f"{what}: at most {MAX_SEEDS} seeds, got {hi - lo}")
-        return list(range(lo, hi))
-    if "," in text:
-        return [int(s) for s in text.split(",") if s.strip()]
-    return _seed_values(int(text), what)
+    if not all(isinstance(s, int) and not isinstance(s, bool) for s in value):
+        raise _NotASeedSpecError
+    return value
 
 
-def parse_seeds(value: Any, what: str = "--seeds") -> list[int]:
+def seed_usage(what: str = "--seeds", toml: bool = False) -> str:
+    """What a seed spec may be, in the words of the CLI flag or of a TOML file."""
+    if toml:
+        forms = (
+            'a count (seeds = 8), a list (seeds = [0, 5, 9] or "0,5,9") or a range (seeds = "3:7")'
+        )
+    else:
+        forms = "a count (8), a list (0,5,9) or a range (3:7)"
+    return f"{what} takes {forms} of seeds in [0, 2**32)"
+
+
+def parse_seeds(value: Any, what: str = "--seeds", toml: bool = False) -> list[int]:
     """Seeds from a count (``8`` or ``"8"`` -> 0..7), a list (``[0, 5, 9]`` or ``"0,5,9"``)
     or a range (``"3:7"`` -> 3..6); every seed in ``[0, 2**32)``, no duplicates, at most
-    ``MAX_SEEDS``. ``ValueError`` naming ``what`` otherwise."""
-    usage = f"{what} takes a count (8), a list (0,5,9) or a range (3:7) of seeds in [0, 2**32)"
+    ``MAX_SEEDS``. Anything else (``"0:1:2"``, ``"1.5"``, ``[True]``) is a ``ValueError``
+    naming ``what`` and the accepted forms (in TOML's words when ``toml``); a count or a
+    range too large is refused before any list is built."""
     try:
         seeds = _seed_values(value, what)
-    except ValueError as err:
-        if str(err) and not str(err).startswith("invalid literal"):
-            raise
-        raise ValueError(f"{usage}, got {str(value)[:80]!r}") from None
+    except _NotASeedSpecError:
+        raise ValueError(f"{seed_usage(what, toml)}, got {str(value)[:80]!r}") from None
     if not seeds:
         raise ValueError(f"{what} names no seed ({str(value)[:80]!r})")
     if len(seeds) > MAX_SEEDS:
         raise ValueError(f"{what}: at most {MAX_SEEDS} seeds, got {len(seeds)}")
-    bad = [s for s in seeds if not 0 <= s < SEED_LIMIT]
-    if bad:
-        raise ValueError(f"{what}: seeds must be in [0, 2**32), got {bad[0]}")
-    if len(set(seeds)) != len(seeds):
-        dupes = sorted({s for s in seeds if seeds.count(s) > 1})
+    if min(seeds) < 0 or max(seeds) >= SEED_LIMIT:
+        bad = next(s for s in seeds if not 0 <= s < SEED_LIMIT)
+        raise ValueError(f"{what}: seeds must be in [0, 2**32), got {str(bad)[:30]}")
+    ordered = np.sort(np.asarray(seeds, np.int64))  # np.unique is far slower here
+    if np.any(ordered[1:] == ordered[:-1]):
+        counts = collections.Counter(seeds)
+        dupes = sorted(s for s, n in counts.items() if n > 1)
         raise ValueError(f"{what} names seed(s) {dupes[:5]} more than once")
     return seeds
 
@@ -99,5 +136,5 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         shown = ", ".join(repr(k[:40] + ("..." if len(k) > 40 else "")) for k in unknown[:5])
         raise ValueError(f"{where}: unknown key(s) {shown}; allowed: {sorted(allowed)}")
     if "seeds" in data:
-        data["seeds"] = parse_seeds(data["seeds"], f"{where}: seeds")
+        data["seeds"] = parse_seeds(data["seeds"], f"{where}: seeds", toml=True)
     return data

@@ -309,13 +309,13 @@ def write_pbt_plots(out: Path, result: RunResult) -> Path:
 
 
 def replot(run_dir: Path | str) -> list[Path]:
-    """Write the plots of a run folder again from its files (the metrics alone); returns the
-    files written."""
+    """Write the plots of a run folder again from its metrics alone (``load_run(...,
+    params=False)``: no checkpoint is needed); returns the files written."""
     from ppo_jax.io.runload import load_run
     from ppo_jax.run.summary import solved_threshold
 
     out = Path(run_dir)
-    run = load_run(out)
+    run = load_run(out, params=False)
     if not run.metrics:
         raise ValueError(f"{str(run_dir)!r} holds no metrics yet: nothing to plot")
     threshold = solved_threshold(run.config.env_name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -367,11 +368,30 @@ def row_labels_of(saved: RunConfig) -> tuple[list[int], list[dict[str, float]] |
     return list(saved.seeds), None
 
 
-def load_run(out_dir: str | Path, *, trust_env_module: bool = False) -> RunResult:
+class DamagedCheckpointWarning(UserWarning):
+    """A run folder's newest checkpoint (or ``best/`` file) cannot be read: :func:`load_run`
+    goes on without it (no parameters; metrics from ``results.json``). The message is one
+    line naming the file and what is wrong with it (``problem``) and what the result lacks."""
+
+    def __init__(self, problem: str, without: str) -> None:
+        super().__init__(f"{problem}; read without it ({without})")
+        self.problem = problem
+
+
+def load_run(
+    out_dir: str | Path, *, params: bool = True, trust_env_module: bool = False
+) -> RunResult:
     """The results of any run folder ``run_experiment`` or the CLI wrote (train, sweep or
     PBT), from its files: metrics from ``results.json`` (or ``metrics.csv``, or the newest
     checkpoint for a run that never finished), parameters from the newest checkpoint
     (``None`` if there is none).
+
+    ``params=False`` reads the metrics alone (what ``ppo-jax plot`` and ``compare`` need): no
+    parameters, no learner state, no ``best/``; a checkpoint is opened only for the metrics of
+    a run that never wrote its metrics files (one killed outright). With ``params=True``, a
+    newest checkpoint that cannot be read (truncated, corrupt, malformed) is reported as one
+    :class:`DamagedCheckpointWarning` and the result has no parameters (``ppo-jax eval``
+    refuses it); the metrics still come from ``results.json``.
 
     Reading builds no environment and imports nothing the folder names: the learner state is
     rebuilt from the checkpoint's own array names (any network), so a folder whose
@@ -379,31 +399,33 @@ def load_run(out_dir: str | Path, *, trust_env_module: bool = False) -> RunResul
     as read from the folder (:attr:`~ppo_jax.PPOConfig.env_origin`): evaluating it later
     imports a ``module:attribute`` environment only with ``trust_env_module=True`` here (or
     ``env=`` there)."""
+    if not isinstance(params, bool):
+        raise TypeError(f"params must be a bool, got {params!r}")
     out = Path(out_dir)
     saved = read_run_config(out)
     saved = saved._replace(config=trusted(saved.config, trust_env_module))
     results_path = out / RESULTS_FILE
     results = read_json(results_path, "results") if results_path.is_file() else None
     if saved.kind == "pbt":
-        return load_pbt(out, saved, results)
+        return load_pbt(out, saved, results, params)
     seeds, settings = row_labels_of(saved)
     config = saved.config if saved.hp is None else saved.config.replace(**saved.hp)
-    params = train_state = None
+    train_state: Any = None
     metrics: dict[str, np.ndarray] = {}
     status, completed = "incomplete", False
-    loaded = newest_learner(out, ".train_state", len(seeds))
+    written = results is not None and (saved.kind != "sweep" or (out / METRICS_CSV).is_file())
+    loaded = _newest(out, ".train_state", len(seeds), params, not written)
     if loaded is not None:
         train_state, ckpt = loaded
-        params = train_state.params
         metrics = check_metrics(ckpt.metrics, len(seeds), f"checkpoint of {str(out)!r}")
         completed, status = checkpoint_status(ckpt, config.num_updates)
     elif saved.kind == "train":
         status = "finished"
-    best = read_best(out, len(seeds)) or {}
+    best = _best(out, len(seeds)) if params else {}
     run = RunResult(
         config=config,
         seeds=seeds,
-        params=params,
+        params=None if train_state is None else train_state.params,
         metrics=metrics,
         completed=completed,
         status=status,
@@ -457,10 +479,10 @@ def sweep_results(run: RunResult, saved: RunConfig, results: Any) -> RunResult:
     )
 
 
-def load_pbt(out: Path, saved: RunConfig, results: Any) -> RunResult:
+def load_pbt(out: Path, saved: RunConfig, results: Any, params: bool = True) -> RunResult:
     """A PBT folder as a :class:`RunResult` (rows: members): metrics from ``results.json`` or
-    the newest checkpoint, parameters from the newest checkpoint. Builds no environment (see
-    :func:`load_run`)."""
+    the newest checkpoint, parameters from the newest checkpoint (``params``; see
+    :func:`load_run`). Builds no environment."""
     space, population, options = saved_settings(out, saved)  # the space checked as it is read
     if not 2 <= population <= MAX_POPULATION:
         raise ValueError(f"{str(out)!r}: population must be in [2, {MAX_POPULATION}]")
@@ -468,21 +490,20 @@ def load_pbt(out: Path, saved: RunConfig, results: Any) -> RunResult:
     if not 0 <= seed < 2**32:
         raise ValueError(f"{str(out)!r}: the PBT seed must be in [0, 2**32), got {seed}")
     members = list(range(population))
-    params = train_state = None
+    train_state: Any = None
     metrics: dict[str, np.ndarray] = {}
     completed, status = False, "incomplete"
     num_updates = saved.config.num_updates
-    loaded = newest_learner(out, ".runner.train_state", population)
+    loaded = _newest(out, ".runner.train_state", population, params, results is None)
     if loaded is not None:
         train_state, ckpt = loaded
-        params = train_state.params
         metrics = check_metrics(ckpt.metrics, population, f"checkpoint of {str(out)!r}")
         completed, status = checkpoint_status(ckpt, num_updates)
     settings = saved.settings or initial_settings(space, population, seed)
     run = RunResult(
         config=saved.config,
         seeds=members,
-        params=params,
+        params=None if train_state is None else train_state.params,
         metrics=metrics,
         completed=completed,
         status=status,
@@ -491,6 +512,39 @@ def load_pbt(out: Path, saved: RunConfig, results: Any) -> RunResult:
         kind="pbt",
         settings=settings,
     )
-    best = read_best(out, population) or {}
+    best = _best(out, population) if params else {}
     run = run._replace(best_params=best.get("params"), best_obs_norm=best.get("obs_norm"))
     return with_results(run, results)
+
+
+def _newest(
+    out: Path, prefix: str, rows: int, params: bool, need_metrics: bool
+) -> tuple[Any, checkpoint.Checkpoint] | None:
+    """What :func:`load_run` reads from the newest checkpoint: the learner state (``None``
+    without ``params``) and the checkpoint, or ``None`` when there is none, when neither
+    parameters nor metrics are needed from it, or when it cannot be read (one
+    :class:`DamagedCheckpointWarning`)."""
+    if not (params or need_metrics):
+        return None
+    try:
+        if params:
+            return newest_learner(out, prefix, rows)
+        found = sorted((out / CHECKPOINTS).glob(checkpoint.CHECKPOINT_GLOB))
+        return (None, checkpoint.load(found[-1])) if found else None
+    except ValueError as err:
+        _warn_damaged(err, "no parameters" if params else "no metrics")
+        return None
+
+
+def _best(out: Path, rows: int) -> dict[str, Any]:
+    """:func:`read_best`, a damaged file reported as a warning (``{}`` then)."""
+    try:
+        return read_best(out, rows) or {}
+    except ValueError as err:
+        _warn_damaged(err, "no best parameters")
+        return {}
+
+
+def _warn_damaged(err: ValueError, without: str) -> None:
+    problem = " ".join(str(err).split())[:500]
+    warnings.warn(DamagedCheckpointWarning(problem, without), stacklevel=4)

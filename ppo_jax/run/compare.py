@@ -1,6 +1,7 @@
 """``ppo-jax compare``: finished run folders side by side, with the reviewer statistics.
 
-Reads each folder with :func:`~ppo_jax.io.runload.load_run` and summarises its rows' final
+Reads each folder's metrics with :func:`~ppo_jax.io.runload.load_run` (``params=False``: a
+missing or damaged checkpoint does not matter) and summarises its rows' final
 returns with the functions of :mod:`ppo_jax.run.summary` (which take arrays, never folders).
 Before 0.3.0 :func:`compare_runs` lived in :mod:`ppo_jax.run.summary`.
 """
@@ -34,7 +35,7 @@ def compare_runs(run_dirs: list[Any], plot: Any = None) -> list[dict[str, Any]]:
     scores: dict[str, np.ndarray] = {}
     env_name = None
     for d in run_dirs:
-        run = load_run(d)
+        run = load_run(d, params=False)  # the metrics alone: no checkpoint needed
         if not run.metrics:
             raise ValueError(f"{str(d)!r} holds no metrics yet: nothing to compare")
         if env_name is not None and run.config.env_name != env_name:

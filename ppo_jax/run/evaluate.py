@@ -558,7 +558,10 @@ def evaluate_run(
         )
     weights, stats = (run.best_params, run.best_obs_norm) if best else (run.params, run.obs_norm)
     if weights is None:
-        raise ValueError(f"{str(run.out_dir)!r} has no checkpoint to evaluate")
+        raise ValueError(
+            f"{str(run.out_dir)!r} has no checkpoint to evaluate (none was written, or "
+            "load_run warned that the newest is damaged)"
+        )
     results = []
     for i, row_seed in enumerate(run.seeds):
         params, obs_norm = jax.tree.map(lambda x, i=i: x[i], (weights, stats))

@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 import jax
 import numpy as np
 
-from ppo_jax.core.config import INT32_MAX, PPOConfig, env_name_kind
+from ppo_jax.core.config import INT32_MAX, PPOConfig
+from ppo_jax.core.envkwargs import needs_trust
 from ppo_jax.core.envs import trusted
 from ppo_jax.core.episodes import eval_steps
 from ppo_jax.core.spec import PROBLEM_PARTS, Problem, ProblemKeywords, problem_of
@@ -865,8 +866,9 @@ def _rows_text(experiment: Experiment) -> str:
 
 def resume_command(kind: str, out: Path | str | None, config: PPOConfig) -> str:
     """The command that continues the ``kind`` run folder ``out`` (with ``--trust-env-module``
-    when its config names a ``module:attribute`` environment)."""
-    trust = " --trust-env-module" if env_name_kind(config.env_name) == "module" else ""
+    when its config names a ``module:attribute`` environment, or ``env_kwargs`` a folder may
+    not set untrusted, such as EnvPool's ``base_path``)."""
+    trust = " --trust-env-module" if needs_trust(config.env_name, config.env_kwargs) else ""
     return f"ppo-jax {kind} --resume {out}{trust}"
 
 

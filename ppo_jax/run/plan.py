@@ -12,6 +12,7 @@ same pieces. The device memory a run needs is estimated here (:func:`estimate_ru
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
 from collections.abc import Mapping, Sequence
@@ -75,26 +76,37 @@ def seed_list(seeds: Any, what: str = "seeds") -> list[int]:
         if not 1 <= seeds <= MAX_RUNS:
             raise ValueError(f"{what} as a count must be in [1, {MAX_RUNS}], got {seeds}")
         return list(range(seeds))
-    out = []
-    for s in seeds:
-        if isinstance(s, np.integer):
-            s = int(s)
-        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < SEED_LIMIT:
-            raise ValueError(f"{what} must be ints in [0, 2**32), got {s!r}")
-        out.append(s)
-    if not out:
+    if not len(seeds):
         raise ValueError(f"{what} must not be empty")
-    if len(out) > MAX_RUNS:
-        raise ValueError(f"{what}: at most {MAX_RUNS} seeds, got {len(out)}")
-    if len(set(out)) != len(out):
-        dupes = sorted({s for s in out if out.count(s) > 1})
+    if len(seeds) > MAX_RUNS:
+        raise ValueError(f"{what}: at most {MAX_RUNS} seeds, got {len(seeds)}")
+    plain = all(type(s) is int for s in seeds)  # the common case: no per-seed Python code
+    out = list(seeds) if plain else [_seed_int(s, what) for s in seeds]
+    if min(out) < 0 or max(out) >= SEED_LIMIT:
+        bad = next(s for s in out if not 0 <= s < SEED_LIMIT)
+        raise ValueError(f"{what} must be ints in [0, 2**32), got {bad!r}")
+    ordered = np.sort(np.asarray(out, np.int64))  # np.unique is far slower here
+    if np.any(ordered[1:] == ordered[:-1]):
+        counts = collections.Counter(out)
+        dupes = sorted(s for s, n in counts.items() if n > 1)
         raise ValueError(f"{what} holds duplicates {dupes[:10]}: each seed would run twice")
     return out
 
 
+def _seed_int(seed: Any, what: str) -> int:
+    if isinstance(seed, np.integer):
+        seed = int(seed)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"{what} must be ints in [0, 2**32), got {seed!r}")
+    return seed
+
+
 def seed_keys(seeds: Any) -> Array:
-    """``[S, 2]`` keys ``PRNGKey(s)`` for a list of int seeds, or for ``range(seeds)``."""
-    return jnp.asarray(np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seed_list(seeds)]))
+    """``[S, 2]`` keys ``PRNGKey(s)`` for a list of int seeds, or for ``range(seeds)``: one
+    vectorised call (``vmap`` of ``PRNGKey`` over ``uint32`` seeds gives the same keys as
+    ``PRNGKey(s)`` one by one, for every seed in ``[0, 2**32)``)."""
+    values = np.asarray(seed_list(seeds), np.uint32)
+    return jax.vmap(jax.random.PRNGKey)(jnp.asarray(values))
 
 
 def check_hyperparams(config: PPOConfig, hp: Any) -> Hyperparams:

@@ -17,6 +17,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ from hypothesis import strategies as st
 
 import ppo_jax
 from ppo_jax import PPOConfig, load_run
-from ppo_jax.io import rundir
+from ppo_jax.io import rundir, runload
+from ppo_jax.io.runload import DamagedCheckpointWarning
 from ppo_jax.run.evaluate import evaluate_run
 
 MODULE_NAME = "ppo_jax_poison_module"
@@ -202,28 +204,136 @@ def test_trusting_the_folder_builds_the_environment_it_names(trained, tmp_path, 
     assert evaluate_run(untrusted, 2, env=env, env_params=env_params) == returns
 
 
-def test_no_module_inside_the_folder_is_imported_by_the_cli(trained, tmp_path):
-    """The ``ppo-jax`` command in a fresh process, its working directory the poisoned folder,
-    which also holds modules shadowing what the CLI imports (``gymnax.py``,
-    ``matplotlib.py``, ``rliable.py``): ``eval`` refuses naming the flag, ``plot`` succeeds,
-    and no marker appears (reading a folder puts no folder on the import path)."""
+SHADOWED = (
+    "gymnax", "matplotlib", "rliable", "numpy", "scipy", "pandas", "PIL", "seaborn",
+    "tensorboardX", "jax", "flax", "optax", "msgpack", "envpool",
+)  # fmt: skip
+"""Installed packages the commands import; a module of each name lies in the folder."""
+
+
+def shadow(folder: Path, marker: Path) -> None:
+    """Put a module named like each of :data:`SHADOWED` into ``folder``, each leaving
+    ``marker`` when imported, and check that they work: ``python -c`` (which puts the
+    working directory first) imports them."""
+    for name in SHADOWED:
+        (folder / f"{name}.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    subprocess.run([sys.executable, "-c", "import numpy"], cwd=folder, timeout=60, check=True)
+    assert marker.exists(), "the shadowing modules are imported from the working directory"
+    marker.unlink()
+
+
+def installed_command() -> Path:
     command = Path(sys.executable).parent / "ppo-jax"
     if not command.exists():
         pytest.skip("the ppo-jax command is not installed (pip install -e .)")
+    return command
+
+
+def test_no_module_inside_the_folder_is_imported_by_the_cli(trained, tmp_path):
+    """The ``ppo-jax`` command and ``python -m ppo_jax`` in fresh processes, their working
+    directory the poisoned folder, which also holds modules shadowing what they import
+    (``numpy.py``, ``matplotlib.py``, ``gymnax.py``, ...): ``eval`` refuses naming the flag,
+    ``plot`` succeeds, and no marker appears (reading a folder puts no folder on the import
+    path, and ``python -m ppo_jax`` takes out the one Python put first)."""
+    command = installed_command()
     marker = tmp_path / "MARKER"
     folder = tmp_path / "train"
     shutil.copytree(trained["train"], folder)
     poison(folder, f"{MODULE_NAME}:make", {}, marker)
-    for shadow in ("gymnax", "matplotlib", "rliable"):
-        (folder / f"{shadow}.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
-    for argv, code in ((["eval", "."], 2), (["plot", "."], 0)):
-        done = subprocess.run(
-            [str(command), *argv], cwd=folder, capture_output=True, text=True, timeout=240
-        )
-        assert done.returncode == code, done.stderr
+    shadow(folder, marker)
+    runs = (
+        ([str(command), "eval", "."], 2),
+        ([str(command), "plot", "."], 0),
+        ([sys.executable, "-m", "ppo_jax", "plot", "."], 0),
+    )
+    for argv, code in runs:
+        done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=240)
+        assert done.returncode == code, (argv, done.stderr)
         assert not marker.exists(), argv
         if code:
             assert "--trust-env-module" in done.stderr
+
+
+PYTHON_API_READERS = """
+import sys
+import ppo_jax
+from ppo_jax.run.compare import compare_runs
+from ppo_jax.io.plotting import replot
+
+run = ppo_jax.load_run(".", params=False)
+assert run.params is None and run.metrics["episode_return"].shape[0] == 2
+assert ppo_jax.load_run(".").params is not None
+replot(".")
+assert compare_runs([".", "."])[0]["rows"] == 2
+ppo_jax.make_env(ppo_jax.PPOConfig())
+assert "." not in sys.path and "" not in sys.path
+"""
+
+
+def test_the_python_api_imports_nothing_from_the_working_directory(trained, tmp_path):
+    """A script elsewhere, run in a folder of shadowing modules, reads the folder with the
+    Python API (``load_run`` with and without parameters, ``replot``, ``compare_runs``) and
+    builds a gymnax environment: nothing is imported from the working directory."""
+    marker = tmp_path / "MARKER"
+    folder = tmp_path / "train"
+    shutil.copytree(trained["train"], folder)
+    shadow(folder, marker)
+    script = tmp_path / "elsewhere" / "read.py"
+    script.parent.mkdir()
+    script.write_text(PYTHON_API_READERS)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=folder, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists()
+
+
+MY_ENVS = """
+import gymnax
+
+
+def make():
+    return gymnax.make("CartPole-v1")
+"""
+
+
+@pytest.mark.heavy
+@pytest.mark.timeout(900)
+def test_training_in_a_folder_of_shadowing_modules(tmp_path):
+    """New runs through the installed script, ``python -m ppo_jax`` and the Python API, in a
+    folder of shadowing modules: a gymnax id (with TensorBoard, which imports tensorboardX)
+    imports nothing from it; a ``module:attribute`` environment that lives there is found (the
+    folder is appended to the path) while its own ``import gymnax`` still gets the installed
+    gymnax. No marker appears."""
+    command = installed_command()
+    marker = tmp_path / "MARKER"
+    folder = tmp_path / "work"
+    folder.mkdir()
+    shadow(folder, marker)
+    (folder / "my_envs_in_cwd.py").write_text(MY_ENVS)
+    runs = [
+        [str(command), "train", *TINY, "--out", "a", "--tensorboard", "tb", "--quiet"],
+        [sys.executable, "-m", "ppo_jax", "train", *TINY, "--out", "b", "--quiet"],
+        [str(command), "train", *TINY, "--env", "my_envs_in_cwd:make", "--out", "c", "--quiet"],
+        [sys.executable, "-m", "ppo_jax", "train", *TINY, "--env", "my_envs_in_cwd:make",
+         "--out", "d", "--quiet"],
+    ]  # fmt: skip
+    for argv in runs:
+        done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (argv, done.stderr[-2000:])
+        assert not marker.exists(), argv
+    script = tmp_path / "elsewhere.py"
+    script.write_text(
+        "import ppo_jax\n"
+        "config = ppo_jax.PPOConfig(num_envs=4, num_steps=8, total_timesteps=96,\n"
+        "    num_minibatches=2, update_epochs=1, hidden_sizes=(8,))\n"
+        "ppo_jax.run_experiment(config, [0, 1], 'e', tensorboard='tb-e')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=folder, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not marker.exists()
 
 
 def test_trust_flag_is_refused_without_resume(capsys):
@@ -321,8 +431,7 @@ def test_hostile_checkpoint_names_are_refused(trained, tmp_path):
     ):
         state = {**ckpt.state, bad: np.zeros((2,), np.float32)}
         checkpoint.atomic_write(path, checkpoint.encode(ckpt._replace(state=state)))
-        with pytest.raises(ValueError, match=r"not a dict entry|malformed"):
-            load_run(folder)
+        assert_damaged(folder, r"not a dict entry|malformed")
 
 
 @pytest.mark.parametrize(
@@ -363,7 +472,7 @@ def test_hostile_metrics_csv_is_refused(tmp_path, text):
     path = tmp_path / "metrics.csv"
     path.write_text(text)
     with pytest.raises(ValueError, match=r"metrics\.csv"):
-        rundir.read_metrics_csv(path)
+        runload.read_metrics_csv(path)
 
 
 def test_hostile_checkpoints_are_bounded(trained, tmp_path):
@@ -378,13 +487,102 @@ def test_hostile_checkpoints_are_bounded(trained, tmp_path):
     deep = ".train_state.params" + "['a']" * 5000
     state = {**ckpt.state, deep: np.zeros((2,), np.float32)}
     checkpoint.atomic_write(path, checkpoint.encode(ckpt._replace(state=state)))
-    with pytest.raises(ValueError, match=r"not a dict entry|strings of at most"):
-        load_run(folder)
+    assert_damaged(folder, r"not a dict entry|strings of at most")
     header = checkpoint.encode(ckpt)[: checkpoint.HEADER_BYTES]
     magic, version, _, digest = struct.unpack("<8sIQ32s", header)
     huge = checkpoint.MAX_READ_BYTES + 1
     with open(path, "wb") as fh:
         fh.write(struct.pack("<8sIQ32s", magic, version, huge, digest))
         fh.truncate(checkpoint.HEADER_BYTES + huge)  # sparse: no disk used
-    with pytest.raises(ValueError, match="declares"):
-        load_run(folder)
+    assert_damaged(folder, "declares")
+
+
+def assert_damaged(folder: Path, needle: str) -> None:
+    """``folder``'s newest checkpoint is refused by every reader that needs it, in one line
+    naming ``needle``: ``load_run`` warns once (no parameters), ``evaluate_run`` and ``ppo-jax
+    eval`` refuse; the metrics of ``results.json`` still load, without a warning when no
+    parameters are asked for."""
+    with pytest.warns(DamagedCheckpointWarning, match=needle) as caught:
+        run = load_run(folder)
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    assert run.params is None and run.train_state is None and run.metrics
+    with pytest.raises(ValueError, match="no checkpoint to evaluate"):
+        evaluate_run(run, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_run(folder, params=False).metrics.keys() == run.metrics.keys()
+    assert exit_code(["eval", str(folder)]) == 2
+
+
+# --------------------------------------------------------------------------- damaged checkpoints
+def damage(path: Path, how: str, where: float) -> None:
+    """Truncate the file at the fraction ``where`` of its length, or flip one byte there."""
+    data = bytearray(path.read_bytes())
+    at = min(len(data) - 1, int(where * len(data)))
+    if how == "truncate":
+        path.write_bytes(bytes(data[:at]))
+    else:
+        data[at] ^= 0xFF
+        path.write_bytes(bytes(data))
+
+
+def check_damaged_folder(
+    trained: dict[str, Path], base: Path, how: str, where: float, capsys: Any
+) -> None:
+    """A copy of the trained folder with its newest checkpoint damaged: ``plot`` and
+    ``compare`` work from ``results.json`` and ``metrics.csv`` alone (no warning: they open
+    no checkpoint), ``load_run(params=False)`` reads the same metrics as from the whole
+    folder, and ``eval`` refuses in one line naming the checkpoint."""
+    from ppo_jax.io import checkpoint
+
+    folder = base / "train"
+    shutil.copytree(trained["train"], folder)
+    newest = checkpoint.latest(folder)
+    damage(newest, how, where)
+    capsys.readouterr()
+    assert exit_code(["plot", str(folder)]) == 0
+    assert exit_code(["compare", str(folder), str(trained["train"])]) == 0
+    assert capsys.readouterr().err == ""
+    clean = load_run(trained["train"], params=False)
+    run = load_run(folder, params=False)
+    for name, values in clean.metrics.items():
+        np.testing.assert_array_equal(run.metrics[name], values)
+    assert exit_code(["eval", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(newest.name) in err and "eval needs" in err
+
+
+def test_plot_and_compare_read_the_metrics_of_a_truncated_folder(trained, tmp_path, capsys):
+    """The case that was refused: the newest checkpoint cut in half (see
+    :func:`check_damaged_folder`)."""
+    check_damaged_folder(trained, tmp_path, "truncate", 0.5, capsys)
+
+
+@pytest.mark.heavy
+@settings(max_examples=16, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(how=st.sampled_from(["truncate", "flip"]), where=st.floats(0.0, 0.999))
+def test_plot_and_compare_read_the_metrics_of_any_damaged_folder(
+    trained, tmp_path_factory, capsys, how, where
+):
+    """The newest checkpoint truncated anywhere or with a byte flipped anywhere (magic,
+    header, hash, payload): :func:`check_damaged_folder` holds for each."""
+    check_damaged_folder(trained, tmp_path_factory.mktemp("damaged"), how, where, capsys)
+
+
+def test_a_run_killed_before_its_results_reads_the_checkpoints_metrics(trained, tmp_path, capsys):
+    """Without ``results.json`` (a process killed outright) the metrics come from the newest
+    checkpoint; damaged, it is one warning line and the plot is refused in one more."""
+    from ppo_jax.io import checkpoint
+
+    folder = tmp_path / "train"
+    shutil.copytree(trained["train"], folder)
+    (folder / rundir.RESULTS_FILE).unlink()
+    assert load_run(folder, params=False).metrics["episode_return"].shape[0] == 2
+    assert exit_code(["plot", str(folder)]) == 0
+    damage(checkpoint.latest(folder), "truncate", 0.5)
+    capsys.readouterr()
+    assert exit_code(["plot", str(folder)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("ppo-jax plot: warning: checkpoint")
+    assert "holds no metrics" in lines[1]

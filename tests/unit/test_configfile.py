@@ -34,6 +34,13 @@ def test_parse_seeds():
         (1.5, "takes a count"),
         ({"a": 1}, "takes a count"),
         (0, "a count must be in"),
+        ("0:1:2", r"--seeds takes a count \(8\), a list \(0,5,9\) or a range \(3:7\)"),
+        ("1.5", "--seeds takes a count"),
+        ("3:", "--seeds takes a count"),
+        ("0;1", "--seeds takes a count"),
+        ("9" * 5000, "--seeds takes a count"),
+        ("1048577", r"a count must be in \[1, 1048576\]"),
+        ("0:1048577", "at most 1048576"),
     ],
 )
 def test_bad_seeds_name_the_flag(value, needle):
@@ -65,6 +72,8 @@ def test_config_file_fields_and_seeds(tmp_path: Path):
         (b"seeds = [0, 0]\n", "more than once"),
         (b"seeds = 2.5\n", "seeds"),
         (b"seeds = {a = 1}\n", "seeds"),
+        (b'seeds = "0:1:2"\n', r'seeds takes a count \(seeds = 8\).*range \(seeds = "3:7"\)'),
+        (b"seeds = [1, 2.5]\n", "seeds = 8"),
         (b"x" * 10_000_000 + b" = 1\n", "larger than"),
     ],
 )

@@ -226,3 +226,27 @@ def test_a_run_folder_naming_an_envpool_task_is_built_like_a_suite_id() -> None:
     check_env_trusted(config)
     env, _ = make_env(config)
     assert isinstance(env, EnvPoolEnv)
+
+
+def test_a_missing_rom_is_one_line(tmp_path) -> None:
+    """EnvPool's Atari loader ends the whole process on a missing ROM (``exit(1)``): a
+    ``base_path`` (or ``task``) without the ROM is refused first, naming the kwarg and the
+    file; a ``base_path`` that is not a folder too. A real copy of the assets loads."""
+    import envpool
+
+    from ppo_jax.core.envpool import check_native_files
+
+    for kwargs, needle in (
+        (
+            (("base_path", str(tmp_path)),),
+            r"base_path: envpool:Pong-v5 needs the ROM '.*pong\.bin'",
+        ),
+        ((("task", "no_such_rom"),), r"task: envpool:Pong-v5 needs the ROM '.*no_such_rom\.bin'"),
+        ((("base_path", str(tmp_path / "none")),), "not a folder"),
+    ):
+        with pytest.raises(ValueError, match=needle) as info:
+            make_env(PPOConfig(env_name="envpool:Pong-v5", env_kwargs=kwargs))
+        assert "\n" not in str(info.value)
+    default = envpool.make_spec("Pong-v5").config.base_path
+    check_native_files(envpool, "Pong-v5", {"base_path": default})  # the real assets
+    check_native_files(envpool, "CartPole-v1", {"base_path": str(tmp_path)})  # loads no file

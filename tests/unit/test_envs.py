@@ -308,3 +308,63 @@ def test_the_step_strategy_is_chosen_by_name():
 
     assert step_strategy(OwnStep(), 8) == "vmap"
     assert set(STEP_STRATEGIES) == {"vmap", "gymnax_resets_ahead", "pooled_resets", "batched"}
+
+
+# ------------------------------------------------------------------ non-finite action bounds
+class _BoxEnv(ConstantRewardEnv):
+    """A probe whose action space is ``space`` (a Box, or a Dict/Tuple holding one)."""
+
+    def __init__(self, space):
+        super().__init__()
+        self._space = space
+
+    def action_space(self, params=None):
+        return self._space
+
+
+def test_nan_bounds_are_refused_with_the_path_and_the_values():
+    from gymnax.environments import spaces
+
+    nan = float("nan")
+    with pytest.raises(ValueError, match=r"action_space has a Box with NaN bounds \(low=\[nan\]"):
+        action_spec(_BoxEnv(spaces.Box(nan, nan, (1,))), CounterParams())
+    nested = spaces.Tuple(
+        [spaces.Discrete(2), spaces.Dict({"amount": spaces.Box(jnp.array([0.0, nan]), 1.0, (2,))})]
+    )
+    with pytest.raises(ValueError, match=r"action_space\[1\]\['amount'\].*low=\[0.0, nan\]"):
+        action_spec(_BoxEnv(nested), CounterParams())
+    with pytest.raises(ValueError, match=r"low > high \(low=\[2.0\], high=\[1.0\]\)"):
+        action_spec(_BoxEnv(spaces.Box(2.0, 1.0, (1,))), CounterParams())
+
+
+def test_bounded_policies_refuse_infinite_or_empty_ranges_by_path():
+    from gymnax.environments import spaces
+
+    from ppo_jax.core.envs import action_paths, check_action_bounds
+
+    inf = float("inf")
+    nested = spaces.Tuple(
+        [spaces.Discrete(2), spaces.Dict({"amount": spaces.Box(jnp.array([0.0, -inf]), 1.0, (2,))})]
+    )
+    action = action_spec(_BoxEnv(nested), CounterParams())
+    assert action_paths(action) == ("action_space[0]", "action_space[1]['amount']")
+    for distribution in ("tanh_gaussian", "beta"):
+        with pytest.raises(
+            ValueError, match=r"action_space\[1\]\['amount'\] has low=\[0.0, -inf\]"
+        ):
+            check_action_bounds(action, distribution)
+    check_action_bounds(action, "gaussian")  # the Gaussian clips: no bound is needed
+    flat = action_spec(_BoxEnv(spaces.Box(1.0, 1.0, (1,))), CounterParams())
+    with pytest.raises(ValueError, match=r"low < high; action_space has low=\[1.0\], high=\[1.0\]"):
+        check_action_bounds(flat, "beta")
+
+
+def test_a_nan_box_environment_is_refused_before_training():
+    """The case that trained with NaN losses without a word: now one ValueError."""
+    from gymnax.environments import spaces
+
+    from ppo_jax import train_seeds
+
+    env = _BoxEnv(spaces.Box(float("nan"), float("nan"), (1,)))
+    with pytest.raises(ValueError, match="NaN bounds"):
+        train_seeds(PPOConfig(num_envs=2, num_steps=4, total_timesteps=8), 1, env=env)

@@ -102,6 +102,32 @@ def test_train_seeds_accepts_a_count_and_refuses_bad_seeds(tiny, four_seeds):
     assert seed_list([np.int64(2**32 - 1)]) == [2**32 - 1]
 
 
+def test_seed_keys_are_prngkey_of_each_seed():
+    """The vectorised keys equal ``jax.random.PRNGKey(s)`` called one seed at a time (the
+    oracle), below and above 2**31 and at the largest seed."""
+    seeds = [0, 1, 7, 123_456_789, 2**31 - 1, 2**31, 2**31 + 5, 3_000_000_000, 2**32 - 1]
+    expected = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in seeds])
+    keys = planning.seed_keys(seeds)
+    assert keys.dtype == jnp.uint32
+    np.testing.assert_array_equal(np.asarray(keys), expected)
+    counted = np.stack([np.asarray(jax.random.PRNGKey(s)) for s in range(3)])
+    np.testing.assert_array_equal(np.asarray(planning.seed_keys(3)), counted)
+
+
+def test_a_million_seeds_are_checked_without_per_seed_python_work():
+    """A count or list at the limit is read, checked and turned into keys as arrays (the
+    refusal of a too-large run then comes from the memory check, tested in
+    tests/integration/test_fuzz.py); a duplicate among a million is named."""
+    keys = planning.seed_keys(planning.MAX_RUNS)
+    assert keys.shape == (planning.MAX_RUNS, 2) and int(keys[-1, 1]) == planning.MAX_RUNS - 1
+    seeds = list(range(planning.MAX_RUNS))
+    seeds[-1] = 17
+    with pytest.raises(ValueError, match=r"duplicates \[17\]"):
+        seed_list(seeds)
+    with pytest.raises(ValueError, match="at most"):
+        seed_list(range(planning.MAX_RUNS + 1))
+
+
 def test_traced_hyperparameters_never_recompile(tiny, four_seeds):
     """A new learning rate, gamma, clip_eps ... as ``hp=`` or as a changed config field reuses
     the executable; a static field compiles anew."""
