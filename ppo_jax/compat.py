@@ -77,8 +77,24 @@ OLD_NAMES: dict[str, str] = {
             "write_pbt_plots",
         ]
     },
+    **{
+        f"ppo_jax.run.summary.{name}": f"ppo_jax.io.stats.{name}"
+        for name in [
+            "BOOTSTRAP_REPS",
+            "CONFIDENCE",
+            "FINAL_WINDOW_FRACTION",
+            "SOLVED_THRESHOLDS",
+            "final_return",
+            "iqm_with_ci",
+            "performance_profiles",
+            "probability_of_improvement",
+            "solved_threshold",
+            "steps_to_solve",
+        ]
+    },
 }
-"""Old dotted name -> its home since 0.3.0 (both spellings give the same object)."""
+"""Old dotted name -> its home since 0.3.0 (the statistics of ``ppo_jax.run.summary`` are in
+``ppo_jax.io.stats``); both spellings give the same object."""
 
 
 def install() -> None:

@@ -184,14 +184,17 @@ def metrics_rows(
     counts as one seed) and must hold ``env_steps``, which gives each row's step (the largest
     over seeds: the same for all but runs stopped at ``stop_at_return``). ``values`` holds, for
     every other metric, its mean over seeds ignoring NaN, and for ``episode_return`` also
-    ``episode_return/seed_{s}`` for each seed ``s`` of ``seeds``. Means (and per-seed
-    returns) that are NaN are left out; updates with nothing left, or that no run trained
-    (every run stopped at ``stop_at_return``), are not yielded.
+    ``episode_return/seed_{s}`` for each seed ``s`` of ``seeds``, and ``env_steps/seed_{s}``
+    for a seed that stopped at ``stop_at_return`` (its env steps stay where it stopped). Means
+    (and per-seed returns) that are NaN are left out; updates with nothing left, or that no
+    run trained (every run had stopped: the step does not grow), are not yielded.
     """
     if "env_steps" not in metrics:
         raise ValueError("metrics must include 'env_steps'")
-    # The largest over seeds: a run stopped at stop_at_return logs 0 for the updates it skipped.
-    steps = np.max(np.atleast_2d(np.asarray(metrics["env_steps"])), axis=0)
+    # The largest over seeds: a run stopped at stop_at_return keeps the count it stopped at
+    # (earlier versions logged 0), the others go on.
+    per_seed = np.atleast_2d(np.asarray(metrics["env_steps"]))
+    steps = np.max(per_seed, axis=0)
     arrays: dict[str, np.ndarray] = {}
     for name, value in metrics.items():
         if name == "env_steps":
@@ -208,17 +211,21 @@ def metrics_rows(
     if len(set(labels)) != len(labels):  # rows of a sweep share seeds: number them
         labels = [str(i) for i in range(len(seeds))]
     for u, step in enumerate(steps):
-        if step <= 0:  # every run had stopped at stop_at_return: nothing was trained
+        if step <= (steps[u - 1] if u else 0):  # every run had stopped: nothing was trained
             continue
-        row: dict[str, float] = {}
-        for name, arr in arrays.items():
-            mean = float(means[name][u])
-            if not math.isnan(mean):
-                row[name] = mean
-            if name == "episode_return":
-                for i, label in enumerate(labels):
-                    ret = float(arr[i, u])
-                    if not math.isnan(ret):
-                        row[f"episode_return/seed_{label}"] = ret
+        row = {name: float(m[u]) for name, m in means.items() if not math.isnan(m[u])}
+        if "episode_return" in arrays:
+            row.update(_per_seed("episode_return", arrays["episode_return"][:, u], labels))
+        if per_seed.shape[0] == len(labels):
+            stopped = np.where(
+                (per_seed[:, u] > 0) & (per_seed[:, u] < step), per_seed[:, u], np.nan
+            )
+            row.update(_per_seed("env_steps", stopped, labels))
         if row:
             yield int(step), row
+
+
+def _per_seed(name: str, values: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
+    """``{name}/seed_{label}`` of every finite value."""
+    pairs = zip(labels, values, strict=True)
+    return {f"{name}/seed_{label}": float(v) for label, v in pairs if not math.isnan(v)}

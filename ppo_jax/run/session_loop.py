@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from ppo_jax.core.config import PPOConfig, env_name_kind
+from ppo_jax.core.train import env_steps_done
 from ppo_jax.io import checkpoint, rundir
 from ppo_jax.io.console import ProgressPrinter, report_every, resolve_style
 from ppo_jax.io.sinks import JsonlWriter, TensorBoardWriter, WandbWriter, metrics_rows
@@ -71,11 +72,21 @@ class StopRequests:
         )
 
 
-def first_nonfinite(metrics: dict[str, np.ndarray], params: Any, first_update: int) -> str | None:
-    """A message naming the first non-finite metric (update, row) or parameter, else None."""
-    # Updates a run skipped after reaching stop_at_return log 0 env steps and NaN losses.
+def first_nonfinite(
+    metrics: dict[str, np.ndarray], params: Any, first_update: int, steps_before: Any = None
+) -> str | None:
+    """A message naming the first non-finite metric (update, row) or parameter, else None.
+
+    Updates a run skipped after reaching ``stop_at_return`` log NaN losses and the env steps
+    it had taken: an update counts only where a row's ``env_steps`` grew, from
+    ``steps_before`` (each row's env steps before these updates; without it, from 0)."""
     steps = metrics.get("env_steps")
-    trained = True if steps is None else np.asarray(steps) > 0
+    trained: Any = True
+    if steps is not None:
+        steps = np.asarray(steps)
+        before = np.zeros(steps.shape[:-1]) if steps_before is None else steps_before
+        previous = np.concatenate([np.reshape(before, (*steps.shape[:-1], 1)), steps[..., :-1]], -1)
+        trained = steps > previous
     for name in NONFINITE_METRICS:
         bad = ~np.isfinite(np.asarray(metrics[name])) & trained
         if bad.any():
@@ -272,7 +283,8 @@ def run_session(
                 jax.block_until_ready(new_runner)
                 run_s += time.perf_counter() - t1
                 seg = {k: np.asarray(v) for k, v in seg_jax.items()}
-                problem = first_nonfinite(seg, new_runner.train_state.params, start)
+                done = env_steps_done(config, np.asarray(runner.train_state.step))
+                problem = first_nonfinite(seg, new_runner.train_state.params, start, done)
                 if problem is not None:
                     status = f"stopped: {problem}"
                     break

@@ -18,12 +18,21 @@ from ppo_jax.core.evaluate import eval_steps
 from ppo_jax.core.types import EvalState, RunnerState
 from ppo_jax.io import checkpoint, rundir
 from ppo_jax.io.plotting import write_run_plots
+from ppo_jax.io.stats import (
+    SOLVED_DEFINITION,
+    final_return,
+    format_interval,
+    iqm_interval,
+    solved_threshold,
+    steps_to_solve,
+    trained_updates,
+)
 from ppo_jax.run.evaluate import PolicyInputs, evaluate_spec
 from ppo_jax.run.session_setup import SessionSetup
-from ppo_jax.run.summary import final_return, iqm_with_ci, solved_threshold, steps_to_solve
 
-EARLY_FINISH = "finished early: every run reached stop_at_return={}"
-"""Status of a session whose runs all stopped at their target return."""
+EARLY_FINISH = "finished early: every run stopped at an evaluation reaching stop_at_return={}"
+"""Status of a session whose runs all stopped at their target return (the table's ``stopped``
+column counts them)."""
 ABSOLUTE_FACTOR = 10
 """The absolute metric re-evaluates each run's best parameters on this many times
 ``eval_episodes`` episodes (as Stoix and Mava report it)."""
@@ -90,18 +99,16 @@ def absolute_metric(setup: SessionSetup, state: Any) -> dict[str, Any] | None:
     )
     returns = np.asarray(played.returns, np.float64).mean(axis=-1)
     returns = np.where(np.asarray(evaluation.best_update) >= 0, returns, np.nan)
-    nan = float("nan")
-    iqm, low, high = (
-        iqm_with_ci({"runs": returns})["runs"] if np.isfinite(returns).any() else (nan,) * 3
-    )
+    interval = iqm_interval(returns)
     return {
         "episodes": episodes,
         "returns": [None if not np.isfinite(r) else float(r) for r in returns],
         "best_eval_return": [float(r) for r in np.asarray(evaluation.best_return)],
         "best_eval_update": [int(u) + 1 for u in np.asarray(evaluation.best_update)],
-        "iqm": iqm,
-        "ci_low": low,
-        "ci_high": high,
+        "iqm": interval.point,
+        "ci_low": interval.low,
+        "ci_high": interval.high,
+        "interval": interval.to_dict(),
     }
 
 
@@ -111,10 +118,13 @@ def summary_rows(
     compile_s: float,
     run_s: float,
     new_updates: int,
+    stopped: Any = None,
 ) -> list[dict[str, Any]]:
     """One summary row per run (``R`` rows, from ``metrics`` ``name -> [R, U]``): final
-    return, solved, env steps to solve, timings and throughput of this session's
-    ``new_updates`` updates."""
+    return, solved (:data:`~ppo_jax.io.stats.SOLVED_DEFINITION`), env steps to solve, the
+    updates it trained and whether it ``stopped`` at ``stop_at_return`` (``[R]`` flags;
+    ``None`` without a target), timings and throughput per run (``env_steps_per_s``) of this
+    session's ``new_updates`` updates."""
     config = setup.plan.config
     if not metrics:
         return []
@@ -123,6 +133,7 @@ def summary_rows(
     to_solve = steps_to_solve(metrics, threshold) if threshold is not None else None
     # Each run's own steps: a run stopped at stop_at_return took fewer than the others.
     run_steps = np.max(np.asarray(metrics["env_steps"]), axis=-1)
+    trained = trained_updates(metrics["env_steps"])
     sps = new_updates * config.batch_size / run_s if run_s > 0 else float("nan")
     return [
         {
@@ -134,6 +145,8 @@ def summary_rows(
             "run_s": run_s,
             "compile_s": compile_s,
             "env_steps": int(run_steps[i]),
+            "updates": int(trained[i]),
+            "stopped": None if stopped is None else bool(stopped[i]),
             "env_steps_per_s": sps,
         }
         for i, seed in enumerate(setup.seeds)
@@ -165,7 +178,14 @@ def session_result(
         status=status,
         out_dir=out,
         train_state=state,
-        summary=summary_rows(setup, metrics, compile_s, run_s, done - first_update),
+        summary=summary_rows(
+            setup,
+            metrics,
+            compile_s,
+            run_s,
+            done - first_update,
+            None if best is None or setup.plan.config.stop_at_return is None else best.stopped,
+        ),
         best_params=None if best is None else best.best_params,
         best_obs_norm=None if best is None else best.best_obs_norm,
     )
@@ -208,6 +228,7 @@ def write_outputs(
         "updates_done": result.updates_done,
         "solved_threshold": threshold,
         "runs": result.summary,
+        "solved_definition": SOLVED_DEFINITION,
         "total_env_steps_per_s": (
             result.summary[0]["env_steps_per_s"] * len(result.seeds) if result.summary else None
         ),
@@ -223,11 +244,16 @@ def write_outputs(
         rundir.write_metrics_csv(
             out / rundir.METRICS_CSV, metrics, [setup.row_label], [[s] for s in result.seeds]
         )
-    label = f"{len(result.seeds)} {setup.row_label}(s)"
+    label = f"IQM of {len(result.seeds)} {setup.row_label}(s)"
     if metrics:
-        iqm, low, high = iqm_with_ci({"runs": final_return(metrics)})["runs"]
-        summary["final_return_iqm"] = {"iqm": iqm, "ci_low": low, "ci_high": high}
-        label += f", final IQM {iqm:.4g} [95% CI {low:.4g}, {high:.4g}]"
+        interval = iqm_interval(final_return(metrics))
+        summary["final_return_iqm"] = {
+            "iqm": interval.point,
+            "ci_low": interval.low,
+            "ci_high": interval.high,
+            **interval.to_dict(),
+        }
+        label += f"; final {format_interval(interval)}"
     if absolute is not None:
         summary["absolute_metric"] = absolute
     rundir.write_json(out / rundir.RESULTS_FILE, summary)

@@ -433,29 +433,33 @@ def setting_label(setting: Mapping[str, float]) -> str:
 
 def rank_settings(result: SweepResult) -> list[dict[str, Any]]:
     """One row per setting, best first (by the IQM of the seeds' final returns): the setting,
-    mean +- std and IQM with its 95% bootstrap CI of the final returns, the share of seeds that
-    solved the environment and the median env steps to solve."""
-    from ppo_jax.run.summary import final_return, iqm_with_ci, solved_threshold, steps_to_solve
+    mean +- std and IQM with its 95% CI of the final returns
+    ([iqm_interval][ppo_jax.io.stats.iqm_interval]; ``n`` seeds with a finite final return,
+    the method and whether n is enough for it), the share of seeds that solved the
+    environment and the median env steps to solve."""
+    from ppo_jax.io.stats import final_return, iqm_interval, solved_threshold, steps_to_solve
 
     metrics = result.metrics
     final = final_return(metrics)  # [settings, seeds]
     threshold = None if result.config is None else solved_threshold(result.config.env_name)
     to_solve = steps_to_solve(metrics, threshold) if threshold is not None else None
-    stats = iqm_with_ci({str(i): final[i] for i in range(len(result.settings))})
     rows: list[dict[str, Any]] = []
     for i, setting in enumerate(result.settings):
         finite = final[i][np.isfinite(final[i])]
         hit = [] if to_solve is None else [int(s) for s in to_solve[i] if s >= 0]
-        iqm, low, high = stats[str(i)]
+        interval = iqm_interval(final[i])
         rows.append(
             {
                 "setting": i,
                 **setting,
                 "final_return_mean": float(finite.mean()) if finite.size else float("nan"),
                 "final_return_std": float(finite.std()) if finite.size else float("nan"),
-                "iqm": iqm,
-                "iqm_ci_low": low,
-                "iqm_ci_high": high,
+                "iqm": interval.point,
+                "iqm_ci_low": interval.low,
+                "iqm_ci_high": interval.high,
+                "n": interval.n,
+                "iqm_method": interval.method,
+                "iqm_reliable": interval.reliable,
                 "solved_fraction": None
                 if threshold is None
                 else float(np.mean(final[i] >= threshold)),
@@ -463,6 +467,20 @@ def rank_settings(result: SweepResult) -> list[dict[str, Any]]:
             }
         )
     return sorted(rows, key=lambda r: -np.nan_to_num(r["iqm"], nan=-np.inf))
+
+
+def _ranked_interval(row: Mapping[str, Any]) -> Any:
+    """The IQM interval of a row of :func:`rank_settings`."""
+    from ppo_jax.io.stats import IQM_MIN_RUNS, Interval
+
+    return Interval(
+        row["iqm"],
+        row["iqm_ci_low"],
+        row["iqm_ci_high"],
+        (row["n"],),
+        row["iqm_method"],
+        IQM_MIN_RUNS,
+    )
 
 
 def run_sweep_experiment(
@@ -483,10 +501,10 @@ def run_sweep_experiment(
     ``write=False`` (the other processes of a multi-process sweep) writes nothing. ``kwargs``
     go to :func:`plan_sweep`. Returns the result and the ranked rows."""
     from ppo_jax.io import rundir
-    from ppo_jax.io.console import ProgressPrinter, report_every, resolve_style
+    from ppo_jax.io.console import ProgressPrinter, interval_cell, report_every, resolve_style
     from ppo_jax.io.plotting import learning_curves, save_figure
+    from ppo_jax.io.stats import final_return, solved_threshold
     from ppo_jax.run import progress as progress_events
-    from ppo_jax.run.summary import final_return, solved_threshold
 
     say = log or (lambda _: None)
     style = resolve_style(progress)
@@ -553,8 +571,8 @@ def run_sweep_experiment(
             metrics["env_steps"][0, 0],
             [metrics["episode_return"][r["setting"]] for r in top],
             [
-                f"{setting_label(result.settings[r['setting']])} (IQM {r['iqm']:.4g} "
-                f"[{r['iqm_ci_low']:.4g}, {r['iqm_ci_high']:.4g}])"
+                f"{setting_label(result.settings[r['setting']])}: IQM of {r['n']} runs "
+                + interval_cell(_ranked_interval(r))
                 for r in top
             ],
             f"{config.env_name}: {len(result.seeds)} seeds per setting"
@@ -565,7 +583,8 @@ def run_sweep_experiment(
         total = plan.num_runs * config.env_steps
         say(
             f"{plan.num_runs} runs, {total:,} env steps in {wall:.1f}s wall (compile included): "
-            f"{total / wall:,.0f} env-steps/s on {plan.num_devices} device(s)"
+            f"{total / wall:,.0f} env-steps/s in total ({total / wall / plan.num_runs:,.0f} per "
+            f"run) on {plan.num_devices} device(s)"
         )
         say(
             f"wrote {out / rundir.SWEEP_CSV}, {out / rundir.METRICS_CSV}, "

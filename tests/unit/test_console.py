@@ -25,9 +25,18 @@ def test_lines_show_the_mean_over_runs_that_finished_episodes(capsys):
     printer(ProgressEvent(10, 10, 640, np.array([np.nan] * 3), np.zeros(3, int)))
     printer.close()
     out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("  progress: update/updates, env steps per run, return = mean")
+    assert "env-steps/s in total over all seeds" in out[0]  # a header, then the lines
     assert (
-        "update     5/10" in out[0]
-        and "return    15.0 +-   5.0" in out[0]
-        and "(2/3 seeds)" in out[0]
+        "update     5/10" in out[1]
+        and "return     15.0 +-    5.00" in out[1]
+        and "(2/3 seeds)" in out[1]
+        and "env-steps/s in total" in out[1]
     )
-    assert "n/a (no episode ended)" in out[1]
+    assert "n/a (no episode ended)" in out[2] and len(out) == 3
+
+
+def test_small_returns_keep_their_digits_in_the_lines(capsys):
+    printer = ProgressPrinter(2, 4, "lines")
+    printer(ProgressEvent(4, 4, 64, np.array([0.01234, 0.01234]), np.array([1, 1])))
+    assert "return   0.0123 +-     0.0" in capsys.readouterr().out

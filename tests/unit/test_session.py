@@ -4,6 +4,7 @@ non-finite stop, honest disk checks and clean errors when writing fails."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ from probe_envs import ConstantRewardEnv, NaNAfter
 
 from ppo_jax import PPOConfig, load_run, run_experiment, train_seeds
 from ppo_jax.io import checkpoint, rundir
+from ppo_jax.io.console import print_train_table
 from ppo_jax.run.session_loop import NONFINITE_METRICS, first_nonfinite
 from ppo_jax.run.session_outputs import EARLY_FINISH
 
@@ -249,13 +251,23 @@ def test_evaluation_in_a_session_keeps_the_best_and_resumes_bit_for_bit(tmp_path
     assert load_run(tmp_path / "a").summary[0]["best_eval_update"] >= 1
 
 
-def test_every_run_stopping_at_its_target_ends_the_session(tmp_path: Path) -> None:
+def test_every_run_stopping_at_its_target_ends_the_session(tmp_path: Path, capsys) -> None:
     config = EVAL.replace(stop_at_return=-1.0)  # the first evaluation (update 3) reaches it
     out = tmp_path / "run"
     result = run_experiment(config, 2, out, checkpoint_every=2)
     assert result.status == EARLY_FINISH.format(-1.0) and result.completed
     assert result.metrics["env_steps"].shape[1] == 4  # the segment that held update 3
     assert [r["env_steps"] for r in result.summary] == [3 * SMALL.batch_size] * 2
+    # The skipped update keeps the steps taken (never 0), in the result and in metrics.csv;
+    # the table counts the stopped runs the way the status line does.
+    assert result.metrics["env_steps"][:, 3].tolist() == [3 * SMALL.batch_size] * 2
+    logged = [int(r["env_steps"]) for r in csv.DictReader((out / rundir.METRICS_CSV).open())]
+    assert 0 not in logged and max(logged) == 3 * SMALL.batch_size
+    assert [(r["stopped"], r["updates"]) for r in result.summary] == [(True, 3)] * 2
+    print_train_table(result)
+    table = capsys.readouterr().out
+    assert "stopped at stop_at_return=-1.0 (an evaluation's mean return reached it; the " in table
+    assert "'stopped' column): 2 of 2" in table and table.count("  yes  ") == 2
     assert load_run(out).completed
     again = run_experiment(None, None, out, resume=True)  # nothing left to do
     assert again.completed and again.checkpoint == checkpoint.latest(out)
