@@ -12,6 +12,8 @@ Public API::
     sweep, SweepResult, random_settings, LogUniform, Uniform,
     pbt, PBTResult, run_pbt_experiment,
     evaluate, EvalResult, export_policy, Policy, policy_logits, state_value,
+    compare_runs, Interval, iqm_interval, improvement_interval, compare_groups,
+    final_return, steps_to_solve, format_number, format_interval,
     compute_gae, compute_reward_to_go, clipped_surrogate_loss, value_loss
 
 Old spellings (``ppo_jax.summary``, ``ppo_jax.configs``, ``ppo_jax.xla``,
@@ -33,7 +35,18 @@ from ppo_jax.core.gae import compute_gae, compute_reward_to_go  # noqa: E402
 from ppo_jax.core.loss import clipped_surrogate_loss, value_loss  # noqa: E402
 from ppo_jax.core.train import make_train  # noqa: E402
 from ppo_jax.io.rundir import RunResult  # noqa: E402
+from ppo_jax.io.stats import (  # noqa: E402
+    Interval,
+    compare_groups,
+    final_return,
+    format_interval,
+    format_number,
+    improvement_interval,
+    iqm_interval,
+    steps_to_solve,
+)
 from ppo_jax.io.tuned import get_config  # noqa: E402
+from ppo_jax.run.compare import compare_runs  # noqa: E402
 from ppo_jax.run.drivers import TrainResult, train, train_seeds  # noqa: E402
 from ppo_jax.run.evaluate import (  # noqa: E402
     EvalResult,
@@ -56,6 +69,7 @@ _compat.install()  # the old module paths (ppo_jax.summary, ...): see ppo_jax.co
 __all__ = [
     "EvalResult",
     "Hyperparams",
+    "Interval",
     "LogUniform",
     "PBTResult",
     "PPOConfig",
@@ -66,11 +80,18 @@ __all__ = [
     "Uniform",
     "__version__",
     "clipped_surrogate_loss",
+    "compare_groups",
+    "compare_runs",
     "compute_gae",
     "compute_reward_to_go",
     "evaluate",
     "export_policy",
+    "final_return",
+    "format_interval",
+    "format_number",
     "get_config",
+    "improvement_interval",
+    "iqm_interval",
     "load_run",
     "make_env",
     "make_train",
@@ -80,6 +101,7 @@ __all__ = [
     "run_experiment",
     "run_pbt_experiment",
     "state_value",
+    "steps_to_solve",
     "sweep",
     "train",
     "train_seeds",

@@ -10,7 +10,8 @@ Two kinds:
   ``ppo_jax.run.pbt`` or ``ppo_jax.run.summary`` before 0.3.0 split those modules. The old
   module re-exports each of them from its new home (see its ``__all__``), except
   ``compare_runs``, which ``ppo_jax.run.summary`` cannot import without reading run folders
-  (the circle 0.3.0 removed): its only spelling is ``ppo_jax.run.compare.compare_runs``.
+  (the circle 0.3.0 removed): it is ``ppo_jax.compare_runs`` (``ppo_jax.run.compare``).
+  The statistics of ``ppo_jax.run.summary`` live in ``ppo_jax.io.stats``.
   ``tests/unit/test_compat.py`` checks every entry.
 
 New code should use the public names of :mod:`ppo_jax` or the new homes.

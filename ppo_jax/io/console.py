@@ -103,7 +103,8 @@ class ProgressPrinter:
             return
         if not self.headed:
             self.headed = True
-            print(PROGRESS_HEADER.format(unit=self.unit), flush=True)
+            evaluates = getattr(event, "eval_returns", None) is not None
+            print(progress_header(self.unit, evaluates), flush=True)
         ret = (
             f"return {format_number(finite.mean()):>8} +- {format_number(finite.std()):>7}"
             if finite.size
@@ -117,13 +118,14 @@ class ProgressPrinter:
         )
 
 
-PROGRESS_HEADER = (
-    "  progress: update/updates, env steps per run, return = mean +- std over the {unit} of "
-    "the mean return of their episodes that ended since the last line (how many {unit} had "
-    "one), [eval = mean of the latest evaluations,] env-steps/s in total over all {unit}, "
-    "seconds since the start"
-)
-"""The line printed before the first progress line."""
+def progress_header(unit: str, evaluates: bool = False) -> str:
+    """The line printed before the first progress line: what each column is."""
+    evaluation = "eval: the mean of the latest evaluations, " if evaluates else ""
+    return (
+        f"  progress: updates done, env steps per run, return: mean +- std over the {unit} of "
+        f"the return of their episodes that ended since the last line (how many {unit} had "
+        f"one), {evaluation}env-steps/s in total over all {unit}, seconds"
+    )
 
 
 def _evaluated(event: Any) -> str:
@@ -275,7 +277,7 @@ def print_sweep_table(ranked: list[dict[str, Any]], fields: list[str]) -> None:
         intervals.append(interval)
         print(
             f"{rank:>4}  "
-            + "  ".join(f"{format_number(r[f]):>13}" for f in fields)
+            + "  ".join(f"{r[f]:>13.4g}" for f in fields)
             + f"  {n:>3}  {ret:>19}  {interval_cell(interval):>26}  {solved:>7}  "
             f"{steps_text:>14}"
         )
@@ -309,7 +311,7 @@ def print_pbt_table(result: Any, final: np.ndarray) -> None:
     )
     print(head + "\n" + "-" * len(head))
     for m in np.argsort(-np.nan_to_num(final, nan=-np.inf)):
-        values = "  ".join(f"{format_number(result.metrics[k][m, -1]):>13}" for k in searched)
+        values = "  ".join(f"{result.metrics[k][m, -1]:>13.4g}" for k in searched)
         print(f"{m:>6}  {format_number(final[m]):>12}  {copies[m]:>6}  {values}")
     best = int(np.nanargmax(final)) if np.isfinite(final).any() else "n/a"
     print(

@@ -123,6 +123,7 @@ def learning_curves(
     handles, _ = ax.get_legend_handles_labels()
     handles.append(Patch(color="grey", alpha=0.2, label=BAND_LABEL))
     ax.set_xlabel("environment steps (per run)")
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
     ax.set_ylabel("return of the episodes that ended in each update\n(IQM over runs)")
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -1,8 +1,8 @@
 """``ppo-jax compare``: finished run folders side by side, one row per group of runs.
 
-Reads each folder with [load_run][ppo_jax.load_run], splits a sweep folder into its settings
+Reads each folder with :func:`~ppo_jax.load_run`, splits a sweep folder into its settings
 (one row per setting, the setting spelled out), and summarises the rows' final returns with
-[compare_groups][ppo_jax.io.stats.compare_groups] (which takes arrays, never folders): the IQM
+:func:`~ppo_jax.io.stats.compare_groups` (which takes arrays, never folders): the IQM
 with its interval, the mean, and the probability of improvement over a baseline row, each with
 its n and method. Before 0.3.0 ``compare_runs`` lived in ``ppo_jax.run.summary``.
 """
@@ -42,8 +42,8 @@ def compare_runs(
     returns with its 95% CI, the mean, and the probability that one of its runs beats one of
     the ``baseline`` row's (an index, 0-based; a label; or a part of exactly one label), with
     its CI; the ``iqm_interval`` and ``improvement`` entries are
-    [Interval][ppo_jax.io.stats.Interval] values stating n and the method
-    ([compare_groups][ppo_jax.io.stats.compare_groups]). ``plot``: also write performance
+    :class:`~ppo_jax.io.stats.Interval` values stating n and the method
+    (:func:`~ppo_jax.io.stats.compare_groups`). ``plot``: also write performance
     profiles (fraction of runs above each return, one curve per row) to this PNG file."""
     if not run_dirs:
         raise ValueError("give at least one run folder to compare")

@@ -71,9 +71,9 @@ NUM_METRICS_BOUND = len(METRIC_NAMES) + 64
 
 
 def read_best(out: Path, rows: int) -> dict[str, Any] | None:
-    """What :func:`write_best` wrote (``params``, ``obs_norm``, ``best_return``,
-    ``best_update``, each with a ``[rows]`` axis), rebuilt from the file's own names (no
-    environment, no network); ``None`` when the folder has no such file."""
+    """What :func:`~ppo_jax.run.session_outputs.write_best` wrote (``params``, ``obs_norm``,
+    ``best_return``, ``best_update``, each with a ``[rows]`` axis), rebuilt from the file's own
+    names (no environment, no network); ``None`` when the folder has no such file."""
     path = out / rundir.BEST_FILE
     if not path.is_file():
         return None

@@ -253,7 +253,7 @@ def write_outputs(
             "ci_high": interval.high,
             **interval.to_dict(),
         }
-        label += f"; final {format_interval(interval)}"
+        label += f"; final return IQM {format_interval(interval)}"
     if absolute is not None:
         summary["absolute_metric"] = absolute
     rundir.write_json(out / rundir.RESULTS_FILE, summary)

@@ -1,11 +1,11 @@
-"""Old home of the summary statistics; since 0.3.0 they live in [ppo_jax.io.stats][] (pure
+"""Old home of the summary statistics; since 0.3.0 they live in :mod:`ppo_jax.io.stats` (pure
 functions over arrays, with the interval methods chosen by measured coverage).
 
 Every name that was here is still importable from this module (and from ``ppo_jax.summary``):
-see [OLD_NAMES][ppo_jax.compat.OLD_NAMES]. ``iqm_with_ci`` and ``probability_of_improvement``
+see :data:`~ppo_jax.compat.OLD_NAMES`. ``iqm_with_ci`` and ``probability_of_improvement``
 keep their rliable percentile bootstrap and their 3-tuples; new code uses
-[iqm_interval][ppo_jax.io.stats.iqm_interval] and
-[improvement_interval][ppo_jax.io.stats.improvement_interval].
+:func:`~ppo_jax.io.stats.iqm_interval` and
+:func:`~ppo_jax.io.stats.improvement_interval`.
 """
 
 from __future__ import annotations

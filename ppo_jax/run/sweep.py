@@ -434,7 +434,7 @@ def setting_label(setting: Mapping[str, float]) -> str:
 def rank_settings(result: SweepResult) -> list[dict[str, Any]]:
     """One row per setting, best first (by the IQM of the seeds' final returns): the setting,
     mean +- std and IQM with its 95% CI of the final returns
-    ([iqm_interval][ppo_jax.io.stats.iqm_interval]; ``n`` seeds with a finite final return,
+    (:func:`~ppo_jax.io.stats.iqm_interval`; ``n`` seeds with a finite final return,
     the method and whether n is enough for it), the share of seeds that solved the
     environment and the median env steps to solve."""
     from ppo_jax.io.stats import final_return, iqm_interval, solved_threshold, steps_to_solve
@@ -503,7 +503,7 @@ def run_sweep_experiment(
     from ppo_jax.io import rundir
     from ppo_jax.io.console import ProgressPrinter, interval_cell, report_every, resolve_style
     from ppo_jax.io.plotting import learning_curves, save_figure
-    from ppo_jax.io.stats import final_return, solved_threshold
+    from ppo_jax.io.stats import IQM_METHOD, IQM_MIN_RUNS, final_return, solved_threshold
     from ppo_jax.run import progress as progress_events
 
     say = log or (lambda _: None)
@@ -568,15 +568,16 @@ def run_sweep_experiment(
         )
         top = ranked[:MAX_PLOTTED]
         fig = learning_curves(
-            metrics["env_steps"][0, 0],
+            np.max(metrics["env_steps"].reshape(-1, metrics["env_steps"].shape[-1]), axis=0),
             [metrics["episode_return"][r["setting"]] for r in top],
             [
-                f"{setting_label(result.settings[r['setting']])}: IQM of {r['n']} runs "
-                + interval_cell(_ranked_interval(r))
+                f"{setting_label(result.settings[r['setting']])}: final IQM "
+                f"{interval_cell(_ranked_interval(r))}, n={r['n']}"
                 for r in top
             ],
             f"{config.env_name}: {len(result.seeds)} seeds per setting"
-            + (f" (best {len(top)} of {len(ranked)})" if len(ranked) > len(top) else ""),
+            + (f" (best {len(top)} of {len(ranked)})" if len(ranked) > len(top) else "")
+            + f"\nfinal IQM: [95% CI] by the {IQM_METHOD}, none below n={IQM_MIN_RUNS}",
             solved_threshold(config.env_name),
         )
         save_figure(fig, out / rundir.LEARNING_CURVES)

@@ -25,7 +25,7 @@ def test_lines_show_the_mean_over_runs_that_finished_episodes(capsys):
     printer(ProgressEvent(10, 10, 640, np.array([np.nan] * 3), np.zeros(3, int)))
     printer.close()
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("  progress: update/updates, env steps per run, return = mean")
+    assert out[0].startswith("  progress: updates done, env steps per run, return: mean +- std")
     assert "env-steps/s in total over all seeds" in out[0]  # a header, then the lines
     assert (
         "update     5/10" in out[1]
