@@ -268,8 +268,9 @@ def print_sweep_table(ranked: list[dict[str, Any]], fields: list[str]) -> None:
     print("-" * len(head))
     intervals = []
     for rank, r in enumerate(ranked, 1):
-        n = r.get("n", 0)
-        solved = "-" if r["solved_fraction"] is None else f"{round(r['solved_fraction'] * n)}/{n}"
+        n, seeds = r.get("n", 0), r.get("seeds", r.get("n", 0))
+        fraction = r["solved_fraction"]
+        solved = "-" if fraction is None else f"{round(fraction * seeds)}/{seeds}"
         steps = r["median_steps_to_solve"]
         steps_text = "-" if steps is None else f"{steps:,.0f}"
         ret = f"{format_number(r['final_return_mean'])} +- {format_number(r['final_return_std'])}"
@@ -326,8 +327,7 @@ def print_compare_table(rows: list[dict[str, Any]]) -> None:
     number of runs, IQM [95% CI], mean, and the probability that one of its runs beats one of
     the baseline's, with its interval; then the footnotes (methods, n, the baseline)."""
     base = rows[0]["baseline"] if rows else ""
-    width = max([28, *(len(r["run"]) for r in rows)])
-    width = min(width, 60)
+    width = max([28, *(len(r["run"]) for r in rows)])  # labels whole: the setting spelled out
     head = (
         f"{'#':>3}  {'run':<{width}}  {'n':>3}  {'IQM [95% CI]':>26}  {'mean':>9}  "
         f"{'P(run > baseline) [95% CI]':>27}"
@@ -338,7 +338,7 @@ def print_compare_table(rows: list[dict[str, Any]]) -> None:
         poi = interval_cell(r["improvement"], percent=True)
         mark = "  (baseline)" if r["run"] == base else ""
         print(
-            f"{i:>3}  {r['run'][:width]:<{width}}  {r['rows']:>3}  {iqm:>26}  "
+            f"{i:>3}  {r['run']:<{width}}  {r['rows']:>3}  {iqm:>26}  "
             f"{format_number(r['mean']):>9}  {poi:>27}{mark}"
         )
     print(

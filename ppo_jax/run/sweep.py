@@ -457,6 +457,7 @@ def rank_settings(result: SweepResult) -> list[dict[str, Any]]:
                 "iqm": interval.point,
                 "iqm_ci_low": interval.low,
                 "iqm_ci_high": interval.high,
+                "seeds": int(final[i].size),
                 "n": interval.n,
                 "iqm_method": interval.method,
                 "iqm_reliable": interval.reliable,

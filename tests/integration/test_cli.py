@@ -261,6 +261,12 @@ def test_sweep_command_ranks_settings_and_writes_plot(tmp_path, capsys):
     assert exit_code(["compare", str(out), "--baseline", "learning_rate"]) == 2
     assert "matches 2 of the rows" in capsys.readouterr().err
     assert exit_code(["compare", str(out), "--baseline", "9"]) == 2
+    # The same rows from Python, with the intervals' n and method.
+    from ppo_jax import compare_runs
+
+    rows = compare_runs([out, single], baseline=1)
+    assert [r["rows"] for r in rows] == [2, 2, 2] and rows[1]["baseline"] == rows[1]["run"]
+    assert rows[2]["improvement"].sizes == (2, 2) and not rows[2]["iqm_interval"].reliable
 
 
 def test_sweep_random_search_and_forced_chunks(tmp_path, capsys):
