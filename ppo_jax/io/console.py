@@ -138,10 +138,10 @@ def _evaluated(event: Any) -> str:
 
 
 # --------------------------------------------------------------------------- result tables
-def interval_cell(interval: Interval, percent: bool = False) -> str:
+def interval_cell(interval: Interval, probability: bool = False) -> str:
     """A table cell: ``point [low, high]``, or ``point (no CI)`` below the runs its method
     needs (the table's footnote, :func:`interval_note`, says why)."""
-    show = (lambda v: f"{v:.2f}") if percent else format_number
+    show = (lambda v: f"{v:.2f}") if probability else format_number
     if not np.isfinite(interval.point):
         return "n/a"
     if not interval.reliable:
@@ -335,7 +335,7 @@ def print_compare_table(rows: list[dict[str, Any]]) -> None:
     print(head + "\n" + "-" * len(head))
     for i, r in enumerate(rows, 1):
         iqm = interval_cell(r["iqm_interval"])
-        poi = interval_cell(r["improvement"], percent=True)
+        poi = interval_cell(r["improvement"], probability=True)
         mark = "  (baseline)" if r["run"] == base else ""
         print(
             f"{i:>3}  {r['run']:<{width}}  {r['rows']:>3}  {iqm:>26}  "

@@ -14,8 +14,9 @@ is in the docs, "Statistics"):
   plain percentile bootstrap's narrowness at small n. Measured coverage of the population IQM
   is >= 92% from ``n = 8`` on every test distribution (normal, lognormal, uniform, bimodal,
   returns capped at 500; the worst is the capped one with 30% failing runs, 92.0% at n = 8,
-  95% from n = 12; the others 95-97%); below 8 runs it falls to 84-87% at n = 4-5 (no
-  percentile-type interval can leave the data's range), so none is reported.
+  95% from n = 12; the others 95-97%); below 8 runs it falls short (87% at n = 4 for a
+  normal, 76-84% at n = 4-5 for the capped returns: no percentile-type interval can leave the
+  data's range), so none is reported.
 * **P(X > Y)** (probability of improvement, ties count half): Newcombe's (2006) score interval
   ("method 5"), the Hanley-McNeil variance inverted as a function of the probability. It stays
   inside [0, 1], is not degenerate when every run of X beats every run of Y, and its measured
@@ -137,12 +138,13 @@ def _json(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def format_interval(interval: Interval, *, percent: bool = False) -> str:
+def format_interval(interval: Interval, *, probability: bool = False) -> str:
     """``interval`` as one phrase stating its n and method, e.g. ``"497.3 [95% CI 485.1,
     500.0; n=8, expanded percentile bootstrap]"``; below the runs its method needs, the point
-    alone and why: ``"0.900 (n=2: too few runs for a 95% CI; this method needs n >= 8)"``.
-    ``percent``: the values are probabilities, printed as such (``0.81``)."""
-    show = (lambda v: "n/a" if not np.isfinite(v) else f"{v:.2f}") if percent else format_number
+    alone and why: ``"0.900 (n=2: too few runs for a 95% CI; the expanded percentile bootstrap
+    needs n >= 8)"``.
+    ``probability``: the values are probabilities, printed with two decimals (``0.81``)."""
+    show = (lambda v: "n/a" if not np.isfinite(v) else f"{v:.2f}") if probability else format_number
     n = "n=" + " vs ".join(str(s) for s in interval.sizes) if len(interval.sizes) > 1 else ""
     n = n or f"n={interval.n}"
     level = f"{100 * interval.confidence:g}%"

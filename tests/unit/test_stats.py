@@ -90,7 +90,7 @@ def test_improvement_interval_is_not_degenerate_when_every_run_wins():
     interval = improvement_interval([5.0, 6.0, 7.0, 8.0], [1.0, 2.0, 3.0, 4.0])
     assert interval.point == 1.0 and interval.high == pytest.approx(1.0)
     assert 0.3 < interval.low < 0.9 and interval.sizes == (4, 4) and interval.reliable
-    text = format_interval(interval, percent=True)
+    text = format_interval(interval, probability=True)
     assert text.startswith("1.00 [95% CI 0.") and "n=4 vs 4, Newcombe score interval" in text
     small = improvement_interval([5.0, 6.0], [1.0, 2.0])
     assert not small.reliable and "n=2 vs 2: too few runs" in format_interval(small)
