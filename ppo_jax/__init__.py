@@ -12,6 +12,8 @@ Public API::
     sweep, SweepResult, run_sweep_experiment, random_settings, LogUniform, Uniform,
     pbt, PBTResult, run_pbt_experiment,
     evaluate, EvalResult, export_policy, Policy, policy_logits, state_value,
+    compare_runs, Interval, iqm_interval, improvement_interval, compare_groups,
+    final_return, steps_to_solve, format_number, format_interval,
     compute_gae, compute_reward_to_go, clipped_surrogate_loss, value_loss
 
 Every experiment (``run_experiment``, ``run_sweep_experiment``, ``run_pbt_experiment``) runs
@@ -45,7 +47,18 @@ from ppo_jax.core.spec import Problem  # noqa: E402
 from ppo_jax.core.train import make_train  # noqa: E402
 from ppo_jax.io.rundir import RunResult  # noqa: E402
 from ppo_jax.io.runload import load_run  # noqa: E402
+from ppo_jax.io.stats import (  # noqa: E402
+    Interval,
+    compare_groups,
+    final_return,
+    format_interval,
+    format_number,
+    improvement_interval,
+    iqm_interval,
+    steps_to_solve,
+)
 from ppo_jax.io.tuned import get_config  # noqa: E402
+from ppo_jax.run.compare import compare_runs  # noqa: E402
 from ppo_jax.run.evaluate import (  # noqa: E402
     EvalResult,
     Policy,
@@ -66,6 +79,7 @@ _compat.install()  # the old module paths (ppo_jax.summary, ...): see ppo_jax.co
 __all__ = [
     "EvalResult",
     "Hyperparams",
+    "Interval",
     "LogUniform",
     "PBTResult",
     "PPOConfig",
@@ -78,11 +92,18 @@ __all__ = [
     "Uniform",
     "__version__",
     "clipped_surrogate_loss",
+    "compare_groups",
+    "compare_runs",
     "compute_gae",
     "compute_reward_to_go",
     "evaluate",
     "export_policy",
+    "final_return",
+    "format_interval",
+    "format_number",
     "get_config",
+    "improvement_interval",
+    "iqm_interval",
     "load_run",
     "make_env",
     "make_train",
@@ -93,6 +114,7 @@ __all__ = [
     "run_pbt_experiment",
     "run_sweep_experiment",
     "state_value",
+    "steps_to_solve",
     "sweep",
     "train",
     "train_seeds",

@@ -9,8 +9,8 @@ Three kinds:
   ``run.programs``; the ``run.session*`` modules became ``run.experiment``, the one pipeline;
   ``run.folders`` became ``io.runload`` and ``io.plotting``; ``run.population`` merged into
   ``run.pbt``; ``core.evaluate`` and ``core.pbt`` were renamed ``core.episodes`` and
-  ``core.exploit``). Importing the old path gives a module whose names are looked up in the
-  new homes, in order.
+  ``core.exploit``; ``run.summary``'s statistics moved to ``io.stats``). Importing the old
+  path gives a module whose names are looked up in the new homes, in order.
 * **Moved names** (:data:`OLD_NAMES`): names that left a module that still exists; the old
   module gets them as attributes (``from ppo_jax.run.sweep import LogUniform`` still works).
 
@@ -29,8 +29,8 @@ from types import ModuleType
 from typing import Any
 
 from ppo_jax.core.envs import EnvDraws, step_envs
-from ppo_jax.io import tuned
-from ppo_jax.run import backend, parallel, summary
+from ppo_jax.io import stats, tuned
+from ppo_jax.run import backend, parallel
 
 if sys.version_info >= (3, 11):
     import tomllib as tomllib
@@ -39,11 +39,12 @@ else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
 
 OLD_MODULES: dict[str, ModuleType] = {
     "ppo_jax.configs": tuned,
-    "ppo_jax.summary": summary,
+    "ppo_jax.summary": stats,
     "ppo_jax.distributed": parallel,
     "ppo_jax.xla": backend,
 }
-"""Old module path -> the module that holds its names now (moved before 0.3.0)."""
+"""Old module path -> the module that holds its names now (moved before 0.3.0; the summary
+statistics live in ``ppo_jax.io.stats`` since 0.4.0)."""
 
 MOVED_MODULES: dict[str, tuple[str, ...]] = {
     "ppo_jax.run.drivers": ("ppo_jax.run.plan", "ppo_jax.run.programs", "ppo_jax.compat"),
@@ -60,6 +61,7 @@ MOVED_MODULES: dict[str, tuple[str, ...]] = {
     "ppo_jax.run.population": ("ppo_jax.run.pbt", "ppo_jax.core.exploit"),
     "ppo_jax.core.evaluate": ("ppo_jax.core.episodes",),
     "ppo_jax.core.pbt": ("ppo_jax.core.exploit",),
+    "ppo_jax.run.summary": ("ppo_jax.io.stats",),
 }
 """Old module path -> the modules its names live in now (0.4.0), searched in order."""
 

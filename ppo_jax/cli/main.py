@@ -23,7 +23,7 @@ from ppo_jax.cli.flags import add_config_flags, bounded_int, config_flags
 from ppo_jax.core.config import PPOConfig
 from ppo_jax.importpath import allow_env_module_from_cwd
 from ppo_jax.io.console import print_pbt_table, print_sweep_table, print_train_table
-from ppo_jax.run.summary import final_return, iqm_with_ci
+from ppo_jax.io.stats import final_return
 
 SEED_MAX = 2**32 - 1
 EXIT_CODES = {"stopped": 3, "SIGINT": 130, "SIGTERM": 143}
@@ -80,10 +80,6 @@ def resolve_config(args: argparse.Namespace) -> tuple[PPOConfig, list[int] | Non
     return config_for({**base, **config_flags(args)}), seeds
 
 
-def _number(value: Any) -> float:
-    return float("nan") if value is None else float(value)
-
-
 def _trust_needs_resume(args: argparse.Namespace) -> None:
     if args.trust_env_module:
         raise ValueError(
@@ -122,13 +118,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not result.metrics:
         print(f"ppo-jax train: {result.status}; no update completed", file=sys.stderr)
         return 3
-    finals = final_return(result.metrics)
-    iqm = iqm_with_ci({"seeds": finals})["seeds"] if np.isfinite(finals).any() else None
-    absolute = np.asarray([_number(r.get("absolute_return")) for r in result.summary], np.float64)
-    absolute_iqm = (
-        iqm_with_ci({"seeds": absolute})["seeds"] if np.isfinite(absolute).any() else None
-    )
-    print_train_table(result, iqm, absolute_iqm)
+    print_train_table(result)
     return _session_exit("train", result.status, result.checkpoint, result.out_dir, result.config)
 
 
@@ -320,8 +310,7 @@ def cmd_pbt(args: argparse.Namespace) -> int:
     if not result.metrics:
         print(f"ppo-jax pbt: {result.status}; no update completed", file=sys.stderr)
         return 3
-    final = final_return(result.metrics)
-    print_pbt_table(result, final, iqm_with_ci({"pbt": final})["pbt"])
+    print_pbt_table(result, final_return(result.metrics))
     return _session_exit("pbt", result.status, result.checkpoint, result.out_dir, result.config)
 
 
@@ -337,7 +326,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from ppo_jax.io.console import print_compare_table
     from ppo_jax.run.compare import compare_runs
 
-    print_compare_table(compare_runs([Path(d) for d in args.run_dirs], plot=args.plot))
+    baseline: int | str = str(args.baseline)
+    if args.baseline.isdigit():  # the row number the table prints (1 = the first)
+        if int(args.baseline) < 1:
+            raise ValueError("--baseline: row numbers start at 1 (the '#' column)")
+        baseline = int(args.baseline) - 1
+    rows = compare_runs([Path(d) for d in args.run_dirs], plot=args.plot, baseline=baseline)
+    print_compare_table(rows)
     if args.plot:
         print(f"wrote {args.plot}")
     return 0
@@ -352,13 +347,41 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def eval_output(run_dir: Path, out: str | None) -> Path:
+    """Where ``ppo-jax eval`` writes: ``--out`` (refused when it exists, or its folder does
+    not), else ``RUN/eval.json``, or ``eval-2.json``, ``eval-3.json``, ... when taken: an
+    earlier result is never overwritten."""
+    if out is not None:
+        path = Path(out)
+        if path.exists():
+            raise ValueError(f"--out {out!r} exists: name a new file (or remove that one)")
+        if not path.parent.is_dir():
+            raise ValueError(f"--out {out!r}: the folder {str(path.parent)!r} does not exist")
+        return path
+    from ppo_jax.io.rundir import EVAL_FILE
+
+    path, number = run_dir / EVAL_FILE, 1
+    while path.exists():
+        number += 1
+        path = run_dir / f"{Path(EVAL_FILE).stem}-{number}{Path(EVAL_FILE).suffix}"
+    return path
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
+    from ppo_jax.io.console import print_eval_table
     from ppo_jax.io.plotting import save_episode_gif
-    from ppo_jax.io.rundir import EVAL_FILE, write_json
+    from ppo_jax.io.rundir import write_json
     from ppo_jax.io.runload import DamagedCheckpointWarning, load_run
-    from ppo_jax.run.evaluate import check_gif_request, evaluate_run, record_run_episode
+    from ppo_jax.io.stats import iqm_interval
+    from ppo_jax.run.evaluate import (
+        check_gif_request,
+        evaluate_run,
+        evaluated_parameters,
+        record_run_episode,
+    )
 
     run_dir = Path(args.run_dir)
+    target = eval_output(run_dir, args.out)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DamagedCheckpointWarning)  # eval needs the parameters
         try:
@@ -367,29 +390,35 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise ValueError(f"{err.problem}; eval needs its parameters") from None
     if args.gif is not None:
         check_gif_request(run.config, args.gif)
+    source, updates = evaluated_parameters(run, best=args.best)
     mode = "stochastic" if args.stochastic else "greedy"
     results = evaluate_run(
         run, args.episodes, greedy=not args.stochastic, seed=args.eval_seed, best=args.best
     )
-    which = "best evaluated parameters" if args.best else "checkpoint"
+    which = "each seed's best evaluated parameters" if args.best else "the newest checkpoint"
     print(
-        f"ppo-jax eval: {run.config.env_name}, {which} at update {run.updates_done}/"
-        f"{run.config.num_updates}, {args.episodes} {mode} episode(s) per seed"
+        f"ppo-jax eval: {run.config.env_name}, {which} ({source}), {args.episodes} {mode} "
+        "episode(s) per seed"
     )
-    print(f"{'seed':>5}  {'mean return':>11}  {'std':>7}  {'min':>7}  {'max':>7}")
-    for row in results:
-        r = np.asarray(row["returns"])
-        stats = f"{r.mean():>11.1f}  {r.std():>7.1f}  {r.min():>7.1f}  {r.max():>7.1f}"
-        print(f"{row['seed']:>5}  {stats}")
-    record = {"update": run.updates_done, "mode": mode, "best": args.best, "runs": results}
-    write_json(run_dir / EVAL_FILE, record)
+    summary = iqm_interval([np.mean(row["returns"]) for row in results])
+    print_eval_table(results, updates, run.config.num_updates, summary)
+    record = {
+        "update": run.updates_done,
+        "mode": mode,
+        "best": args.best,
+        "parameters": source,
+        "updates": updates,
+        "runs": results,
+        "summary": {"statistic": "IQM over seeds of each seed's mean return", **summary.to_dict()},
+    }
+    write_json(target, record)
     if args.gif is not None:
         episode = record_run_episode(
             run, max_steps=args.gif_max_steps, greedy=not args.stochastic, seed=args.eval_seed
         )
         save_episode_gif(run.config, *episode, args.gif)
         print(f"wrote {args.gif} ({len(episode[0])} frames, seed {run.seeds[0]})")
-    print(f"wrote {run_dir / EVAL_FILE}")
+    print(f"wrote {target}")
     return 0
 
 
@@ -582,9 +611,23 @@ def build_parser() -> ArgumentParser:
     pb.set_defaults(func=cmd_pbt)
 
     cp = sub.add_parser(
-        "compare", help="compare finished run folders: IQM with 95%% CIs, P(improvement)"
+        "compare",
+        help="compare finished run folders (a sweep: each setting): IQM with 95%% CIs, "
+        "P(improvement) over a baseline",
     )
-    cp.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    cp.add_argument(
+        "run_dirs",
+        metavar="RUN_DIR",
+        nargs="+",
+        help="train, sweep or PBT folders of one environment (a sweep gives one row per setting)",
+    )
+    cp.add_argument(
+        "--baseline",
+        default="1",
+        metavar="N|TEXT",
+        help="the row the others are compared with: its number in the '#' column, its label, "
+        "or a part of exactly one label, e.g. learning_rate=0.001 (default 1, the first)",
+    )
     cp.add_argument("--plot", default=None, metavar="FILE.png", help="performance profiles")
     cp.set_defaults(func=cmd_compare)
 
@@ -607,6 +650,13 @@ def build_parser() -> ArgumentParser:
     )
     ev.add_argument(
         "--eval-seed", type=bounded_int(0, SEED_MAX), default=1000, help="base seed of the episodes"
+    )
+    ev.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE.json",
+        help="write the results here (refused if it exists; default RUN_DIR/eval.json, or "
+        "eval-2.json, eval-3.json, ... when taken: a result is never overwritten)",
     )
     ev.add_argument(
         "--gif",

@@ -218,8 +218,9 @@ class StaticConfig:
     stop_at_return: float | None = setting(
         None,
         """Stop a run (keeping its state and a checkpoint) at its first evaluation whose mean
-        return is >= this value; later updates of that run are skipped (NaN metrics). Needs
-        ``eval_every > 0``. ``None``: train every update.""",
+        return is >= this value; later updates of that run are skipped (NaN metrics; its
+        ``env_steps`` stay at the count it stopped at). Needs ``eval_every > 0``. ``None``:
+        train every update.""",
     )
 
     def __post_init__(self) -> None:

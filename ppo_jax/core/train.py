@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import jax
 import jax.numpy as jnp
 
-from ppo_jax.core.config import Hyperparams, PPOConfig
+from ppo_jax.core.config import Hyperparams, PPOConfig, StaticConfig
 from ppo_jax.core.envs import make_env, reset_envs
 from ppo_jax.core.episodes import evaluate_during_training, init_eval_state
 from ppo_jax.core.gae import compute_gae, compute_reward_to_go
@@ -195,6 +195,12 @@ def update_step(
     return runner, metrics
 
 
+def env_steps_done(config: StaticConfig, step: Any) -> Any:
+    """Env steps of a run whose optimiser took ``step`` steps (``update_epochs *
+    num_minibatches`` per update, ``batch_size`` env steps each)."""
+    return (step // (config.update_epochs * config.num_minibatches)) * config.batch_size
+
+
 def custom_metrics(spec: TrainSpec, traj: Any, axis_name: str | None = None) -> dict[str, Array]:
     """``spec.metrics_fn(traj)`` as float32 scalars (averaged over environment shards)."""
     if spec.metrics_fn is None:
@@ -220,11 +226,11 @@ def scan_updates(
     stacked to ``[length]``.
 
     With a (traced) ``stop``, updates at indices ``>= stop`` are discarded (state unchanged,
-    NaN/0 metrics), so one compiled range length also serves a shorter last range (computing
-    a discarded update costs less than compiling a second program, or a ``lax.cond`` in the
-    loop). With ``eval_every`` each update may end with an evaluation
-    (:func:`~ppo_jax.core.episodes.evaluate_during_training`); with ``stop_at_return`` the
-    updates after a run's stopping evaluation are discarded the same way.
+    NaN/0 metrics, but ``env_steps`` keeps the run's count), so one compiled range length also
+    serves a shorter last range (computing a discarded update costs less than compiling a
+    second program, or a ``lax.cond`` in the loop). With ``eval_every`` each update may end
+    with an evaluation (:func:`~ppo_jax.core.episodes.evaluate_during_training`); with
+    ``stop_at_return`` the updates after a run's stopping evaluation are discarded the same way.
     """
     config = spec.config
 
@@ -251,7 +257,10 @@ def scan_updates(
             ).astype(m.dtype),
             metrics,
         )
-        return new, blank
+        # A skipped update logs the env steps its run had taken (never 0): curves and tables
+        # of a stopped run end where it stopped.
+        steps = jnp.where(keep, metrics.env_steps, env_steps_done(config, r.train_state.step))
+        return new, blank._replace(env_steps=steps.astype(metrics.env_steps.dtype))
 
     return jax.lax.scan(body, runner, start + jnp.arange(length, dtype=jnp.int32))
 

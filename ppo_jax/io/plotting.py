@@ -18,8 +18,6 @@ from ppo_jax.io.rundir import (
     write_figure,
 )
 
-CONFIDENCE_Z = 1.96
-"""Normal quantile of the 95% confidence band of the mean over seeds."""
 MAX_CURVES = 12
 """Most curves drawn in one learning-curve figure (best final returns first)."""
 
@@ -50,14 +48,38 @@ def forward_fill(returns: np.ndarray) -> np.ndarray:
     return out
 
 
-def mean_and_band(returns: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``returns [seeds, updates]`` -> mean and the 95% band of the mean over seeds."""
-    filled = forward_fill(returns)
-    count = np.sum(np.isfinite(filled), axis=0)
-    mean = np.nanmean(filled, axis=0)
-    std = np.nanstd(filled, axis=0)
-    half = CONFIDENCE_Z * std / np.sqrt(np.maximum(count, 1))
-    return mean, mean - half, mean + half
+def iqm_and_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``values [runs, updates]`` (forward-filled) -> per update, the IQM over the runs with a
+    finite value and the band of the runs it averages: from the lowest to the highest of the
+    middle half (``floor(k / 4)`` of the ``k`` finite runs cut from each end; all of them
+    below 4 runs). The band never leaves the range the runs reached. NaN where no run has a
+    value."""
+    filled = forward_fill(values)
+    ordered = np.sort(np.where(np.isnan(filled), np.inf, filled), axis=0)  # NaN (inf) last
+    finite = np.isfinite(filled).sum(axis=0)
+    cut = finite // 4
+    rank = np.arange(ordered.shape[0])[:, None]
+    kept = (rank >= cut) & (rank < finite - cut)
+    total = np.where(kept, ordered, 0.0).sum(axis=0)
+    some = finite > 0
+    iqm = np.where(some, total / np.maximum(kept.sum(axis=0), 1), np.nan)
+    last = ordered.shape[0] - 1
+    low = np.take_along_axis(ordered, np.minimum(cut, last)[None], axis=0)[0]
+    high = np.take_along_axis(ordered, np.clip(finite - 1 - cut, 0, last)[None], axis=0)[0]
+    return iqm, np.where(some, low, np.nan), np.where(some, high, np.nan)
+
+
+BAND_LABEL = "shaded: the middle half of the runs (those the IQM averages)"
+"""The legend entry of every band: what the shading spans."""
+
+
+def trained_columns(env_steps: np.ndarray) -> np.ndarray:
+    """``bool [updates]``: the updates some run trained, whose env steps (``[updates]``, the
+    largest over runs) exceed every earlier update's. Updates after every run stopped at
+    ``stop_at_return`` keep the last count (earlier versions logged 0) and are not drawn."""
+    steps = np.asarray(env_steps)
+    before = np.maximum.accumulate(np.concatenate([[0], steps[:-1]])) if steps.size else steps
+    return steps > before
 
 
 def learning_curves(
@@ -68,37 +90,53 @@ def learning_curves(
     threshold: float | None = None,
     eval_returns: np.ndarray | None = None,
 ) -> Any:
-    """One line per curve (mean over seeds, with a 95% band). ``returns_by_curve[i]`` is
-    ``[seeds, updates]``; ``env_steps`` is ``[updates]``. ``eval_returns`` ``[seeds,
-    updates]`` (NaN where no evaluation ran): the evaluation curve beside them, its points
-    at the updates that evaluated."""
+    """One line per curve: the IQM over its runs of the return of the episodes that ended in
+    each update, shaded over the middle half of the runs (:func:`iqm_and_band`).
+    ``returns_by_curve[i]`` is ``[runs, updates]``; ``env_steps`` is ``[updates]`` (updates
+    no run trained are left out: :func:`trained_columns`). ``eval_returns`` ``[runs,
+    updates]`` (NaN where no evaluation ran): the evaluation curve beside them, its points at
+    the updates that evaluated."""
     import warnings
 
-    plt = pyplot()
+    from matplotlib.patches import Patch
 
+    from ppo_jax.io.stats import format_number
+
+    plt = pyplot()
+    drawn = trained_columns(np.asarray(env_steps))
+    x_all = np.asarray(env_steps)[drawn]
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns before any episode
         for returns, label in zip(returns_by_curve, labels, strict=True):
-            mean, low, high = mean_and_band(np.asarray(returns))
-            (line,) = ax.plot(env_steps, mean, label=label, linewidth=1.6)
-            ax.fill_between(env_steps, low, high, color=line.get_color(), alpha=0.2)
+            iqm, low, high = iqm_and_band(np.asarray(returns)[:, drawn])
+            (line,) = ax.plot(x_all, iqm, label=label, linewidth=1.6)
+            ax.fill_between(x_all, low, high, color=line.get_color(), alpha=0.2)
         if eval_returns is not None:
-            evaluated = np.isfinite(np.asarray(eval_returns)).any(axis=0)
+            evaluated = np.isfinite(np.asarray(eval_returns)).any(axis=0) & drawn
             if evaluated.any():
-                mean, low, high = mean_and_band(np.asarray(eval_returns)[:, evaluated])
+                iqm, low, high = iqm_and_band(np.asarray(eval_returns)[:, evaluated])
                 x = np.asarray(env_steps)[evaluated]
-                (line,) = ax.plot(x, mean, "o-", label="evaluation", linewidth=1.6, markersize=3)
+                (line,) = ax.plot(
+                    x, iqm, "o-", label="evaluation (IQM)", linewidth=1.6, markersize=3
+                )
                 ax.fill_between(x, low, high, color=line.get_color(), alpha=0.2)
     if threshold is not None:
         ax.axhline(
-            threshold, color="grey", linestyle="--", linewidth=1, label=f"solved ({threshold:g})"
+            threshold,
+            color="grey",
+            linestyle="--",
+            linewidth=1,
+            label=f"target ({format_number(threshold)})",
         )
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Patch(color="grey", alpha=0.2, label=BAND_LABEL))
     ax.set_xlabel("environment steps (per run)")
-    ax.set_ylabel("episode return (mean over seeds, 95% band)")
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x:,.0f}")
+    ax.set_ylabel("return of the episodes that ended in each update\n(IQM over runs)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(handles=handles, fontsize=8, loc="best")
     fig.tight_layout()
     return fig
 
@@ -117,27 +155,28 @@ DIAGNOSTIC_PANELS = (
 
 def diagnostics_figure(metrics: dict[str, np.ndarray], title: str) -> Any:
     """A grid of panels (return, losses, entropy, KL, clip fraction, explained variance,
-    learning rate) vs env steps; each the mean over seeds with a 95% band. Arrays are
-    ``[seeds, updates]``."""
+    learning rate) vs env steps; each the IQM over runs, shaded over the middle half of the
+    runs (:func:`iqm_and_band`). Arrays are ``[runs, updates]``."""
     import warnings
 
     plt = pyplot()
 
     fig, axes = plt.subplots(2, 4, figsize=(14, 6), dpi=100)
     steps = update_steps(metrics)
+    drawn = trained_columns(steps)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for ax, (name, label) in zip(axes.flat, DIAGNOSTIC_PANELS, strict=True):
             if name not in metrics:
                 ax.set_visible(False)
                 continue
-            mean, low, high = mean_and_band(np.asarray(metrics[name], np.float64))
-            ax.plot(steps, mean, linewidth=1.4)
-            ax.fill_between(steps, low, high, alpha=0.25)
+            iqm, low, high = iqm_and_band(np.asarray(metrics[name], np.float64)[:, drawn])
+            ax.plot(steps[drawn], iqm, linewidth=1.4)
+            ax.fill_between(steps[drawn], low, high, alpha=0.25)
             ax.set_title(label, fontsize=10)
             ax.grid(alpha=0.3)
             ax.tick_params(labelsize=8)
-    fig.suptitle(f"{title} (mean over seeds, 95% band; x: env steps)")
+    fig.suptitle(f"{title} (IQM over runs, shaded: their middle half; x: env steps)")
     fig.tight_layout()
     return fig
 
@@ -231,7 +270,7 @@ def save_figure(fig: Any, path: Path) -> None:
 
 def update_steps(metrics: Mapping[str, np.ndarray]) -> np.ndarray:
     """``[updates]`` environment steps at each update (the largest over rows: a run stopped at
-    ``stop_at_return`` logs 0 for the updates it skipped)."""
+    ``stop_at_return`` keeps the count it stopped at)."""
     return np.max(np.asarray(metrics["env_steps"]), axis=0)
 
 
@@ -242,11 +281,12 @@ def write_run_plots(
     threshold: float | None,
     curves: Sequence[tuple[str, np.ndarray]] | None = None,
 ) -> list[Path]:
-    """``learning_curves.png`` (return vs env steps, mean over rows with a 95% band; one curve
-    per entry of ``curves`` when given) and ``diagnostics.png`` (losses, entropy, KL, clip
-    fraction, explained variance, learning rate). ``metrics`` arrays are ``[rows, updates]``."""
+    """``learning_curves.png`` (return vs env steps, the IQM over rows shaded over their
+    middle half; one curve per entry of ``curves`` when given) and ``diagnostics.png``
+    (losses, entropy, KL, clip fraction, explained variance, learning rate). ``metrics``
+    arrays are ``[rows, updates]``."""
     rows = np.asarray(metrics["episode_return"]).shape[0]
-    curves = curves or [(f"{rows} seed(s)", np.asarray(metrics["episode_return"]))]
+    curves = curves or [(f"IQM of {rows} run(s)", np.asarray(metrics["episode_return"]))]
     evaluations = metrics.get("eval_return")
     fig = learning_curves(
         update_steps(metrics),
@@ -272,28 +312,40 @@ def setting_curves(
     ranked: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[tuple[str, np.ndarray]]:
     """One ``(label, returns [seeds, updates])`` curve per setting of a sweep's rows (a
-    setting spelled out), best first by ``ranked`` (``sweep.csv``'s rows, with their IQM and
-    interval in the label) when given; at most ``MAX_PLOTTED``."""
+    setting spelled out), best first by ``ranked`` (``sweep.csv``'s rows, with their final
+    IQM, its interval and n in the label) when given; at most ``MAX_PLOTTED``."""
     from ppo_jax.core.search import setting_label
+    from ppo_jax.io.console import interval_cell
+    from ppo_jax.io.stats import IQM_MIN_RUNS, Interval
 
     labels = [setting_label(s) for s in row_settings]
-    order = list(dict.fromkeys(labels))
+    distinct = list(dict.fromkeys(labels))
+    order = distinct
     notes: dict[str, str] = {}
     if ranked:
-        by_index = {int(r["setting"]): r for r in ranked}
-        distinct = list(dict.fromkeys(labels))
         order = [distinct[int(r["setting"])] for r in ranked if int(r["setting"]) < len(distinct)]
-        for i, label in enumerate(distinct):
-            row = by_index.get(i)
-            if row is not None and row.get("iqm") is not None:
-                notes[label] = (
-                    f" (IQM {row['iqm']:.4g} [{row['iqm_ci_low']:.4g}, {row['iqm_ci_high']:.4g}])"
-                )
+        for r in ranked:
+            if int(r["setting"]) >= len(distinct) or r.get("iqm") is None:
+                continue
+            n = int(r.get("n", r.get("seeds", 0)))
+            interval = Interval(
+                _number(r["iqm"]),
+                _number(r.get("iqm_ci_low")),
+                _number(r.get("iqm_ci_high")),
+                (n,),
+                str(r.get("iqm_method", "")),
+                IQM_MIN_RUNS,
+            )
+            notes[distinct[int(r["setting"])]] = f": final IQM {interval_cell(interval)}, n={n}"
     returns = np.asarray(metrics["episode_return"])
     return [
         (label + notes.get(label, ""), returns[np.asarray([lab == label for lab in labels])])
         for label in order[:MAX_PLOTTED]
     ]
+
+
+def _number(value: Any) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def write_pbt_plots(out: Path, result: RunResult) -> Path:
@@ -312,7 +364,7 @@ def replot(run_dir: Path | str) -> list[Path]:
     """Write the plots of a run folder again from its metrics alone (``load_run(...,
     params=False)``: no checkpoint is needed); returns the files written."""
     from ppo_jax.io.runload import load_run
-    from ppo_jax.run.summary import solved_threshold
+    from ppo_jax.io.stats import solved_threshold
 
     out = Path(run_dir)
     run = load_run(out, params=False)

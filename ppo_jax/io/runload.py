@@ -187,9 +187,9 @@ def checkpoint_status(ckpt: checkpoint.Checkpoint, num_updates: int) -> tuple[bo
 
 
 def read_best(out: Path, rows: int) -> dict[str, Any] | None:
-    """What :func:`write_best` wrote (``params``, ``obs_norm``, ``best_return``,
-    ``best_update``, each with a ``[rows]`` axis), rebuilt from the file's own names (no
-    environment, no network); ``None`` when the folder has no such file."""
+    """What :func:`~ppo_jax.run.experiment.write_best` wrote (``params``, ``obs_norm``,
+    ``best_return``, ``best_update``, each with a ``[rows]`` axis), rebuilt from the file's own
+    names (no environment, no network); ``None`` when the folder has no such file."""
     path = out / BEST_FILE
     if not path.is_file():
         return None
@@ -295,7 +295,8 @@ def check_metrics(metrics: dict[str, np.ndarray], rows: int, where: str) -> dict
 
 
 def space_from_json(doc: Any, where: str) -> dict[str, Any]:
-    """The inverse of :func:`space_to_json`; ``ValueError`` naming ``where`` if malformed."""
+    """The inverse of :func:`~ppo_jax.io.rundir.space_to_json`; ``ValueError`` naming
+    ``where`` if malformed."""
     if not isinstance(doc, dict) or not doc:
         raise ValueError(f"{where}: 'space' must be a non-empty object")
     space: dict[str, Any] = {}

@@ -184,19 +184,21 @@ def metrics_rows(
 
     ``metrics`` maps names to arrays shaped ``[rows, updates]`` (a 1-D ``[updates]`` array
     counts as one row) and must hold ``env_steps``, which gives each row's step (the largest
-    over rows: the same for all but runs stopped at ``stop_at_return``). ``seeds`` labels the
-    rows: seeds (ints: ``seed_{s}``, numbered when they repeat) or series names
-    (``"setting_1/seed_0"``). ``values`` holds, for every other metric, its mean over the rows
-    of each group ignoring NaN (``groups``: one name per row, ``""`` or ``None`` for one
-    group; a named group's mean is tagged ``{group}/{metric}``), and for ``episode_return``
-    also ``episode_return/{label}`` for each row: one series per row. Means (and per-row
-    returns) that are NaN are left out; updates with nothing left, or that no run trained
-    (every run stopped at ``stop_at_return``), are not yielded.
+    over rows: the same for all but runs stopped at ``stop_at_return``, which keep the count
+    they stopped at). ``seeds`` labels the rows: seeds (ints: ``seed_{s}``, numbered when they
+    repeat) or series names (``"setting_1/seed_0"``). ``values`` holds, for every other
+    metric, its mean over the rows of each group ignoring NaN (``groups``: one name per row,
+    ``""`` or ``None`` for one group; a named group's mean is tagged ``{group}/{metric}``),
+    for ``episode_return`` also ``episode_return/{label}`` for each row (one series per row),
+    and ``env_steps/{label}`` for a row that stopped at ``stop_at_return`` (its env steps stay
+    where it stopped). Means (and per-row values) that are NaN are left out; updates with
+    nothing left, or that no run trained (every run had stopped: the step does not grow), are
+    not yielded.
     """
     if "env_steps" not in metrics:
         raise ValueError("metrics must include 'env_steps'")
-    # The largest over rows: a run stopped at stop_at_return logs 0 for the updates it skipped.
-    steps = np.max(np.atleast_2d(np.asarray(metrics["env_steps"])), axis=0)
+    per_row = np.atleast_2d(np.asarray(metrics["env_steps"]))
+    steps = np.max(per_row, axis=0)
     arrays: dict[str, np.ndarray] = {}
     for name, value in metrics.items():
         if name == "env_steps":
@@ -217,21 +219,26 @@ def metrics_rows(
         for name, arr in arrays.items()
     }
     for u, step in enumerate(steps):
-        if step <= 0:  # every run had stopped at stop_at_return: nothing was trained
+        if step <= (steps[u - 1] if u else 0):  # every run had stopped: nothing was trained
             continue
         row: dict[str, float] = {}
         for (group, name), mean_of in means.items():
             mean = float(mean_of[u])
             if not math.isnan(mean):
                 row[f"{group}/{name}" if group else name] = mean
-        returns = arrays.get("episode_return")
-        if returns is not None:
-            for i, label in enumerate(labels):
-                ret = float(returns[i, u])
-                if not math.isnan(ret):
-                    row[f"episode_return/{label}"] = ret
+        if "episode_return" in arrays:
+            row.update(_per_row("episode_return", arrays["episode_return"][:, u], labels))
+        if per_row.shape[0] == len(labels):
+            stopped = np.where((per_row[:, u] > 0) & (per_row[:, u] < step), per_row[:, u], np.nan)
+            row.update(_per_row("env_steps", stopped, labels))
         if row:
             yield int(step), row
+
+
+def _per_row(name: str, values: np.ndarray, labels: Sequence[str]) -> dict[str, float]:
+    """``{name}/{label}`` of every finite value."""
+    pairs = zip(labels, values, strict=True)
+    return {f"{name}/{label}": float(v) for label, v in pairs if not math.isnan(v)}
 
 
 def _series_labels(rows: Sequence[int] | Sequence[str]) -> list[str]:

@@ -579,6 +579,29 @@ def evaluate_run(
     return results
 
 
+def evaluated_parameters(run: Any, *, best: bool = False) -> tuple[str, list[int]]:
+    """What :func:`evaluate_run` plays for ``run`` (a folder read by ``load_run``): the file
+    of the parameters and the update (1-based) each row's parameters come from: the newest
+    checkpoint's, or with ``best`` each row's best evaluation (``best/best.msgpack``).
+    ``ValueError`` when there is no such file."""
+    from pathlib import Path
+
+    from ppo_jax.io import checkpoint, rundir
+    from ppo_jax.io.runload import read_best
+
+    out = Path(run.out_dir or ".")
+    if best:
+        stored = read_best(out, len(run.seeds))
+        if stored is None:
+            raise ValueError(
+                f"{str(out)!r} holds no best parameters: they are kept by runs trained with "
+                "eval_every > 0"
+            )
+        return str(out / rundir.BEST_FILE), [int(u) + 1 for u in stored["best_update"]]
+    newest = checkpoint.latest(out)
+    return str(newest), [int(checkpoint.load(newest).update)] * len(run.seeds)
+
+
 def record_run_episode(
     run: Any, *, max_steps: int, greedy: bool = True, seed: int = 1000
 ) -> tuple[list[Any], list[float]]:

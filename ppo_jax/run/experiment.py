@@ -54,10 +54,18 @@ from ppo_jax.io.runload import (
     read_newest_checkpoint,
 )
 from ppo_jax.io.sinks import TensorBoardWriter, WandbWriter, metrics_rows
+from ppo_jax.io.stats import (
+    SOLVED_DEFINITION,
+    final_return,
+    format_interval,
+    iqm_interval,
+    solved_threshold,
+    steps_to_solve,
+    trained_updates,
+)
 from ppo_jax.run import parallel, programs, progress
 from ppo_jax.run import plan as planning
 from ppo_jax.run.evaluate import PolicyInputs, evaluate_spec
-from ppo_jax.run.summary import final_return, iqm_with_ci, solved_threshold, steps_to_solve
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -66,8 +74,9 @@ CHECKPOINTS_PER_RUN = 10
 """Default number of checkpoints over a run (``checkpoint_every=None``)."""
 NONFINITE_METRICS = ("policy_loss", "value_loss", "entropy", "approx_kl", "grad_norm")
 """Metrics checked for NaN/inf after every segment of updates."""
-EARLY_FINISH = "finished early: every run reached stop_at_return={}"
-"""Status of an experiment whose runs all stopped at their target return."""
+EARLY_FINISH = "finished early: every run stopped at an evaluation reaching stop_at_return={}"
+"""Status of an experiment whose runs all stopped at their target return (the table's
+``stopped`` column counts them)."""
 ABSOLUTE_FACTOR = 10
 """The absolute metric re-evaluates each run's best parameters on this many times
 ``eval_episodes`` episodes (as Stoix and Mava report it)."""
@@ -584,13 +593,22 @@ def first_nonfinite(
     metrics: dict[str, np.ndarray],
     params: Any,
     first_update: int,
+    steps_before: Any = None,
     labels: Sequence[str] | None = None,
 ) -> str | None:
     """A message naming the first non-finite metric (update, row: its ``labels`` entry, else
-    its index) or parameter, else None."""
-    # Updates a run skipped after reaching stop_at_return log 0 env steps and NaN losses.
+    its index) or parameter, else None.
+
+    Updates a run skipped after reaching ``stop_at_return`` log NaN losses and the env steps
+    it had taken: an update counts only where a row's ``env_steps`` grew, from
+    ``steps_before`` (each row's env steps before these updates; without it, from 0)."""
     steps = metrics.get("env_steps")
-    trained = True if steps is None else np.asarray(steps) > 0
+    trained: Any = True
+    if steps is not None:
+        steps = np.asarray(steps)
+        before = np.zeros(steps.shape[:-1]) if steps_before is None else steps_before
+        previous = np.concatenate([np.reshape(before, (*steps.shape[:-1], 1)), steps[..., :-1]], -1)
+        trained = steps > previous
     for name in NONFINITE_METRICS:
         bad = ~np.isfinite(np.asarray(metrics[name])) & trained
         if bad.any():
@@ -837,7 +855,8 @@ def _step(
     fetched = parallel.to_host(seg_jax)  # a dict comes back with sorted keys: keep the order
     seg = {k: np.asarray(fetched[k])[: experiment.num_rows] for k in seg_jax}
     params = parallel.to_host(train_state_of(new_state).params)
-    problem = first_nonfinite(seg, params, done.start, row_labels(experiment))
+    before = _steps_before(done, experiment.num_rows)
+    problem = first_nonfinite(seg, params, done.start, before, row_labels(experiment))
     if problem is not None:
         return done._replace(run_s=run_s, status=f"stopped: {problem}")
     start = done.start + seg["env_steps"].shape[-1]
@@ -854,6 +873,13 @@ def _step(
             last_ckpt = _save(out, experiment, host, parts, start)
     status = "stopped" if stopped else "finished"
     return _Progress(new_state, start, parts, run_s, status, last_ckpt)
+
+
+def _steps_before(done: _Progress, rows: int) -> np.ndarray:
+    """Each row's env steps before the next segment (0 before the first update)."""
+    if not done.parts:
+        return np.zeros((rows,))
+    return np.asarray(done.parts[-1]["env_steps"])[:, -1]
 
 
 def _rows_text(experiment: Experiment) -> str:
@@ -983,28 +1009,31 @@ def absolute_metric(experiment: Experiment, state: Any) -> dict[str, Any] | None
     )
     returns = np.asarray(played.returns, np.float64).mean(axis=-1)
     returns = np.where(np.asarray(evaluation.best_update) >= 0, returns, np.nan)
-    nan = float("nan")
-    iqm, low, high = (
-        iqm_with_ci({"runs": returns})["runs"] if np.isfinite(returns).any() else (nan,) * 3
-    )
+    interval = iqm_interval(returns)
     return {
         "episodes": episodes,
         "returns": [None if not np.isfinite(r) else float(r) for r in returns],
         "best_eval_return": [float(r) for r in np.asarray(evaluation.best_return)],
         "best_eval_update": [int(u) + 1 for u in np.asarray(evaluation.best_update)],
-        "iqm": iqm,
-        "ci_low": low,
-        "ci_high": high,
+        "iqm": interval.point,
+        "ci_low": interval.low,
+        "ci_high": interval.high,
+        "interval": interval.to_dict(),
     }
 
 
 # --------------------------------------------------------------------------- outputs
 def summary_rows(
-    experiment: Experiment, metrics: dict[str, np.ndarray], timing: tuple[float, float, int]
+    experiment: Experiment,
+    metrics: dict[str, np.ndarray],
+    timing: tuple[float, float, int],
+    stopped: Any = None,
 ) -> list[dict[str, Any]]:
     """One summary row per run (from ``metrics`` ``name -> [R, U]``): the row's labels, final
-    return, solved, env steps to solve, timings and the per-seed throughput of this session's
-    updates."""
+    return, solved (:data:`~ppo_jax.io.stats.SOLVED_DEFINITION`), env steps to solve, the
+    updates it trained and whether it ``stopped`` at ``stop_at_return`` (``[R]`` flags;
+    ``None`` without a target), timings and the throughput per run (``env_steps_per_s``) of
+    this session's updates."""
     compile_s, run_s, new_updates = timing
     config = experiment.plan.config
     if not metrics:
@@ -1014,6 +1043,7 @@ def summary_rows(
     to_solve = steps_to_solve(metrics, threshold) if threshold is not None else None
     # Each run's own steps: a run stopped at stop_at_return took fewer than the others.
     run_steps = np.max(np.asarray(metrics["env_steps"]), axis=-1)
+    trained = trained_updates(metrics["env_steps"])
     sps = new_updates * config.batch_size / run_s if run_s > 0 else float("nan")
     rows = []
     for i, labels in enumerate(experiment.rows):
@@ -1026,6 +1056,8 @@ def summary_rows(
             run_s=run_s,
             compile_s=compile_s,
             env_steps=int(run_steps[i]),
+            updates=int(trained[i]),
+            stopped=None if stopped is None else bool(stopped[i]),
             env_steps_per_s=sps,
         )
         rows.append(row)
@@ -1056,7 +1088,12 @@ def session_result(
         status=status,
         out_dir=out,
         train_state=learner,
-        summary=summary_rows(experiment, metrics, timing),
+        summary=summary_rows(
+            experiment,
+            metrics,
+            timing,
+            None if best is None or experiment.plan.config.stop_at_return is None else best.stopped,
+        ),
         kind=experiment.kind,
         settings=experiment.settings,
         best_params=None if best is None else best.best_params,
@@ -1101,6 +1138,7 @@ def write_outputs(
         "updates_done": result.updates_done,
         "solved_threshold": threshold,
         "runs": result.summary,
+        "solved_definition": SOLVED_DEFINITION,
         "total_env_steps_per_s": (
             result.summary[0]["env_steps_per_s"] * experiment.num_rows if result.summary else None
         ),
@@ -1113,12 +1151,17 @@ def write_outputs(
     }
     if experiment.kind != "sweep":  # a sweep's rows are read from metrics.csv
         summary["metrics"] = {k: v.tolist() for k, v in metrics.items()}
-    label = f"{experiment.num_rows} {experiment.row_names[-1]}(s)"
+    label = f"IQM of {experiment.num_rows} {experiment.row_names[-1]}(s)"
     if metrics:
         rundir.write_metrics_csv(out, metrics, list(experiment.row_names), experiment.rows)
-        iqm, low, high = iqm_with_ci({"runs": final_return(metrics)})["runs"]
-        summary["final_return_iqm"] = {"iqm": iqm, "ci_low": low, "ci_high": high}
-        label += f", final IQM {iqm:.4g} [95% CI {low:.4g}, {high:.4g}]"
+        interval = iqm_interval(final_return(metrics))
+        summary["final_return_iqm"] = {
+            "iqm": interval.point,
+            "ci_low": interval.low,
+            "ci_high": interval.high,
+            **interval.to_dict(),
+        }
+        label += f"; final return IQM {format_interval(interval)}"
     if absolute is not None:
         summary["absolute_metric"] = absolute
     if metrics:
@@ -1128,8 +1171,3 @@ def write_outputs(
         write_run_plots(out, config.env_name, metrics, threshold, curves)
     rundir.write_results(out, summary)
     return result
-
-
-def keyword_names(keywords: Sequence[str]) -> str:
-    """``--a, --b`` of option names (for messages)."""
-    return ", ".join(f"--{k.replace('_', '-')}" for k in keywords)

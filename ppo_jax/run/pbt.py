@@ -452,10 +452,6 @@ def pbt_result(plan: PBTPlan, carry: PBTCarry, rows: dict[str, np.ndarray]) -> P
 
 
 # --------------------------------------------------------------------------- the experiment
-PBT_OPTIONS = ("seed", "interval", "fraction", "perturb", "resample_probability", "rank_by")
-"""The options of :func:`pbt` a PBT folder records (``config.json``'s ``"pbt"`` entry)."""
-
-
 def pbt_experiment(
     plan: PBTPlan,
     config: PPOConfig,

@@ -67,7 +67,7 @@ def segment_event(metrics: dict[str, Any], update: int, num_updates: int) -> Pro
     episodes = count.sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         returns = np.where(episodes > 0, total / np.maximum(episodes, 1), np.nan)
-    steps = int(np.max(np.asarray(metrics["env_steps"])))  # a stopped run's are 0 (skipped)
+    steps = int(np.max(np.asarray(metrics["env_steps"])))  # a stopped run keeps its own count
     evaluations = None
     if "eval_return" in metrics:
         evaluations = np.full(len(returns), np.nan)

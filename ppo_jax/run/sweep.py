@@ -36,11 +36,11 @@ from ppo_jax.core.search import (
 from ppo_jax.core.spec import Problem, ProblemKeywords, problem_of
 from ppo_jax.io import rundir
 from ppo_jax.io.plotting import setting_curves
+from ppo_jax.io.stats import final_return, iqm_interval, solved_threshold, steps_to_solve
 from ppo_jax.run import experiment as pipeline
 from ppo_jax.run import parallel, programs
 from ppo_jax.run import plan as planning
 from ppo_jax.run.programs import TrainResult
-from ppo_jax.run.summary import final_return, iqm_with_ci, solved_threshold, steps_to_solve
 
 if TYPE_CHECKING:
     from typing import Unpack
@@ -294,8 +294,10 @@ def sweep(
 # --------------------------------------------------------------------------- ranking
 def rank_settings(result: SweepResult) -> list[dict[str, Any]]:
     """One row per setting, best first (by the IQM of the seeds' final returns): the setting,
-    mean +- std and IQM with its 95% bootstrap CI of the final returns, the share of seeds that
-    solved the environment and the median env steps to solve."""
+    mean +- std and IQM with its 95% CI of the final returns
+    (:func:`~ppo_jax.io.stats.iqm_interval`; ``n`` seeds with a finite final return,
+    the method and whether n is enough for it), the share of seeds that solved the
+    environment and the median env steps to solve."""
     env_name = None if result.config is None else result.config.env_name
     return rank_rows(result.metrics, result.settings, env_name)
 
@@ -307,21 +309,24 @@ def rank_rows(
     final = final_return(metrics)  # [settings, seeds]
     threshold = None if env_name is None else solved_threshold(env_name)
     to_solve = steps_to_solve(metrics, threshold) if threshold is not None else None
-    stats = iqm_with_ci({str(i): final[i] for i in range(len(settings))})
     rows: list[dict[str, Any]] = []
     for i, setting in enumerate(settings):
         finite = final[i][np.isfinite(final[i])]
         hit = [] if to_solve is None else [int(s) for s in to_solve[i] if s >= 0]
-        iqm, low, high = stats[str(i)]
+        interval = iqm_interval(final[i])
         rows.append(
             {
                 "setting": i,
                 **setting,
                 "final_return_mean": float(finite.mean()) if finite.size else float("nan"),
                 "final_return_std": float(finite.std()) if finite.size else float("nan"),
-                "iqm": iqm,
-                "iqm_ci_low": low,
-                "iqm_ci_high": high,
+                "iqm": interval.point,
+                "iqm_ci_low": interval.low,
+                "iqm_ci_high": interval.high,
+                "seeds": int(final[i].size),
+                "n": interval.n,
+                "iqm_method": interval.method,
+                "iqm_reliable": interval.reliable,
                 "solved_fraction": None
                 if threshold is None
                 else float(np.mean(final[i] >= threshold)),
@@ -544,6 +549,7 @@ def run_sweep_experiment(
         done = metrics["env_steps"].shape[-1] * plan.base_config.batch_size * plan.num_runs
         session.say(
             f"{plan.num_runs} runs, {done:,} env steps in {wall:.1f}s wall (compile included): "
-            f"{done / wall:,.0f} env-steps/s in total on {plan.num_devices} device(s)"
+            f"{done / wall:,.0f} env-steps/s in total ({done / wall / plan.num_runs:,.0f} per "
+            f"run) on {plan.num_devices} device(s)"
         )
     return swept, ranked

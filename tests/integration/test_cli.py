@@ -63,7 +63,7 @@ def test_the_cli_is_a_face_of_run_experiment(tmp_path):
 def test_quiet_prints_only_the_table(tmp_path, capsys):
     assert main(["train", "--quiet", "--seeds", "0,2", "--out", str(tmp_path / "q"), *TINY]) == 0
     printed = capsys.readouterr().out
-    assert "update " not in printed
+    assert not any(line.startswith(("  update ", "  progress:")) for line in printed.splitlines())
     assert "final return" in printed
 
 
@@ -193,9 +193,23 @@ def test_plot_and_eval_commands(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(out), "--episodes", "3"]) == 0
     printed = capsys.readouterr().out
-    assert "mean return" in printed
+    # The header names the checkpoint evaluated; per seed the update of its parameters; then
+    # the IQM over seeds, stating n and the method (2 seeds: no interval, and why).
+    assert "the newest checkpoint (" in printed and "ckpt-00000003.msgpack" in printed
+    assert "mean return" in printed and printed.count("update 3/3") == 2
+    assert "over seeds: IQM of the seeds' mean returns" in printed and "(n=2: too few" in printed
     evals = json.loads((out / "eval.json").read_text())
     assert [len(r["returns"]) for r in evals["runs"]] == [3, 3]
+    assert evals["updates"] == [3, 3] and evals["summary"]["n"] == 2
+    assert evals["summary"]["reliable"] is False and evals["parameters"].endswith(".msgpack")
+    # A second eval never overwrites the first: eval-2.json; --out chooses, never overwrites.
+    assert main(["eval", str(out), "--episodes", "2"]) == 0
+    assert json.loads((out / "eval-2.json").read_text())["runs"][0]["returns"] != []
+    assert len(json.loads((out / "eval.json").read_text())["runs"][0]["returns"]) == 3
+    assert main(["eval", str(out), "--episodes", "1", "--out", str(tmp_path / "e.json")]) == 0
+    capsys.readouterr()
+    assert exit_code(["eval", str(out), "--out", str(tmp_path / "e.json")]) == 2
+    assert "--out" in capsys.readouterr().err and (tmp_path / "e.json").is_file()
     assert exit_code(["plot", str(tmp_path / "nothing")]) == 2
     assert exit_code(["eval", str(out), "--episodes", "0"]) == 2
     assert exit_code(["eval", str(out), "--eval-seed", str(2**40)]) == 2
@@ -230,6 +244,29 @@ def test_sweep_command_ranks_settings_and_writes_plot(tmp_path, capsys):
     assert swept.kind == "sweep" and swept.metrics["episode_return"].shape == (4, 3)
     assert swept.settings[2] == {"learning_rate": 3e-3, "clip_eps": 0.2}
     assert main(["plot", str(out)]) == 0
+    # compare: one row per setting (spelled out) beside a train folder, each with its n, and
+    # P(improvement) over the baseline chosen by a part of its label.
+    single = tmp_path / "single"
+    assert main(["train", "--quiet", *TINY, "--seeds", "2", "--out", str(single)]) == 0
+    capsys.readouterr()
+    argv = ["compare", str(out), str(single), "--baseline", "learning_rate=0.003"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    lines = printed.splitlines()
+    assert "sweep: learning_rate=0.001 clip_eps=0.2" in lines[2]
+    assert "sweep: learning_rate=0.003 clip_eps=0.2" in lines[3] and "(baseline)" in lines[3]
+    assert lines[4].split()[1:3] == ["single", "2"]  # two seeds: n = 2
+    assert "0.50 [" not in lines[3] and "(no CI)" in lines[3]  # 2 vs 2 runs: too few for a CI
+    assert "n=2 runs; no CI below n=8" in printed and "Newcombe score interval" in printed
+    assert exit_code(["compare", str(out), "--baseline", "learning_rate"]) == 2
+    assert "matches 2 of the rows" in capsys.readouterr().err
+    assert exit_code(["compare", str(out), "--baseline", "9"]) == 2
+    # The same rows from Python, with the intervals' n and method.
+    from ppo_jax import compare_runs
+
+    rows = compare_runs([out, single], baseline=1)
+    assert [r["rows"] for r in rows] == [2, 2, 2] and rows[1]["baseline"] == rows[1]["run"]
+    assert rows[2]["improvement"].sizes == (2, 2) and not rows[2]["iqm_interval"].reliable
 
 
 def test_sweep_random_search_and_forced_chunks(tmp_path, capsys):
@@ -353,7 +390,8 @@ def test_runs_without_finished_episodes_print_no_runtime_warnings(tmp_path, caps
         ]
         assert main(argv) == 0
     printed = capsys.readouterr().out
-    assert "mean final return n/a" in printed and "nan" in printed
+    assert "mean final return n/a" in printed and "nan" not in printed
+    assert "          n/a" in printed  # each seed's final return
 
 
 @pytest.mark.heavy
@@ -377,7 +415,7 @@ def test_pbt_command_writes_its_folder_and_compares(tmp_path, capsys):
     plot = tmp_path / "profiles.png"
     assert main(["compare", str(out), str(out), "--plot", str(plot)]) == 0
     printed = capsys.readouterr().out
-    assert "IQM [95% CI]" in printed and "P(run > pbt)" in printed and "pbt'" in printed
+    assert "IQM [95% CI]" in printed and "P(run > baseline)" in printed and "pbt'" in printed
     assert plot.read_bytes()[:4] == b"\x89PNG"
     other = tmp_path / "acrobot"
     assert main(["train", "--env", "Acrobot-v1", "--out", str(other), "--quiet", *TINY]) == 0
@@ -428,9 +466,14 @@ def test_evaluation_during_training_from_the_command_line(tmp_path, capsys):
     assert exit_code([*argv, "--eval-every", "1", "--stop-at-return", "-1"]) == 0
     printed = capsys.readouterr().out
     assert "  eval " in printed and "absolute metric (best parameters re-evaluated)" in printed
-    assert "finished early: every run reached stop_at_return=-1.0" in printed
+    assert "finished early: every run stopped at an evaluation reaching stop_at_return=-1.0" in (
+        printed
+    )
+    assert "stopped at stop_at_return=-1.0" in printed and "column): 2 of 2" in printed
     assert exit_code(["eval", str(out), "--best", "--episodes", "2"]) == 0
-    assert "best evaluated parameters" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "each seed's best evaluated parameters" in printed and "best.msgpack" in printed
+    assert "update 1/3" in printed  # the first evaluation (update 1) reached -1 and stopped
     assert json.loads((out / "eval.json").read_text())["best"] is True
     plain = tmp_path / "plain"
     assert exit_code(["train", "--quiet", "--out", str(plain), *TINY]) == 0

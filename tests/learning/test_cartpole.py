@@ -10,7 +10,7 @@ import pytest
 from gym_oracle import gymnasium_returns
 
 from ppo_jax import PPOConfig, train, train_seeds
-from ppo_jax.run.summary import final_return
+from ppo_jax.io.stats import final_return
 
 pytest.importorskip("gymnasium")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ppo_jax import LogUniform, PPOConfig, pbt
-from ppo_jax.run.summary import final_return
+from ppo_jax.io.stats import final_return
 
 CONFIG = PPOConfig(total_timesteps=160 * 2048)  # 160 updates of the default config
 SPACE = {"learning_rate": LogUniform(1e-6, 3e-2)}

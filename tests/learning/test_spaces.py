@@ -13,8 +13,8 @@ from gym_oracle import gymnasium_returns
 
 from examples import spaces
 from ppo_jax import PPOConfig, evaluate, get_config, train_seeds
+from ppo_jax.io.stats import final_return
 from ppo_jax.io.tuned import TARGETS
-from ppo_jax.run.summary import final_return
 
 TOY = {"num_envs": 16, "num_steps": 64}
 """Settings of the toy environments (the rest are PPOConfig's defaults)."""

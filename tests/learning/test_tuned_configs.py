@@ -10,8 +10,8 @@ import pytest
 from gym_oracle import gymnasium_returns
 
 from ppo_jax import get_config, train_seeds
+from ppo_jax.io.stats import final_return
 from ppo_jax.io.tuned import TARGETS
-from ppo_jax.run.summary import final_return
 
 CLASSIC = ["Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0"]
 

@@ -71,3 +71,50 @@ def test_the_readme_is_short_and_its_links_resolve():
         'pip install -e ".[dev]" && python -m pytest',
     ):
         assert command in README, command
+
+
+def _docs_tool(name: str):
+    """A module of docs/hooks (the docs' own tools), imported from its file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, DOCS / "hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_config_reference_is_generated_from_ppoconfig():
+    """docs/reference/config.md's table is what docs/hooks/config_reference.py generates from
+    PPOConfig: every field, default and documentation (torso="nature" among them)."""
+    tool = _docs_tool("config_reference")
+    page = tool.PAGE.read_text()
+    assert tool.render(page) == page, "run: python docs/hooks/config_reference.py"
+    import dataclasses
+
+    for spec in dataclasses.fields(ppo_jax.PPOConfig):
+        assert f"| `{spec.name}` |" in page, spec.name
+    assert '`"nature"` is the Nature DQN CNN' in page
+
+
+def test_sphinx_roles_render_as_cross_references(caplog):
+    """The griffe extension of mkdocs.yml turns the docstrings' Sphinx roles into autorefs
+    links (documented targets) or code, and warns about targets that do not exist (which fails
+    ``mkdocs build --strict``)."""
+    import griffe
+
+    tool = _docs_tool("sphinx_roles")
+    pkg = griffe.load(
+        "ppo_jax", search_paths=[str(ROOT)], extensions=griffe.load_extensions(tool.SphinxRoles)
+    )
+    text = pkg["run_experiment"].final_target.docstring.value
+    assert ":func:" not in text and ":class:" not in text
+    run_sweep = "[`ppo_jax.run.sweep.run_sweep_experiment`][ppo_jax.run.sweep.run_sweep_experiment]"
+    assert run_sweep in pkg["run.experiment"].docstring.value
+    every = [o.docstring.value for o in tool.walk(pkg) if o.docstring is not None]
+    assert not any(tool.ROLE.search(value) for value in every)
+    match = tool.ROLE.search(":func:`ppo_jax.no_such_thing`")
+    assert (
+        tool.replace_role(match, pkg["run.progress.report"], pkg, set())
+        == "`ppo_jax.no_such_thing`"
+    )
+    assert "the role target 'ppo_jax.no_such_thing' does not exist" in caplog.text

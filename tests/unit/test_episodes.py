@@ -78,12 +78,13 @@ def test_the_step_budget_cuts_and_counts_episodes():
 
 def test_a_run_stops_at_its_target_and_keeps_its_state():
     """A target every evaluation reaches: the run stops after update 2 (its first
-    evaluation); later updates are skipped (NaN, 0 steps) and the state stays as it was."""
+    evaluation); later updates are skipped (NaN metrics; env steps stay at the count it
+    stopped at, never 0) and the state stays as it was."""
     config = CONFIG.replace(stop_at_return=-1.0)
     _, _, stopped, metrics = _run(config, config.num_updates)
     _, _, at_two, _ = _run(config, 2)
     steps = np.asarray(metrics.env_steps)
-    assert steps.tolist() == [32, 64, 0, 0, 0]
+    assert steps.tolist() == [32, 64, 64, 64, 64]
     assert np.isnan(np.asarray(metrics.policy_loss)[2:]).all()
     assert bool(stopped.evaluation.stopped)
     for a, b in zip(jax.tree.leaves(stopped), jax.tree.leaves(at_two), strict=True):

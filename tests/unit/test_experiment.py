@@ -7,6 +7,7 @@ line: tests/integration/test_sessions.py."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -22,6 +23,7 @@ from ppo_jax import PPOConfig, load_run, run_experiment, train_seeds
 from ppo_jax.core.config import INT32_MAX
 from ppo_jax.core.spec import Problem
 from ppo_jax.io import checkpoint, rundir
+from ppo_jax.io.console import print_train_table
 from ppo_jax.run.experiment import (
     EARLY_FINISH,
     NONFINITE_METRICS,
@@ -274,13 +276,23 @@ def test_evaluation_in_a_session_keeps_the_best_and_resumes_bit_for_bit(tmp_path
     assert load_run(tmp_path / "a").summary[0]["best_eval_update"] >= 1
 
 
-def test_every_run_stopping_at_its_target_ends_the_session(tmp_path: Path) -> None:
+def test_every_run_stopping_at_its_target_ends_the_session(tmp_path: Path, capsys) -> None:
     config = EVAL.replace(stop_at_return=-1.0)  # the first evaluation (update 3) reaches it
     out = tmp_path / "run"
     result = run_experiment(config, 2, out, checkpoint_every=2)
     assert result.status == EARLY_FINISH.format(-1.0) and result.completed
     assert result.metrics["env_steps"].shape[1] == 4  # the segment that held update 3
     assert [r["env_steps"] for r in result.summary] == [3 * SMALL.batch_size] * 2
+    # The skipped update keeps the steps taken (never 0), in the result and in metrics.csv;
+    # the table counts the stopped runs the way the status line does.
+    assert result.metrics["env_steps"][:, 3].tolist() == [3 * SMALL.batch_size] * 2
+    logged = [int(r["env_steps"]) for r in csv.DictReader((out / rundir.METRICS_CSV).open())]
+    assert 0 not in logged and max(logged) == 3 * SMALL.batch_size
+    assert [(r["stopped"], r["updates"]) for r in result.summary] == [(True, 3)] * 2
+    print_train_table(result)
+    table = capsys.readouterr().out
+    assert "stopped at stop_at_return=-1.0 (an evaluation's mean return reached it; the " in table
+    assert "'stopped' column): 2 of 2" in table and table.count("  yes  ") == 2
     assert load_run(out).completed
     again = run_experiment(None, None, out, resume=True)  # nothing left to do
     assert again.completed and again.checkpoint == checkpoint.latest(out)
@@ -324,9 +336,21 @@ def test_first_nonfinite_names_the_metric_update_and_row():
     assert first_nonfinite(bad, {"w": np.zeros(2)}, 10) == (
         "non-finite entropy at update 13 (seed index 1)"
     )
-    # Updates skipped after stop_at_return log 0 env steps and NaN losses: not a problem.
+    labels = ["setting_0/seed_3", "setting_1/seed_3"]
+    assert first_nonfinite(bad, {"w": np.zeros(2)}, 10, labels=labels) == (
+        "non-finite entropy at update 13 (setting 1/seed 3)"
+    )
+    # Updates skipped after stop_at_return log NaN losses and the env steps the run had
+    # taken (earlier versions logged 0): not a problem; an update counts where steps grew.
     skipped = {**_metrics(np.nan), "env_steps": np.zeros((2, 3))}
     assert first_nonfinite(skipped, {"w": np.zeros(2)}, 0) is None
+    kept = {**_metrics(), "env_steps": np.array([[24, 24, 24], [32, 40, 48]])}
+    kept["value_loss"][0] = np.nan  # row 0 had stopped at 24 steps, before these updates
+    assert first_nonfinite(kept, {"w": np.zeros(2)}, 3, np.array([24, 24])) is None
+    kept["value_loss"][1, 0] = np.nan  # row 1 trained update 4 (24 -> 32 steps)
+    assert first_nonfinite(kept, {"w": np.zeros(2)}, 3, np.array([24, 24])) == (
+        "non-finite value_loss at update 4 (seed index 1)"
+    )
 
 
 def test_resume_command_adds_trust_only_for_module_environments():

@@ -130,11 +130,16 @@ def test_wandb_missing_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 
 
 def test_updates_no_run_trained_are_not_rows():
-    """After every run stopped at stop_at_return, updates log 0 env steps (and 0 episodes):
-    they are not written at step 0."""
+    """A run stopped at stop_at_return keeps the env steps it stopped at (a row of its own in
+    the written values); updates that no run trained are not rows. Folders of earlier
+    versions logged 0 steps there: those are not written at step 0 either."""
     metrics = {
-        "env_steps": np.array([[32, 0, 0], [32, 64, 0]]),
+        "env_steps": np.array([[32, 32, 32], [32, 64, 64]]),
         "episodes_completed": np.array([[1, 0, 0], [2, 3, 0]]),
     }
-    steps = [step for step, _ in metrics_rows(metrics, [0, 1])]
-    assert steps == [32, 64]
+    rows = list(metrics_rows(metrics, [0, 1]))
+    assert [step for step, _ in rows] == [32, 64]
+    assert rows[1][1]["env_steps/seed_0"] == 32 and "env_steps/seed_1" not in rows[1][1]
+    assert "env_steps/seed_0" not in rows[0][1]
+    old = dict(metrics, env_steps=np.array([[32, 0, 0], [32, 64, 0]]))
+    assert [step for step, _ in metrics_rows(old, [0, 1])] == [32, 64]

@@ -7,8 +7,8 @@ import pytest
 
 from ppo_jax import PPOConfig, get_config
 from ppo_jax.cli.main import build_parser, config_origin, resolve_config
+from ppo_jax.io.stats import solved_threshold
 from ppo_jax.io.tuned import TARGETS, target, tuned_configs, tuned_env_names
-from ppo_jax.run.summary import solved_threshold
 
 
 def test_every_target_env_has_a_tuned_config():
