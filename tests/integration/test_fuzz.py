@@ -34,7 +34,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 FLAGS = [
-    *("--" + n.replace("_", "-") for n in config_field_names() if n not in ("env_kwargs",)),
+    *("--" + n.replace("_", "-") for n in sorted(config_field_names()) if n != "env_kwargs"),
     "--env", "--env-kwarg", "--seeds", "--checkpoint-every", "--stop-after", "--progress",
     "--tensorboard", "--split-envs", "--shard-seeds", "--quiet", "--learning-rat", "--",
 ]  # fmt: skip
