@@ -12,6 +12,7 @@ Public API::
     sweep, SweepResult, random_settings, LogUniform, Uniform,
     pbt, PBTResult, run_pbt_experiment,
     evaluate, EvalResult, export_policy, Policy, policy_logits, state_value,
+    benchmark, BenchResult, BenchCell,
     compute_gae, compute_reward_to_go, clipped_surrogate_loss, value_loss
 
 Old spellings (``ppo_jax.summary``, ``ppo_jax.configs``, ``ppo_jax.xla``,
@@ -34,6 +35,7 @@ from ppo_jax.core.loss import clipped_surrogate_loss, value_loss  # noqa: E402
 from ppo_jax.core.train import make_train  # noqa: E402
 from ppo_jax.io.rundir import RunResult  # noqa: E402
 from ppo_jax.io.tuned import get_config  # noqa: E402
+from ppo_jax.run.benchmark import BenchCell, BenchResult, benchmark  # noqa: E402
 from ppo_jax.run.drivers import TrainResult, train, train_seeds  # noqa: E402
 from ppo_jax.run.evaluate import (  # noqa: E402
     EvalResult,
@@ -54,6 +56,8 @@ __version__ = "0.3.0"
 _compat.install()  # the old module paths (ppo_jax.summary, ...): see ppo_jax.compat
 
 __all__ = [
+    "BenchCell",
+    "BenchResult",
     "EvalResult",
     "Hyperparams",
     "LogUniform",
@@ -65,6 +69,7 @@ __all__ = [
     "TrainResult",
     "Uniform",
     "__version__",
+    "benchmark",
     "clipped_surrogate_loss",
     "compute_gae",
     "compute_reward_to_go",

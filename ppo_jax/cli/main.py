@@ -3,7 +3,9 @@
 Every command is a few lines over the library: ``train`` is :func:`ppo_jax.run_experiment`,
 ``sweep`` is :func:`ppo_jax.run.sweep.run_sweep_experiment`, ``eval`` is
 :func:`ppo_jax.load_run` + :func:`ppo_jax.evaluate`, ``plot`` is
-:func:`ppo_jax.run.folders.replot`. Invalid input exits 2 with one line naming the field.
+:func:`ppo_jax.run.folders.replot`, ``bench`` is :func:`ppo_jax.benchmark` +
+:meth:`~ppo_jax.run.benchmark.BenchResult.write`. Invalid input exits 2 with one line naming
+the field.
 """
 
 from __future__ import annotations
@@ -11,13 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ppo_jax.cli.flags import add_config_flags, bounded_int, config_flags
+from ppo_jax.cli.flags import add_config_flags, bounded_int, config_flags, parse_int
 from ppo_jax.core.config import PPOConfig
 from ppo_jax.io.console import print_pbt_table, print_sweep_table, print_train_table
 from ppo_jax.run.summary import final_return, iqm_with_ci
@@ -361,6 +364,105 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- bench
+def parse_counts(text: str) -> tuple[int, ...]:
+    """``--seeds 1,8,64`` / ``--num-envs 4,64,1024``: comma-separated distinct ints >= 1."""
+    from ppo_jax.run.benchmark import check_counts
+
+    try:
+        return check_counts([parse_int(part, 1) for part in text.split(",")], "values")
+    except (argparse.ArgumentTypeError, ValueError, TypeError):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated distinct counts >= 1 like 1,8,64, got {text[:80]!r}"
+        ) from None
+
+
+BENCH_FLAGS = {
+    "seeds": "--seeds",
+    "num_envs": "--num-envs",
+    "updates": "--updates",
+    "repeats": "--repeats",
+    "budget_s": "--budget-s",
+}
+"""``ppo_jax.benchmark`` arguments -> the flags that set them (for error messages)."""
+
+
+def bench_error(text: str, given: dict[str, Any], preset: str | None) -> str:
+    """A grid error of ``ppo_jax.benchmark`` naming the flag (or the preset) that set the
+    value."""
+    name = next((k for k in BENCH_FLAGS if text.startswith(k)), None)
+    if name is None:
+        return text
+    if given[name] is None:
+        where = f"--preset {preset}" if preset else "the default grid"
+        return f"{text} (from {where}; set {BENCH_FLAGS[name]})"
+    return BENCH_FLAGS[name] + text[len(name) :]
+
+
+def bench_config(args: argparse.Namespace) -> tuple[PPOConfig, tuple[int, ...] | None]:
+    """The config (``--config`` file, flags, tuned config of ``--env``) and the seed counts
+    of ``--seeds`` (or one count: the number of seeds a config file lists)."""
+    from ppo_jax.io.configfile import load_config_file
+
+    base = load_config_file(args.config) if args.config else {}
+    listed = base.pop("seeds", None)
+    seeds = args.seeds
+    if seeds is None and listed is not None:
+        seeds = (len(listed) if isinstance(listed, list) else int(listed),)
+    return config_for({**base, **config_flags(args)}), seeds
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ppo_jax.io.bench_report import bench_table, check_out_dir, write_report
+    from ppo_jax.run.benchmark import benchmark, resolve_grid
+
+    if args.quick and args.preset is not None:
+        raise ValueError("give --quick or --preset, not both (--quick is --preset quick)")
+    preset = "quick" if args.quick else args.preset
+    config, seeds = bench_config(args)
+    out = args.out or os.path.join(
+        "runs",
+        f"bench-{config.env_name.replace(':', '-').replace('/', '-')}-"
+        + time.strftime("%Y%m%d-%H%M%S"),
+    )
+    check_out_dir(out)
+    given = {
+        "seeds": seeds,
+        "num_envs": args.num_envs,
+        "updates": args.updates,
+        "repeats": args.repeats,
+        "budget_s": args.budget_s,
+    }
+    try:  # the whole grid is checked before anything compiles
+        resolve_grid(
+            config, seeds, args.num_envs, args.updates, args.repeats, args.fit or None,
+            args.budget_s, preset,
+        )  # fmt: skip
+    except ValueError as err:
+        raise ValueError(bench_error(str(err), given, preset)) from None
+    if not args.quiet:
+        print(f"ppo-jax bench: {config.env_name}; {config_origin(config)}")
+    result = benchmark(
+        config,
+        seeds,
+        args.num_envs,
+        updates=args.updates,
+        repeats=args.repeats,
+        preset=preset,
+        layout=args.layout,
+        env_only=not args.no_env_only,
+        fit=args.fit or None,
+        budget_s=args.budget_s,
+        log=(lambda _: None) if args.quiet else print,
+    )
+    report = result.to_dict()
+    print()
+    print(bench_table(report))
+    written = write_report(report, out)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 def _run_flags(p: argparse.ArgumentParser, default_out: str, seeds: bool = True) -> None:
     if seeds:
@@ -583,6 +685,84 @@ def build_parser() -> ArgumentParser:
         help="frames at most (default 200)",
     )
     ev.set_defaults(func=cmd_eval)
+
+    be = sub.add_parser(
+        "bench",
+        help="time a config over seeds x num_envs: compile, env-steps/s, environment only, "
+        "FLOP ceiling, memory",
+        description="Time a grid of seed counts x num_envs of one config (--env, --config and "
+        "the config flags, as train takes them): compile and steady state apart, training and "
+        "environment-only env-steps/s, the fraction of the FLOP ceiling, peak memory. Writes "
+        "bench.json, bench.txt and bench_scaling.png to --out.",
+    )
+    be.add_argument(
+        "--seeds",
+        type=parse_counts,
+        default=None,
+        metavar="N1,N2",
+        help="seed counts (runs in one compiled call), e.g. 1,8,64 (default 1,8)",
+    )
+    be.add_argument(
+        "--num-envs",
+        dest="num_envs",
+        type=parse_counts,
+        default=None,
+        metavar="N1,N2",
+        help="parallel environments per seed, e.g. 4,64,1024 (default: the config's x 1,4,16)",
+    )
+    be.add_argument(
+        "--updates",
+        type=bounded_int(1),
+        default=None,
+        help="updates per run (default: the config's total_timesteps per seed)",
+    )
+    be.add_argument(
+        "--repeats",
+        type=bounded_int(0, 1000),
+        default=None,
+        help="timed runs per cell after the first (default 3; 0: the first run only)",
+    )
+    be.add_argument(
+        "--quick", action="store_true", help="the quick preset: a 2 x 2 grid, under a minute"
+    )
+    be.add_argument(
+        "--preset",
+        choices=("quick", "gpu-check"),
+        default=None,
+        help="a named grid; gpu-check: seeds 1..512 x num_envs 32..16384 with --fit, 7 minutes",
+    )
+    be.add_argument(
+        "--layout",
+        choices=("auto", "one", "seeds", "envs"),
+        default="auto",
+        help="where a cell's runs go: as train does (auto), one device, the seeds split over "
+        "the devices, every seed's environments split",
+    )
+    be.add_argument(
+        "--fit",
+        action="store_true",
+        help="skip cells that do not fit in device memory and report the largest that does",
+    )
+    be.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="skip a cell when less time is left than the previous cell took",
+    )
+    be.add_argument(
+        "--no-env-only", action="store_true", help="do not time the environment-only program"
+    )
+    be.add_argument("--out", default=None, help="output folder (default runs/bench-ENV-TIMESTAMP)")
+    be.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE.toml",
+        help="read config fields from a TOML file; flags override it",
+    )
+    be.add_argument("--quiet", action="store_true", help="print only the table")
+    add_config_flags(be, skip=("num_envs",))
+    be.set_defaults(func=cmd_bench)
     return parser
 
 
@@ -590,8 +770,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ppo_jax.run.parallel import configure_cpu_devices
 
     configure_cpu_devices()
-    enable_compile_cache()
     args = build_parser().parse_args(argv)
+    if args.command != "bench":  # bench times cold compiles
+        enable_compile_cache()
     if _imports_from_cwd(args) and "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # --env my_envs:MyEnv finds ./my_envs.py, as python -m does
     try:
@@ -607,7 +788,9 @@ def _imports_from_cwd(args: argparse.Namespace) -> bool:
     is the one the user names) and for a folder whose environment the user trusts; never
     for reading a folder (``plot``, ``compare``, an untrusted ``eval`` or ``--resume``), so
     that a ``gymnax.py`` inside a folder one works in is never imported."""
-    new_run = args.command in ("train", "sweep", "pbt") and getattr(args, "resume", None) is None
+    new_run = (
+        args.command in ("train", "sweep", "pbt", "bench") and getattr(args, "resume", None) is None
+    )
     return new_run or bool(getattr(args, "trust_env_module", False))
 
 
