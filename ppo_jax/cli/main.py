@@ -391,7 +391,7 @@ def bench_error(text: str, given: dict[str, Any], preset: str | None) -> str:
     """A grid error of ``ppo_jax.benchmark`` naming the flag (or the preset) that set the
     value."""
     name = next((k for k in BENCH_FLAGS if text.startswith(k)), None)
-    if name is None:
+    if name is None or name not in given:
         return text
     if given[name] is None:
         where = f"--preset {preset}" if preset else "the default grid"
@@ -399,17 +399,35 @@ def bench_error(text: str, given: dict[str, Any], preset: str | None) -> str:
     return BENCH_FLAGS[name] + text[len(name) :]
 
 
-def bench_config(args: argparse.Namespace) -> tuple[PPOConfig, tuple[int, ...] | None]:
+def bench_config(
+    args: argparse.Namespace, preset: str | None
+) -> tuple[PPOConfig, tuple[int, ...] | None]:
     """The config (``--config`` file, flags, tuned config of ``--env``) and the seed counts
-    of ``--seeds`` (or one count: the number of seeds a config file lists)."""
+    of ``--seeds`` (or one count: the number of seeds a config file lists). With a
+    ``num_envs`` grid (``--num-envs``, the preset's), the config takes its first value (and
+    at least one update of it): the cells replace the config's ``num_envs`` anyway."""
     from ppo_jax.io.configfile import load_config_file
+    from ppo_jax.io.tuned import get_config
+    from ppo_jax.run.benchmark import PRESETS
 
-    base = load_config_file(args.config) if args.config else {}
-    listed = base.pop("seeds", None)
+    fields = load_config_file(args.config) if args.config else {}
+    listed = fields.pop("seeds", None)
     seeds = args.seeds
     if seeds is None and listed is not None:
         seeds = (len(listed) if isinstance(listed, list) else int(listed),)
-    return config_for({**base, **config_flags(args)}), seeds
+    fields = {**fields, **config_flags(args)}
+    envs = args.grid_num_envs or (PRESETS[preset].num_envs if preset else None)
+    if envs is None:
+        return config_for(fields), seeds
+    merged = {**get_config(fields.get("env_name", PPOConfig().env_name)).to_dict(), **fields}
+    merged["num_envs"] = envs[0]
+    merged["total_timesteps"] = max(merged["total_timesteps"], envs[0] * merged["num_steps"])
+    try:
+        return config_for(merged), seeds
+    except ValueError as err:
+        if "num_envs" not in str(err):
+            raise
+        raise ValueError(f"num_envs={envs[0]}: {err}") from None
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -419,7 +437,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.quick and args.preset is not None:
         raise ValueError("give --quick or --preset, not both (--quick is --preset quick)")
     preset = "quick" if args.quick else args.preset
-    config, seeds = bench_config(args)
+    try:
+        config, seeds = bench_config(args, preset)
+    except ValueError as err:
+        raise ValueError(bench_error(str(err), {"num_envs": args.grid_num_envs}, preset)) from None
     out = args.out or os.path.join(
         "runs",
         f"bench-{config.env_name.replace(':', '-').replace('/', '-')}-"
@@ -428,14 +449,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     check_out_dir(out)
     given = {
         "seeds": seeds,
-        "num_envs": args.num_envs,
+        "num_envs": args.grid_num_envs,
         "updates": args.updates,
         "repeats": args.repeats,
         "budget_s": args.budget_s,
     }
     try:  # the whole grid is checked before anything compiles
         resolve_grid(
-            config, seeds, args.num_envs, args.updates, args.repeats, args.fit or None,
+            config, seeds, args.grid_num_envs, args.updates, args.repeats, args.fit or None,
             args.budget_s, preset,
         )  # fmt: skip
     except ValueError as err:
@@ -445,7 +466,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     result = benchmark(
         config,
         seeds,
-        args.num_envs,
+        args.grid_num_envs,
         updates=args.updates,
         repeats=args.repeats,
         preset=preset,
@@ -704,7 +725,7 @@ def build_parser() -> ArgumentParser:
     )
     be.add_argument(
         "--num-envs",
-        dest="num_envs",
+        dest="grid_num_envs",  # not a config field: config_flags() must not take it
         type=parse_counts,
         default=None,
         metavar="N1,N2",

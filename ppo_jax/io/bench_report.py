@@ -135,8 +135,15 @@ def bench_table(report: dict[str, Any]) -> str:
 
 
 def plot_scaling(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write :func:`scaling_figure` to ``path`` (a PNG)."""
+    out = Path(path)
+    save_figure(scaling_figure(report), out)
+    return out
+
+
+def scaling_figure(report: dict[str, Any]) -> Any:
     """Log-log env-steps/s against parallel environments per seed, one line per seed count
-    (training solid, environment only dashed in the same colour)."""
+    (training solid, environment only dashed in the same colour), of the cells that ran."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     for seeds in report["grid"]["seeds"]:
@@ -176,9 +183,7 @@ def plot_scaling(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
         fontsize=10,
     )
     fig.tight_layout()
-    out = Path(path)
-    save_figure(fig, out)
-    return out
+    return fig
 
 
 def write_report(report: dict[str, Any], out_dir: str | os.PathLike[str]) -> list[Path]:

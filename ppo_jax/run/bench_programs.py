@@ -289,7 +289,13 @@ def _xla_flops(eqns: Sequence[Any]) -> float:
     effects: set[Any] = set()
     for e in eqns:
         effects |= set(e.effects)
-    jaxpr = jex.Jaxpr([], inputs, produced, list(eqns), frozenset(effects))
+    info = jex.DebugInfo(
+        "loop_flops",
+        "ppo_jax.run.bench_programs",
+        tuple(f"x{i}" for i in range(len(inputs))),
+        tuple(f"y{i}" for i in range(len(produced))),
+    )
+    jaxpr = jex.Jaxpr([], inputs, produced, list(eqns), frozenset(effects), info)
     fn = jex.jaxpr_as_fun(jex.ClosedJaxpr(jaxpr, []))
     args = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype) for v in inputs]
     cost = jax.jit(fn).lower(*args).cost_analysis()
