@@ -376,16 +376,22 @@ def cold_compiles() -> Iterator[None]:
         compilation_cache.reset_cache()
 
 
-class _Timed(NamedTuple):
+class TimedProgram(NamedTuple):
+    """What :func:`time_program` measured."""
+
     compile_s: float
     first_run_s: float
     run_s: tuple[float, ...]
+    """The steady-state runs (with ``repeats=0``: the first run)."""
     first_output: Any
+    """The first run's result."""
 
 
-def _time_program(compile_fn: Callable[[], Callable[[], Any]], repeats: int) -> _Timed:
-    """Compile (cold, timed), run once (timed), then ``repeats`` timed runs (0: the first run
-    is the only one, and stands for the steady state)."""
+def time_program(compile_fn: Callable[[], Callable[[], Any]], repeats: int) -> TimedProgram:
+    """Time ``compile_fn() -> run`` as a cold compile (:func:`cold_compiles`), then one run
+    (``first_run_s``), then ``repeats`` timed runs (0: the first run is the only one, and
+    stands for the steady state); every run until its result is ready. The one timer of the
+    harness: ``benchmark`` times its cells with it, ``benchmarks/`` their own runs."""
     with cold_compiles():
         start = time.perf_counter()
         run = compile_fn()
@@ -394,7 +400,7 @@ def _time_program(compile_fn: Callable[[], Callable[[], Any]], repeats: int) -> 
     first = jax.block_until_ready(run())
     first_s = time.perf_counter() - start
     times = timed_runs(run, repeats) if repeats else [first_s]
-    return _Timed(compile_s, first_s, tuple(times), first)
+    return TimedProgram(compile_s, first_s, tuple(times), first)
 
 
 def _segmented(plan: drivers.Plan, every: int, programs: list[Any]) -> Callable[[], Any]:
@@ -434,13 +440,14 @@ def time_plan(
     *,
     env_only: bool = True,
     progress_every: int = 0,
-    flops: bench_programs.FlopCount | None = None,
+    flops: bench_programs.FlopCount | bool | None = True,
 ) -> BenchCell:
     """Time ``plan``'s training programs (and, with ``env_only``, its environment-only
     program) as one cell: see the module docstring. ``flops``: one run's
-    :class:`~ppo_jax.run.bench_programs.FlopCount` (default: counted here); the ceiling
-    fields stay ``None`` (:func:`with_ceiling` fills them). Any :class:`~drivers.Plan` can be
-    timed: ``train_seeds``' (:func:`ppo_jax.run.drivers.plan_seeds`), a sweep chunk's."""
+    :class:`~ppo_jax.run.bench_programs.FlopCount`, ``True`` to count it here (after the
+    timing), ``False``/``None`` not to; the ceiling fields stay ``None`` (:func:`with_ceiling`
+    fills them). Any :class:`~drivers.Plan` can be timed: ``train_seeds``'
+    (:func:`ppo_jax.run.drivers.plan_seeds`), a sweep chunk's."""
     config, layout, runs = plan.config, plan.layout, plan.num_runs
     every = drivers.check_progress_every(progress_every)
     programs: list[Any] = []
@@ -451,7 +458,7 @@ def time_plan(
             return _segmented(plan, every, programs)
         return drivers.compile_whole(plan, programs)
 
-    trained = _time_program(compile_training, repeats)
+    trained = time_program(compile_training, repeats)
     peak_bytes = bench_programs.device_peak_bytes(layout.devices)
     program_bytes = [b for b in map(bench_programs.program_memory_bytes, programs) if b is not None]
     if peak_bytes is not None:
@@ -496,7 +503,9 @@ def time_plan(
     )
     if env_only:
         cell = cell._replace(**_env_only_fields(plan, repeats))
-    count = run_flops(plan) if flops is None else flops
+    if flops is None or flops is False:
+        return cell
+    count = run_flops(plan) if flops is True else flops
     note = None
     if count.while_loops:
         note = f"{count.while_loops} while loop(s) counted once each: a lower bound"
@@ -511,7 +520,7 @@ def _env_only_fields(plan: drivers.Plan, repeats: int) -> dict[str, Any]:
         compiled = program.lower(keys, plan.env_params).compile()
         return lambda: compiled(keys, plan.env_params)
 
-    timed = _time_program(compile_env_only, repeats)
+    timed = time_program(compile_env_only, repeats)
     steps = plan.config.env_steps * plan.num_runs
     return {
         "env_only_steps_per_s": steps / statistics.median(timed.run_s),
@@ -639,7 +648,9 @@ def benchmark(
         win over it.
       layout: where a cell's runs go (``LAYOUTS``; ``"auto"``: as ``train_seeds`` does).
       env_only: also time the environment-only program of every cell.
-      ceiling: measure the devices' matmul peak (after the cells) and each cell's fraction of it.
+      ceiling: count each cell's FLOPs, measure the devices' matmul peak (after the cells)
+        and each cell's fraction of it; ``False`` leaves the cells' FLOP fields ``None`` (the
+        process then does nothing but compile and run the cells).
       fit: skip cells whose memory estimate exceeds the free memory (and every larger cell
         after one that does not fit), record out-of-memory failures, and name the largest
         cell that ran (``BenchResult.fit``). Without it an out-of-memory failure is recorded too.
@@ -681,12 +692,12 @@ def benchmark(
         steps = plan.config.env_steps * s
         say(f"  seeds {s:>5} x num_envs {n:>6}: {plan.layout.describe()}, {steps:,} env-steps")
         t0 = time.perf_counter()
-        if n not in flop_counts:
+        if ceiling and n not in flop_counts:
             flop_counts[n] = run_flops(plan)
         try:
             cell = time_plan(
                 plan, grid.repeats, env_only=env_only, progress_every=progress_every,
-                flops=flop_counts[n],
+                flops=flop_counts.get(n),
             )  # fmt: skip
         except Exception as err:
             if not is_out_of_memory(err):
