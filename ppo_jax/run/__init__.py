@@ -4,7 +4,8 @@
 multi-process), ``drivers`` (``train``, ``train_seeds`` and their compile caches), ``sweep``,
 ``population`` (``pbt``: population-based training in one compiled program), ``evaluate``
 (``evaluate``, ``export_policy``), ``progress`` and ``summary`` (IQM, confidence intervals:
-arrays in, numbers out).
+arrays in, numbers out), ``benchmark`` (``ppo_jax.benchmark``: timing grids through the same
+programs) with ``bench_programs`` (what it measures beside them).
 
 Sessions (checkpointed, resumable, logged runs in a run folder): ``session``
 (``run_experiment``) and ``pbt`` (``run_pbt_experiment``) each build a
