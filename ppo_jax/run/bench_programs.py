@@ -46,7 +46,7 @@ from ppo_jax.core.spec import TrainSpec
 from ppo_jax.core.types import ActionSpec, Array, CompositeAction, EnvCarry, PRNGKey
 from ppo_jax.run import parallel
 
-MATMUL_SIZE_CPU = 2048
+MATMUL_SIZE_CPU = 1024
 """Side of the float32 matmul timed for the CPU's ceiling."""
 MATMUL_SIZE_ACCELERATOR = 8192
 """Side of the float32 matmul timed for a GPU's or TPU's ceiling."""
