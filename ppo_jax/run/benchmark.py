@@ -664,6 +664,8 @@ def benchmark(
       ``result.write(folder)`` writes the JSON, the table and the scaling plot.
 
     Raises ``ValueError``/``TypeError`` for a bad grid or config before anything compiles.
+    Every compile starts with ``jax.clear_caches()``: the process's other jitted functions
+    compile again on their next call.
     """
     started = time.perf_counter()
     config = drivers.check_config(PPOConfig() if config is None else config)
