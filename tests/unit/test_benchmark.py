@@ -136,12 +136,12 @@ def test_fit_skips_what_does_not_fit_and_names_the_largest_cell_that_ran(monkeyp
 
 def test_the_time_budget_skips_cells_once_less_is_left_than_the_last_took(monkeypatch) -> None:
     def slow(plan: drivers.Plan, repeats: int, **kw: object) -> BenchCell:
-        time.sleep(0.6)
+        time.sleep(1.2)
         return fake_cell(plan, repeats)
 
     monkeypatch.setattr(bench, "time_plan", slow)
     monkeypatch.setattr(bench, "run_flops", lambda plan: bench_programs.FlopCount(1.0, 0))
-    result = ppo_jax.benchmark(TINY, [1], [4, 8], updates=1, repeats=1, budget_s=1.0, ceiling=False)
+    result = ppo_jax.benchmark(TINY, [1], [4, 8], updates=1, repeats=1, budget_s=2.0, ceiling=False)
     first, second = result.cells
     assert first.status == "ok"
     assert second.status == "skipped" and second.reason.startswith("time budget: ")
