@@ -30,7 +30,7 @@ import numpy as np
 
 from benchmarks.timing import timed_runs, timing_row
 from ppo_jax import PPOConfig, make_env
-from ppo_jax.run.summary import solved_threshold
+from ppo_jax.io.stats import solved_threshold
 
 PEERS = ("rejax", "sb3")
 PEER_MODULES = {"rejax": "rejax", "sb3": "stable_baselines3"}

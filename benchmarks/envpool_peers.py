@@ -17,8 +17,9 @@ the script the peer is skipped, with a message. CleanRL runs in a temporary work
 
 Every measurement is a fresh process; the contenders alternate (A B A B ...) ``--alternations``
 times; medians are reported. Throughput is env-steps/s at steady state, compilation excluded:
-ppo_jax compiles its whole run ahead of time (``compile_train_seeds``) and is timed over all
-its updates; CleanRL compiles inside its first iterations, so it is timed from the end of its
+ppo_jax compiles its whole run ahead of time and is timed over all its updates by its own
+harness (``ppo_jax.benchmark``: a cold compile, then one run; JAX key of seed 0, the pools'
+seed 1); CleanRL compiles inside its first iterations, so it is timed from the end of its
 second iteration to the end of its last, by the arrival time of its ``global_step=`` lines.
 ``startup_s`` is launch to the end of compilation (ppo_jax) or of the second iteration
 (CleanRL).
@@ -58,29 +59,27 @@ def worker(env: str, updates: int) -> dict[str, Any]:
     launched = float(os.environ.get(LAUNCH_VARIABLE, time.time()))
     import jax
 
-    from ppo_jax import get_config
-    from ppo_jax.run import drivers
+    import ppo_jax
 
-    base = get_config(f"envpool:{env}")
+    base = ppo_jax.get_config(f"envpool:{env}")
     config = base.replace(
         total_timesteps=updates * STEPS_PER_UPDATE,
         env_kwargs=(*base.env_kwargs, ("seed", 1)),
     )
-    t = time.perf_counter()
-    run = drivers.compile_train_seeds(config, [1])
-    compile_s = time.perf_counter() - t
-    startup_s = time.time() - launched
-    t = time.perf_counter()
-    result = jax.block_until_ready(run())
-    run_s = time.perf_counter() - t
+    called = time.time() - launched
+    # ppo_jax's own harness, doing nothing else: compiled cold, then one timed run.
+    result = ppo_jax.benchmark(
+        config, [1], [config.num_envs], repeats=0, env_only=False, ceiling=False
+    )
+    (cell,) = result.cells
     return {
         "library": "ppo_jax",
-        "env_steps": config.env_steps,
-        "run_s": run_s,
-        "env_steps_per_s": config.env_steps / run_s,
-        "compile_s": compile_s,
-        "startup_s": startup_s,
-        "final_return": float(jax.device_get(result.metrics["episode_return"])[0, -1]),
+        "env_steps": cell.env_steps,
+        "run_s": cell.first_run_s,
+        "env_steps_per_s": cell.env_steps_per_s,
+        "compile_s": cell.compile_s,
+        "startup_s": called + cell.compile_s,
+        "final_return": cell.final_return,
         "device": str(jax.devices()[0]),
     }
 

@@ -7,12 +7,13 @@
 
 The default workload is PureJaxRL's CartPole config (4 envs x 128 steps, 4 epochs x 4
 minibatches, lr 2.5e-4 annealed, clip 0.2 for the policy and the value, 500k env-steps) at 1 and
-64 seeds. ppo_jax runs it through its default Python call (``train_seeds(config, seeds)`` in a
-process with no flags set: the worker compiles that call's program ahead of time, with
-``compile_train_seeds``, to time compilation apart); rejax (when installed) through
-``benchmarks.compare`` (its own ``jit(vmap(algo.train))``; no learning-rate annealing, which
-rejax lacks). Each measurement is one new process; for every seed count the libraries alternate
-(A B A B ...) ``--alternations`` times, and the medians are reported.
+64 seeds. ppo_jax runs it through its default Python call's program (``train_seeds(config,
+seeds)`` in a process with no flags set), timed by ppo_jax's own harness (``ppo_jax.benchmark``
+with ``repeats=0``: compiled cold, then the first run, nothing else in the process); rejax
+(when installed) through ``benchmarks.compare`` (its own ``jit(vmap(algo.train))``; no
+learning-rate annealing, which rejax lacks). Each measurement is one new process; for every
+seed count the libraries alternate (A B A B ...) ``--alternations`` times, and the medians are
+reported.
 
 Per process: ``compile_s``; ``run_s``, the first run after compiling, and ``env_steps_per_s``;
 ``first_result_s``, the wall time from the process's launch until the first trained result (a
@@ -81,30 +82,31 @@ def worker(library: str, workload: dict[str, Any], seeds: int) -> dict[str, Any]
     """One measurement in this (fresh) process; see the module docstring."""
     launched = float(os.environ.get(LAUNCH_VARIABLE, time.time()))
     import jax
+    import numpy as np
 
     from ppo_jax import PPOConfig
-    from ppo_jax.run.summary import solved_threshold
+    from ppo_jax.io.stats import solved_threshold
 
     config = PPOConfig.from_dict(workload)
     threshold = solved_threshold(config.env_name)
     if library == "ppo_jax":
-        from ppo_jax.run import drivers
-        from ppo_jax.run.summary import steps_to_solve
+        import ppo_jax
 
-        t = time.perf_counter()
-        run = drivers.compile_train_seeds(config, seeds)
-        compile_s = time.perf_counter() - t
-        compiled_at = time.time() - launched
-        t = time.perf_counter()
-        result = jax.block_until_ready(run())
-        run_s = time.perf_counter() - t
-        first_result_s = time.time() - launched
+        called = time.time() - launched
+        # ppo_jax's own harness, doing nothing else: the train_seeds program compiled and run
+        # once (repeats=0: the first run after compiling, as the peers are timed).
+        result = ppo_jax.benchmark(
+            config, [seeds], [config.num_envs], repeats=0, env_only=False, ceiling=False
+        )
+        (cell,) = result.cells
+        compile_s, run_s = cell.compile_s, cell.first_run_s
+        compiled_at = called + compile_s  # planning (milliseconds) is not counted
+        first_result_s = compiled_at + run_s
         solve_s = None
-        if threshold is not None:
-            steps = steps_to_solve(jax.device_get(result.metrics), threshold)
-            if (steps >= 0).any():
-                share = float(steps[steps >= 0].min()) / config.env_steps
-                solve_s = compiled_at + run_s * share
+        steps = np.asarray(cell.solve_env_steps or [-1])
+        if (steps >= 0).any():
+            share = float(steps[steps >= 0].min()) / config.env_steps
+            solve_s = compiled_at + run_s * share
         solved = solve_s is not None
         basis = "training return, within the run"
     elif library == "rejax":

@@ -3,8 +3,9 @@
 ``python -m benchmarks.suites`` measures, for one environment of each installed suite
 (``ppo_jax.core.suites``; CartPole as the gymnax reference):
 
-* ``env``: env-steps/s of the environment alone through ppo_jax's adapter (vmapped ``step``
-  with its same-step reset, uniformly random legal actions, one ``lax.scan``);
+* ``env``: env-steps/s of the environment alone through ppo_jax's adapter: ``ppo_jax.benchmark``'s
+  environment-only program (the training rollouts, vmapped ``step`` with its same-step reset,
+  with uniformly random legal actions instead of the network, and no update);
 * ``ppo``: env-steps/s of PPO training (``train_seeds``, one seed) on the same ``num_envs`` x
   ``num_steps`` rollouts, with the network of the environment's tuned config;
 * ``env share``: the ratio ``ppo / env``, the fraction of a training step that the environment
@@ -19,18 +20,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import statistics
 import sys
-import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 
-from benchmarks.timing import timed_runs
-from ppo_jax import get_config, train_seeds
+import ppo_jax
+from ppo_jax import get_config
 from ppo_jax.cli.flags import parse_env_kwarg
-from ppo_jax.core.envs import action_masks, env_spec, make_env, reset_envs, step_envs
 
 ENVS = {
     "gymnax": "CartPole-v1",
@@ -47,39 +44,6 @@ def installed(suite: str) -> bool:
     return suite == "gymnax" or importlib.util.find_spec(suite) is not None
 
 
-def env_stepper(
-    env_name: str, num_envs: int, num_steps: int, env_kwargs: tuple[tuple[str, Any], ...] = ()
-) -> Any:
-    """A jitted ``key -> (rewards, last observations, episode stats)`` stepping ``num_envs``
-    environments ``num_steps`` times with random legal actions (a rollout without the
-    network)."""
-    env, params = make_env(get_config(env_name, env_kwargs=env_kwargs))
-    _, action = env_spec(env, params)
-
-    def run(key: jax.Array) -> jax.Array:
-        carry = reset_envs(env, params, key, num_envs)
-
-        def body(carry: Any, k: jax.Array) -> tuple[Any, jax.Array]:
-            k_act, k_env = jax.random.split(k)
-            if action.continuous:
-                a = jax.random.uniform(k_act, (num_envs, action.size), minval=-1.0, maxval=1.0)
-            else:
-                logits = jnp.zeros((num_envs, action.size))
-                mask = action_masks(env, params, carry.env_state)
-                if mask is not None:
-                    logits = jnp.where(mask, logits, -jnp.inf)
-                a = jax.random.categorical(k_act, logits)
-            carry, out = step_envs(env, params, k_env, carry, a)
-            return carry, out["reward"]
-
-        # The final observations are returned too: without them XLA may drop the physics of
-        # an environment whose reward does not depend on its state (Brax's pendulum pays 1).
-        carry, rewards = jax.lax.scan(body, carry, jax.random.split(key, num_steps))
-        return rewards, carry.obs, carry.stats
-
-    return jax.jit(run)
-
-
 def bench_suite(
     suite: str,
     num_envs: int,
@@ -88,39 +52,29 @@ def bench_suite(
     repeats: int,
     env_kwargs: tuple[tuple[str, Any], ...] = (),
 ) -> dict[str, Any]:
-    """One row: the environment alone and PPO training, env-steps/s and compile seconds."""
+    """One row, timed by ``ppo_jax.benchmark`` (one seed): the environment alone (its
+    environment-only program: the same rollouts with uniformly random legal actions, no
+    network, no update) and PPO training, env-steps/s and compile seconds."""
     env_name = ENVS[suite]
-    steps = num_envs * num_steps * updates
-    stepper = env_stepper(env_name, num_envs, num_steps * updates, env_kwargs)
-    key = jax.random.PRNGKey(0)
-    t = time.perf_counter()
-    compiled = stepper.lower(key).compile()
-    env_compile = time.perf_counter() - t
-    env_times = timed_runs(lambda: compiled(key), repeats)
-
     config = get_config(
         env_name,
         num_envs=num_envs,
         num_steps=num_steps,
-        total_timesteps=steps,
+        total_timesteps=num_envs * num_steps * updates,
         num_minibatches=4,
         env_kwargs=env_kwargs,
     )
-    t = time.perf_counter()
-    jax.block_until_ready(train_seeds(config, 1).params)
-    ppo_first = time.perf_counter() - t
-    ppo_times = timed_runs(lambda: train_seeds(config, 1).params, repeats)
-    env_rate = steps / statistics.median(env_times)
-    ppo_rate = steps / statistics.median(ppo_times)
+    (cell,) = ppo_jax.benchmark(config, [1], [num_envs], repeats=repeats, ceiling=False).cells
+    env_rate, ppo_rate = cell.env_only_steps_per_s, cell.env_steps_per_s
     return {
         "suite": suite,
         "env_name": env_name,
         "num_envs": num_envs,
-        "env_steps": steps,
+        "env_steps": cell.env_steps,
         "env_steps_per_s": env_rate,
-        "env_compile_s": env_compile,
+        "env_compile_s": cell.env_only_compile_s,
         "ppo_steps_per_s": ppo_rate,
-        "ppo_compile_s": max(ppo_first - statistics.median(ppo_times), 0.0),
+        "ppo_compile_s": cell.compile_s,
         "env_share": ppo_rate / env_rate,
         "env_kwargs": dict(env_kwargs),
         "hidden_sizes": list(config.hidden_sizes),

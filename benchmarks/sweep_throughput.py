@@ -4,9 +4,10 @@
     python -m benchmarks.sweep_throughput --devices 1,2 --seeds 64 --settings 256 --json out.json
 
 Each device count runs in a fresh subprocess (``XLA_FLAGS=--xla_force_host_platform_device_count``
-must be set before JAX starts). Per case it reports compile time (one chunk compiled ahead of
-time) and the steady-state env-steps/s of a second, warm run. Prints one JSON object per case
-and a table.
+must be set before JAX starts). Per case, ppo_jax's harness (``ppo_jax.run.benchmark``) times the
+sweep's chunk program: its compile time (cold) and the steady-state env-steps/s of a second,
+warm run of the first chunk (a chunk holds every run when they fit in memory, as here). Prints
+one JSON object per case and a table.
 """
 
 from __future__ import annotations
@@ -16,17 +17,18 @@ import json
 import os
 import subprocess
 import sys
-import time
 from typing import Any
 
 
 def run_case(kind: str, count: int, total_timesteps: int) -> dict[str, Any]:
-    """Run inside the subprocess: one sweep case, timed."""
+    """Run inside the subprocess: one sweep case (its first chunk) timed by ppo_jax's harness
+    (``ppo_jax.run.benchmark.time_plan``: a cold compile, a first run, one steady run)."""
     import jax
     import numpy as np
 
     from ppo_jax import PPOConfig
-    from ppo_jax.run.sweep import compile_sweep_chunk, plan_sweep, run_sweep
+    from ppo_jax.run.benchmark import time_plan
+    from ppo_jax.run.sweep import plan_sweep
 
     config = PPOConfig(total_timesteps=total_timesteps)
     if kind == "seeds":
@@ -37,24 +39,17 @@ def run_case(kind: str, count: int, total_timesteps: int) -> dict[str, Any]:
         grid = [{"learning_rate": lr} for lr in lrs]
         seeds = 1
     plan = plan_sweep(config, grid, seeds)
-    t0 = time.perf_counter()
-    compile_sweep_chunk(plan)
-    compile_s = time.perf_counter() - t0
-    run_sweep(plan)  # warm (compiles through the jit cache path too)
-    t1 = time.perf_counter()
-    result = run_sweep(plan)
-    run_s = time.perf_counter() - t1
-    steps = plan.num_runs * config.env_steps
+    cell = time_plan(plan.plan, 1, env_only=False, flops=False)
     return {
         "case": f"{count} {kind}",
         "devices": plan.num_devices,
         "runs": plan.num_runs,
         "chunks": plan.num_chunks,
-        "env_steps": steps,
-        "compile_s": compile_s,
-        "run_s": run_s,
-        "env_steps_per_s": steps / run_s,
-        "final_return_mean": float(np.nanmean(result.metrics["episode_return"][..., -1])),
+        "env_steps": cell.env_steps,
+        "compile_s": cell.compile_s,
+        "run_s": cell.run_s[0],
+        "env_steps_per_s": cell.env_steps_per_s,
+        "final_return_mean": cell.final_return,
         "device": str(jax.devices()[0]),
         "jax_version": jax.__version__,
         "total_timesteps": config.env_steps,

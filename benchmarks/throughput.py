@@ -6,10 +6,14 @@
     python -m benchmarks.throughput --seeds 1,8 --layout one,envs,seeds  # device layouts
     python -m benchmarks.throughput --seeds 1,64 --compare rejax,sb3    # peers, same workload
 
-For every (num_envs, seeds) case it compiles ``train_seeds`` ahead of time (timed), runs it once
-to warm up, then ``--repeats`` more times (each ``block_until_ready``) and reports the median.
-It also measures the device's float32 matmul peak in the same run and the model FLOPs per
-env-step of the config, and reports the fraction of that compute ceiling reached. For
+Every (num_envs, seeds) case is timed by ppo_jax's own harness (``ppo_jax.run.benchmark``, what
+``ppo-jax bench`` runs: ``train_seeds``' program compiled cold and timed, one first run, then
+``--repeats`` more (each ``block_until_ready``), the median reported). It also measures the
+device's float32 matmul peak in the same run and reports two fractions of that compute ceiling:
+``fraction_of_ceiling`` from the model FLOPs per env-step of the config (matmuls counted by
+hand, the same count for the peers' rows) and ``xla_fraction_of_ceiling`` from XLA's cost
+analysis of the program with every loop counted (ppo_jax's rows; ``ppo-jax bench`` reports this
+one). For
 environments with a solve threshold it reports how many seeds reached it and, when all did, the
 wall time to get there: compile time plus the share of the run spent until the last seed's first
 solving update. ``--layout`` chooses how a case uses the devices (one, seeds split, or every
@@ -31,23 +35,22 @@ import itertools
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import compare
-from benchmarks.timing import timed_runs, timing_row
-from ppo_jax import PPOConfig, make_env
+from benchmarks.timing import cell_row
+from ppo_jax import BenchCell, PPOConfig, make_env
 from ppo_jax.core.config import SHUFFLES
 from ppo_jax.core.envs import env_spec
-from ppo_jax.run import drivers
+from ppo_jax.io.stats import solved_threshold
+from ppo_jax.run import bench_programs
+from ppo_jax.run import benchmark as bench
+from ppo_jax.run import plan as planning
 from ppo_jax.run.parallel import configure_cpu_devices
-from ppo_jax.run.summary import solved_threshold, steps_to_solve
 
 MATMUL_SIZE = 2048
 SCALING_NUM_ENVS = (4, 16, 64, 256, 1024, 4096, 16384)
@@ -55,13 +58,9 @@ SCALING_SEEDS = (1, 4, 16, 64, 256, 1024)
 
 
 def matmul_peak_gflops(size: int = MATMUL_SIZE, repeats: int = 5) -> float:
-    """Median float32 GFLOP/s of a ``size x size`` matmul on the default device."""
-    key = jax.random.PRNGKey(0)
-    a = jax.random.normal(key, (size, size), jnp.float32)
-    b = jax.random.normal(jax.random.fold_in(key, 1), (size, size), jnp.float32)
-    f = jax.jit(lambda x, y: x @ y)
-    f(a, b).block_until_ready()
-    return 2 * size**3 / statistics.median(timed_runs(lambda: f(a, b), repeats)) / 1e9
+    """Median float32 GFLOP/s of a ``size x size`` matmul on the default device
+    (``ppo_jax.run.bench_programs.matmul_peak_flops``)."""
+    return bench_programs.matmul_peak_flops(jax.devices()[:1], size, repeats) / 1e9
 
 
 def mlp_macs(sizes: list[int]) -> int:
@@ -126,46 +125,46 @@ def bench_case(
     shard: bool | str = "auto",
     split_envs: bool = False,
 ) -> dict[str, Any]:
-    """Compile (timed) and run (warm-up, then ``repeats`` timed runs) ``train_seeds``; with
-    ``progress_every``, in segments of that many updates with a progress report after each."""
-    plan = drivers.plan_seeds(config, num_seeds, shard=shard, split_envs=split_envs)
-    t0 = time.perf_counter()
-    if progress_every:
-        segment = drivers.compile_segments(plan, drivers.init_runs(plan), progress_every)
-
-        def run() -> Any:
-            return drivers.run_segments(plan, progress_every)
-
-    else:
-        segment = None
-        run = drivers.compile_whole(plan)
-    compile_s = time.perf_counter() - t0
-    del segment
-    state, metrics = run()  # warm-up
-    jax.block_until_ready(state)
-    row = timing_row("ppo_jax", config, num_seeds, compile_s, timed_runs(run, repeats))
-    solve = solve_times(config, metrics, compile_s, row["run_s_median"])
+    """One case timed by ppo_jax's harness (``ppo_jax.run.benchmark.time_plan``, what
+    ``ppo_jax.benchmark`` times each cell with: the ``train_seeds`` program compiled cold, a
+    first run, then ``repeats`` timed runs; with ``progress_every``, in segments of that many
+    updates with a progress report after each), as a row: the common fields, the XLA-counted
+    FLOPs and their fraction of the matmul peak of the case's devices (measured once per
+    device count), and the solve times."""
+    plan = planning.plan_seeds(config, num_seeds, shard=shard, split_envs=split_envs)
+    cell = bench.time_plan(plan, repeats, env_only=False, progress_every=progress_every)
+    devices = plan.layout.devices
+    if len(devices) not in _PEAKS:
+        _PEAKS[len(devices)] = bench_programs.matmul_peak_flops(devices)
+    cell = bench.with_ceiling(cell, _PEAKS[len(devices)])
+    row = cell_row(config, cell)
     layout = plan.layout
     return {
         **row,
         "progress_every": progress_every,
         "sharded_over": layout.size,
         "layout": "seeds" if layout.runs > 1 else "envs" if layout.envs > 1 else "one",
-        **solve,
+        "xla_flops_per_env_step": cell.flops / cell.env_steps,
+        "xla_fraction_of_ceiling": cell.ceiling_fraction,
+        **solve_times(config, cell, row["compile_s"], row["run_s_median"]),
     }
 
 
+_PEAKS: dict[int, float] = {}
+"""Matmul FLOP/s by number of devices, measured once per process."""
+
+
 def solve_times(
-    config: PPOConfig, metrics: dict[str, Any], compile_s: float, run_s: float
+    config: PPOConfig, cell: BenchCell, compile_s: float, run_s: float
 ) -> dict[str, Any]:
     """When the run reached the environment's solve threshold: ``seeds_solved``, and (if every
     seed got there) ``solve_s_all`` = compile time + the share of the median run time spent
     until the LAST seed's first update at or above the threshold (the updates run at a steady
     rate inside the one compiled call). ``None`` where unknown or not reached."""
     threshold = solved_threshold(config.env_name)
-    if threshold is None:
+    if threshold is None or cell.solve_env_steps is None:
         return {"solve_threshold": None, "seeds_solved": None, "solve_s_all": None}
-    steps = np.atleast_1d(steps_to_solve(metrics, threshold))
+    steps = np.asarray(cell.solve_env_steps)
     solved = int(np.sum(steps >= 0))
     all_s = None
     if solved == steps.size:
@@ -450,7 +449,8 @@ def print_table(results: list[dict[str, Any]], header: dict[str, Any]) -> None:
         f"\n{header['device']}  jax {header['jax_version']}  matmul peak {peak:.0f} GFLOP/s\n"
         f"{'library':>8} {'num_envs':>8} {'seeds':>6} {'compile s':>9} {'run s':>7} "
         f"{'env-steps/s':>12} "
-        f"{'kFLOP/step':>10} {'% ceiling':>9} {'devices':>13} {'solved':>7} {'solve s':>7}"
+        f"{'kFLOP/step':>10} {'% ceiling':>9} {'XLA %':>6} {'devices':>13} {'solved':>7} "
+        f"{'solve s':>7}"
     )
     for r in results:
         if "skipped" in r:
@@ -460,7 +460,7 @@ def print_table(results: list[dict[str, Any]], header: dict[str, Any]) -> None:
             f"{r['library']:>8} {r['num_envs']:>8} {r['seeds']:>6} "
             f"{_seconds_cell(r['compile_s'], 9, 2)} {r['run_s_median']:>7.2f} "
             f"{r['env_steps_per_s']:>12,.0f} {r['flops_per_env_step'] / 1e3:>10.0f} "
-            f"{100 * r['fraction_of_ceiling']:>8.1f}% "
+            f"{100 * r['fraction_of_ceiling']:>8.1f}% {_percent(r.get('xla_fraction_of_ceiling'))} "
             f"{str(r['sharded_over']) + ' (' + r['layout'] + ')':>13} "
             f"{_solved_cell(r):>7} {_seconds_cell(r['solve_s_all']):>7}"
         )
@@ -536,6 +536,10 @@ def peer_rows(
                 add_ceiling(row, cfg, peak_gflops)
                 rows.append(row)
     return rows
+
+
+def _percent(fraction: float | None) -> str:
+    return f"{'-' if fraction is None else f'{100 * fraction:.1f}%':>6}"
 
 
 def _solved_cell(row: dict[str, Any]) -> str:

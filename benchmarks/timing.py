@@ -1,25 +1,17 @@
-"""Timing shared by the harness's own cases and the peers': repeated runs and the common row."""
+"""The harness's one timer, shared by ppo_jax's cases and the peers': ``ppo_jax``'s own side is
+timed by :func:`ppo_jax.benchmark` (cells) or :func:`ppo_jax.run.benchmark.time_program`; the
+peers' runs are timed here with the same :func:`timed_runs`. Rows of the tables: the common
+fields."""
 
 from __future__ import annotations
 
 import statistics
-import time
-from collections.abc import Callable
 from typing import Any
 
-import jax
+from ppo_jax import BenchCell, PPOConfig
+from ppo_jax.run.benchmark import timed_runs
 
-from ppo_jax import PPOConfig
-
-
-def timed_runs(run: Callable[[], Any], repeats: int) -> list[float]:
-    """Wall seconds of ``repeats`` calls of ``run``, each until all of its result is ready."""
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(run())
-        times.append(time.perf_counter() - t)
-    return times
+__all__ = ["cell_row", "timed_runs", "timing_row"]
 
 
 def timing_row(
@@ -41,3 +33,8 @@ def timing_row(
         "run_s_all": times,
         "env_steps_per_s": steps / run_s,
     }
+
+
+def cell_row(config: PPOConfig, cell: BenchCell) -> dict[str, Any]:
+    """:func:`timing_row` of a cell ``ppo_jax.benchmark`` measured (``config``: its own)."""
+    return timing_row("ppo_jax", config, cell.seeds, cell.compile_s, list(cell.run_s))

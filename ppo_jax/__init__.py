@@ -14,6 +14,7 @@ Public API::
     evaluate, EvalResult, export_policy, Policy, policy_logits, state_value,
     compare_runs, Interval, iqm_interval, improvement_interval, compare_groups,
     final_return, steps_to_solve, format_number, format_interval,
+    benchmark, BenchResult, BenchCell,
     compute_gae, compute_reward_to_go, clipped_surrogate_loss, value_loss
 
 Every experiment (``run_experiment``, ``run_sweep_experiment``, ``run_pbt_experiment``) runs
@@ -58,6 +59,7 @@ from ppo_jax.io.stats import (  # noqa: E402
     steps_to_solve,
 )
 from ppo_jax.io.tuned import get_config  # noqa: E402
+from ppo_jax.run.benchmark import BenchCell, BenchResult, benchmark  # noqa: E402
 from ppo_jax.run.compare import compare_runs  # noqa: E402
 from ppo_jax.run.evaluate import (  # noqa: E402
     EvalResult,
@@ -77,6 +79,8 @@ __version__ = "0.3.0"
 _compat.install()  # the old module paths (ppo_jax.summary, ...): see ppo_jax.compat
 
 __all__ = [
+    "BenchCell",
+    "BenchResult",
     "EvalResult",
     "Hyperparams",
     "Interval",
@@ -91,6 +95,7 @@ __all__ = [
     "TrainResult",
     "Uniform",
     "__version__",
+    "benchmark",
     "clipped_surrogate_loss",
     "compare_groups",
     "compare_runs",

@@ -106,8 +106,9 @@ def parse_env_kwarg(text: str) -> tuple[str, Any]:
     return name, value
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One ``--field-name`` flag per :class:`PPOConfig` field, with its documentation as help.
+def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One ``--field-name`` flag per :class:`PPOConfig` field (but the fields in ``skip``: a
+    command that gives one of them a flag of its own), with its documentation as help.
     Unset flags stay ``None`` (the tuned config of ``--env`` fills them in)."""
     docs = field_docs()
     hints = typing.get_type_hints(PPOConfig)
@@ -116,6 +117,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         "the package defaults solve CartPole-v1)"
     )
     for f in dataclasses.fields(PPOConfig):
+        if f.name in skip:
+            continue
         flag = "--" + f.name.replace("_", "-")
         # argparse %-formats help strings: a literal "%" in a docstring must be doubled.
         help_text = f"{docs[f.name]} (default: {f.default})".replace("%", "%%")

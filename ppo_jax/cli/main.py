@@ -4,7 +4,9 @@ Every command is a few lines over the library: ``train`` is :func:`ppo_jax.run_e
 ``sweep`` is :func:`ppo_jax.run_sweep_experiment`, ``pbt`` is
 :func:`ppo_jax.run_pbt_experiment` (all three the one pipeline of ``ppo_jax.run.experiment``),
 ``eval`` is :func:`ppo_jax.load_run` + :func:`ppo_jax.evaluate`, ``plot`` is
-:func:`ppo_jax.io.plotting.replot`. Invalid input exits 2 with one line naming the field.
+:func:`ppo_jax.io.plotting.replot`. ``bench`` is :func:`ppo_jax.benchmark` +
+:meth:`~ppo_jax.run.benchmark.BenchResult.write`. Invalid input exits 2 with one line naming
+the field.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ppo_jax.cli.flags import add_config_flags, bounded_int, config_flags
+from ppo_jax.cli.flags import add_config_flags, bounded_int, config_flags, parse_int
 from ppo_jax.core.config import PPOConfig
 from ppo_jax.importpath import allow_env_module_from_cwd
 from ppo_jax.io.console import print_pbt_table, print_sweep_table, print_train_table
@@ -422,6 +425,126 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- bench
+def parse_counts(text: str) -> tuple[int, ...]:
+    """``--seeds 1,8,64`` / ``--num-envs 4,64,1024``: comma-separated distinct ints >= 1."""
+    from ppo_jax.run.benchmark import check_counts
+
+    try:
+        return check_counts([parse_int(part, 1) for part in text.split(",")], "values")
+    except (argparse.ArgumentTypeError, ValueError, TypeError):
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated distinct counts >= 1 like 1,8,64, got {text[:80]!r}"
+        ) from None
+
+
+BENCH_FLAGS = {
+    "seeds": "--seeds",
+    "num_envs": "--num-envs",
+    "updates": "--updates",
+    "repeats": "--repeats",
+    "budget_s": "--budget-s",
+}
+"""``ppo_jax.benchmark`` arguments -> the flags that set them (for error messages)."""
+
+
+def bench_error(text: str, given: dict[str, Any], preset: str | None) -> str:
+    """A grid error of ``ppo_jax.benchmark`` naming the flag (or the preset) that set the
+    value."""
+    name = next((k for k in BENCH_FLAGS if text.startswith(k)), None)
+    if name is None or name not in given:
+        return text
+    if given[name] is None:
+        where = f"--preset {preset}" if preset else "the default grid"
+        return f"{text} (from {where}; set {BENCH_FLAGS[name]})"
+    return BENCH_FLAGS[name] + text[len(name) :]
+
+
+def bench_config(
+    args: argparse.Namespace, preset: str | None
+) -> tuple[PPOConfig, tuple[int, ...] | None]:
+    """The config (``--config`` file, flags, tuned config of ``--env``) and the seed counts
+    of ``--seeds`` (or one count: the number of seeds a config file lists). With a
+    ``num_envs`` grid (``--num-envs``, the preset's), the config takes its first value (and
+    at least one update of it): the cells replace the config's ``num_envs`` anyway."""
+    from ppo_jax.io.configfile import load_config_file
+    from ppo_jax.io.tuned import get_config
+    from ppo_jax.run.benchmark import PRESETS
+
+    fields = load_config_file(args.config) if args.config else {}
+    listed = fields.pop("seeds", None)
+    seeds = args.seeds
+    if seeds is None and listed is not None:
+        seeds = (len(listed) if isinstance(listed, list) else int(listed),)
+    fields = {**fields, **config_flags(args)}
+    envs = args.grid_num_envs or (PRESETS[preset].num_envs if preset else None)
+    if envs is None:
+        return config_for(fields), seeds
+    merged = {**get_config(fields.get("env_name", PPOConfig().env_name)).to_dict(), **fields}
+    merged["num_envs"] = envs[0]
+    merged["total_timesteps"] = max(merged["total_timesteps"], envs[0] * merged["num_steps"])
+    try:
+        return config_for(merged), seeds
+    except ValueError as err:
+        if "num_envs" not in str(err):
+            raise
+        raise ValueError(f"num_envs={envs[0]}: {err}") from None
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ppo_jax.io.bench_report import bench_table, check_out_dir, write_report
+    from ppo_jax.run.benchmark import benchmark, resolve_grid
+
+    if args.quick and args.preset is not None:
+        raise ValueError("give --quick or --preset, not both (--quick is --preset quick)")
+    preset = "quick" if args.quick else args.preset
+    try:
+        config, seeds = bench_config(args, preset)
+    except ValueError as err:
+        raise ValueError(bench_error(str(err), {"num_envs": args.grid_num_envs}, preset)) from None
+    out = args.out or os.path.join(
+        "runs",
+        f"bench-{config.env_name.replace(':', '-').replace('/', '-')}-"
+        + time.strftime("%Y%m%d-%H%M%S"),
+    )
+    check_out_dir(out)
+    given = {
+        "seeds": seeds,
+        "num_envs": args.grid_num_envs,
+        "updates": args.updates,
+        "repeats": args.repeats,
+        "budget_s": args.budget_s,
+    }
+    try:  # the whole grid is checked before anything compiles
+        resolve_grid(
+            config, seeds, args.grid_num_envs, args.updates, args.repeats, args.fit or None,
+            args.budget_s, preset,
+        )  # fmt: skip
+    except ValueError as err:
+        raise ValueError(bench_error(str(err), given, preset)) from None
+    if not args.quiet:
+        print(f"ppo-jax bench: {config.env_name}; {config_origin(config)}")
+    result = benchmark(
+        config,
+        seeds,
+        args.grid_num_envs,
+        updates=args.updates,
+        repeats=args.repeats,
+        preset=preset,
+        layout=args.layout,
+        env_only=not args.no_env_only,
+        fit=args.fit or None,
+        budget_s=args.budget_s,
+        log=(lambda _: None) if args.quiet else print,
+    )
+    report = result.to_dict()
+    print()
+    print(bench_table(report))
+    written = write_report(report, out)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 def _run_flags(p: argparse.ArgumentParser, default_out: str, seeds: bool = True) -> None:
     if seeds:
@@ -671,6 +794,84 @@ def build_parser() -> ArgumentParser:
         help="frames at most (default 200)",
     )
     ev.set_defaults(func=cmd_eval)
+
+    be = sub.add_parser(
+        "bench",
+        help="time a config over seeds x num_envs: compile, env-steps/s, environment only, "
+        "FLOP ceiling, memory",
+        description="Time a grid of seed counts x num_envs of one config (--env, --config and "
+        "the config flags, as train takes them): compile and steady state apart, training and "
+        "environment-only env-steps/s, the fraction of the FLOP ceiling, peak memory. Writes "
+        "bench.json, bench.txt and bench_scaling.png to --out.",
+    )
+    be.add_argument(
+        "--seeds",
+        type=parse_counts,
+        default=None,
+        metavar="N1,N2",
+        help="seed counts (runs in one compiled call), e.g. 1,8,64 (default 1,8)",
+    )
+    be.add_argument(
+        "--num-envs",
+        dest="grid_num_envs",  # not a config field: config_flags() must not take it
+        type=parse_counts,
+        default=None,
+        metavar="N1,N2",
+        help="parallel environments per seed, e.g. 4,64,1024 (default: the config's x 1,4,16)",
+    )
+    be.add_argument(
+        "--updates",
+        type=bounded_int(1),
+        default=None,
+        help="updates per run (default: the config's total_timesteps per seed)",
+    )
+    be.add_argument(
+        "--repeats",
+        type=bounded_int(0, 1000),
+        default=None,
+        help="timed runs per cell after the first (default 3; 0: the first run only)",
+    )
+    be.add_argument(
+        "--quick", action="store_true", help="the quick preset: a 2 x 2 grid, under a minute"
+    )
+    be.add_argument(
+        "--preset",
+        choices=("quick", "gpu-check"),
+        default=None,
+        help="a named grid; gpu-check: seeds 1..512 x num_envs 32..16384 with --fit, 7 minutes",
+    )
+    be.add_argument(
+        "--layout",
+        choices=("auto", "one", "seeds", "envs"),
+        default="auto",
+        help="where a cell's runs go: as train does (auto), one device, the seeds split over "
+        "the devices, every seed's environments split",
+    )
+    be.add_argument(
+        "--fit",
+        action="store_true",
+        help="skip cells that do not fit in device memory and report the largest that does",
+    )
+    be.add_argument(
+        "--budget-s",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="skip a cell when less time is left than the previous cell took",
+    )
+    be.add_argument(
+        "--no-env-only", action="store_true", help="do not time the environment-only program"
+    )
+    be.add_argument("--out", default=None, help="output folder (default runs/bench-ENV-TIMESTAMP)")
+    be.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE.toml",
+        help="read config fields from a TOML file; flags override it",
+    )
+    be.add_argument("--quiet", action="store_true", help="print only the table")
+    add_config_flags(be, skip=("num_envs",))
+    be.set_defaults(func=cmd_bench)
     return parser
 
 
@@ -678,8 +879,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ppo_jax.run.parallel import configure_cpu_devices
 
     configure_cpu_devices()
-    enable_compile_cache()
     args = build_parser().parse_args(argv)
+    if args.command != "bench":  # bench times cold compiles
+        enable_compile_cache()
     try:
         with warnings.catch_warnings():
             warnings.showwarning = one_line_warnings(args.command, warnings.showwarning)
@@ -713,7 +915,9 @@ def env_to_import(args: argparse.Namespace) -> str | None:
     for a command that builds no environment the user named (``plot``, ``compare``, an
     untrusted ``eval`` or ``--resume``). Only such a name may put the working directory on the
     import path (:func:`ppo_jax.importpath.allow_env_module_from_cwd`)."""
-    new_run = args.command in ("train", "sweep", "pbt") and getattr(args, "resume", None) is None
+    new_run = (
+        args.command in ("train", "sweep", "pbt", "bench") and getattr(args, "resume", None) is None
+    )
     if new_run:
         if getattr(args, "env_name", None) is not None:
             return str(args.env_name)

@@ -4,8 +4,8 @@
 needs), ``programs`` (the compiled init and update-range programs and their caches; ``train``,
 ``train_seeds``), ``parallel`` (the one device-mesh helper, CPU devices, multi-process),
 ``backend`` (per-backend choices), ``evaluate`` (``evaluate``, ``export_policy``), ``progress``,
-``summary`` (IQM, confidence intervals: arrays in, numbers out) and ``compare`` (``ppo-jax
-compare``).
+``compare`` (``ppo-jax compare``), ``benchmark`` (``ppo_jax.benchmark``: timing grids through
+the same programs) with ``bench_programs`` (what it measures beside them).
 
 Experiments (checkpointed, resumable, logged runs in a run folder) all run through ONE
 pipeline, ``experiment`` (plan -> compile -> update loop with checkpoints, logging,

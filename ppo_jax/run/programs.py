@@ -170,10 +170,14 @@ def device_inputs(plan: Plan) -> tuple[Any, Hyperparams]:
     return keys, Hyperparams(*[parallel.global_array(v, sharding) for v in plan.hp])
 
 
-def compile_whole(plan: Plan) -> Callable[[], tuple[TrainState, dict[str, Array]]]:
+def compile_whole(
+    plan: Plan, programs: list[Any] | None = None
+) -> Callable[[], tuple[TrainState, dict[str, Array]]]:
     """Compile the whole run ahead of time (initialisation and one range of every update);
-    returns a zero-argument function that runs it. Lets a caller time compilation apart."""
-    init, segment = compile_init_and_segments(plan, plan.config.num_updates)
+    returns a zero-argument function that runs it. Lets a caller time compilation apart.
+    ``programs``: a list that receives the compiled executables (``jax.stages.Compiled``:
+    their cost and memory analyses), as :func:`compile_init_and_segments`."""
+    init, segment = compile_init_and_segments(plan, plan.config.num_updates, programs)
 
     def run() -> tuple[TrainState, dict[str, Array]]:
         runner, metrics = segment(init(), 0)
@@ -183,20 +187,24 @@ def compile_whole(plan: Plan) -> Callable[[], tuple[TrainState, dict[str, Array]
 
 
 def compile_init_and_segments(
-    plan: Plan, length: int
+    plan: Plan, length: int, programs: list[Any] | None = None
 ) -> tuple[Callable[[], RunnerState], SegmentFn]:
     """The compiled initialisation (``init() -> runner [R]``, as :func:`init_runs`) and
     :func:`compile_segments` of ``length``, compiled side by side: the initialisation
     compiles in a thread while the range program is traced and compiled from the shapes of
-    its result (XLA releases the GIL, so a second core shortens the wait)."""
+    its result (XLA releases the GIL, so a second core shortens the wait). ``programs``: a
+    list that receives every compiled executable (``jax.stages.Compiled``), the
+    initialisation's last."""
     keys, hp = device_inputs(plan)
     lowered = _init_program(plan.spec, plan.layout, plan.hp_batched).lower(
         keys, hp, plan.env_params
     )
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         init_compiling = pool.submit(lowered.compile)
-        segment = compile_segments(plan, lowered.out_info, length)
+        segment = compile_segments(plan, lowered.out_info, length, programs=programs)
         compiled_init = init_compiling.result()
+    if programs is not None:
+        programs.append(compiled_init)
 
     def init() -> RunnerState:
         return compiled_init(keys, hp, plan.env_params)
@@ -245,7 +253,9 @@ SegmentFn = Callable[[Any, int], tuple[Any, dict[str, Any]]]
 ``RunnerState`` ``[R]``, or PBT's carry)."""
 
 
-def compile_segments(plan: Plan, runner: Any, length: int, first: int = 0) -> RangeFn:
+def compile_segments(
+    plan: Plan, runner: Any, length: int, first: int = 0, programs: list[Any] | None = None
+) -> RangeFn:
     """Compile ranges of ``length`` updates once: ``fn(runner, start) -> (runner, metrics
     [R, n])`` runs ``n = min(length, num_updates - start)`` updates. ``runner`` may be arrays
     or their shapes. ``fn(runner, start, hp)`` runs other runs of the same shapes with their
@@ -253,7 +263,8 @@ def compile_segments(plan: Plan, runner: Any, length: int, first: int = 0) -> Ra
 
     Ranges from ``first`` on, ``length`` apart, use one executable: compiled without the mask
     that discards updates past the run's end when they are all whole, with it when the last is
-    shorter. A call from another start that needs the mask compiles it then."""
+    shorter. A call from another start that needs the mask compiles it then. ``programs``: a
+    list that receives each executable (``jax.stages.Compiled``) as it is compiled."""
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise ValueError(f"length must be an int >= 1, got {length!r}")
     num_updates = plan.config.num_updates
@@ -268,6 +279,8 @@ def compile_segments(plan: Plan, runner: Any, length: int, first: int = 0) -> Ra
         if masked not in executables:
             program = _range_program(plan.spec, plan.layout, plan.hp_batched, length, masked)
             executables[masked] = program.lower(r, hp, plan.env_params, zero, zero).compile()
+            if programs is not None:
+                programs.append(executables[masked])
         return executables[masked]
 
     executable((num_updates - first) % length != 0, runner)

@@ -1,4 +1,6 @@
-"""The throughput harness (``python -m benchmarks.throughput``) and its peer comparison.
+"""The throughput harness (``python -m benchmarks.throughput``) and its peer comparison; every
+script times ppo_jax's side through ``ppo_jax.benchmark`` (tested in
+``tests/unit/test_benchmark.py``) and keeps only the peer's side.
 
 Speed is never asserted here (the harness measures it); these tests check that the harness
 runs end to end, reports what it claims, refuses bad input before compiling, and that the
@@ -89,7 +91,9 @@ def test_harness_runs_end_to_end_and_writes_json(
     assert (ours["num_envs"], ours["seeds"], ours["env_steps"]) == (8, 1, 1024)
     assert ours["compile_s"] > 0 and len(ours["run_s_all"]) == 1
     assert ours["env_steps_per_s"] == pytest.approx(1024 / ours["run_s_median"])
-    assert 0 < ours["fraction_of_ceiling"] < 1
+    assert 0 < ours["fraction_of_ceiling"] < 1  # model FLOPs (the peers' rows too)
+    assert 0 < ours["xla_fraction_of_ceiling"] < 1  # XLA's count, as ppo-jax bench reports
+    assert ours["xla_flops_per_env_step"] > ours["flops_per_env_step"]  # all of the work
     assert ours["flops_per_env_step"] == throughput.flops_per_env_step(
         PPOConfig(num_envs=8, total_timesteps=1024)
     )
@@ -139,46 +143,38 @@ def test_sb3_runs_our_workload(tiny_config: PPOConfig) -> None:
 
 
 @pytest.mark.heavy
-def test_gpu_check_quick_writes_its_json(
-    tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_gpu_check_quick_writes_the_bench_files_and_breakout(
+    tmp_path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``--quick`` on the CPU: every section of the JSON, and the budget guard stopping
-    Breakout between segments (its share of the budget set to 0 here)."""
-    monkeypatch.setattr(gpu_check, "BREAKOUT_SHARE", 0.0)
+    """``--quick`` on the CPU: the quick preset's bench files (on one device) and Breakout's
+    cell, all timed by ``ppo_jax.benchmark``."""
     assert gpu_check.main(["--out", str(tmp_path), "--quick", "--repeats", "1"]) == 0
     report = json.loads((tmp_path / "gpu_check.json").read_text())
-    assert set(report) == {"header", "breakout", "num_envs", "seeds", "skipped", "wall_s"}
-    header = report["header"]
-    assert header["device_kind"] == jax.devices()[0].device_kind and header["quick"]
-    assert header["matmul_peak_gflops"] > 0
-    assert [r["num_envs"] for r in report["num_envs"]] == list(gpu_check.QUICK_NUM_ENVS)
-    assert [r["seeds"] for r in report["seeds"]] == list(gpu_check.QUICK_SEEDS)
-    for row in report["num_envs"] + report["seeds"]:
-        assert row["env_name"] == "CartPole-v1" and row["layout"] == "one"
-        assert row["compile_s"] > 0 and row["env_steps_per_s"] > 0
-        assert row["env_steps_per_s"] == pytest.approx(row["env_steps"] / row["run_s_median"])
+    assert set(report) == {"bench", "breakout", "wall_s"}
+    assert report["bench"] == json.loads((tmp_path / "bench.json").read_text())
+    assert (tmp_path / "bench_scaling.png").exists() and (tmp_path / "bench.txt").exists()
+    bench = report["bench"]
+    assert bench["preset"] == "quick" and bench["layout"] == "one" and bench["repeats"] == 1
+    assert bench["device_kind"] == jax.devices()[0].device_kind
+    for cell in bench["cells"]:
+        assert cell["status"] == "ok" and cell["devices"] == 1 and len(cell["run_s"]) == 1
+        assert cell["env_steps_per_s"] == pytest.approx(cell["env_steps"] / cell["run_s"][0])
     breakout = report["breakout"]
-    assert breakout["env_name"] == "Breakout-MinAtar" and not breakout["finished"]
-    assert breakout["env_steps_done"] == 4 * 8  # one segment of one update, then stopped
-    assert breakout["total_timesteps"] == 4 * 8 * 3 and breakout["compile_s"] > 0
-    assert report["skipped"] == [
-        {"sweep": "breakout", "reason": "time budget: stopped after 32 env-steps"}
-    ]
+    assert breakout["env_steps"] == 4 * 8 * 3 and breakout["compile_s"] > 0
+    assert breakout["run_s"] == [breakout["first_run_s"]]  # the one run is the figure
     out = capsys.readouterr().out
-    assert "STOPPED by the time budget" in out and "ppo_jax        8      1" in out
+    assert "Breakout-MinAtar: 96 env-steps" in out and "| seeds | num_envs |" in out
 
 
-def test_gpu_check_skips_points_past_the_budget() -> None:
-    clock = gpu_check.Clock(budget_s=-1.0)  # already over budget: nothing runs or compiles
-    skipped: list[dict] = []
-    config = PPOConfig()
-    rows = gpu_check.sweep("seeds", [(config, 1), (config, 8)], clock, 1, 1.0, skipped)
-    assert rows == []
-    assert [(s["sweep"], s["num_envs"], s["seeds"]) for s in skipped] == [
-        ("seeds", 32, 1),
-        ("seeds", 32, 8),
-    ]
-    assert skipped[0]["reason"].startswith("time budget: ")
+def test_gpu_check_refuses_bad_arguments(tmp_path, capsys) -> None:
+    for argv, message in (
+        (["--budget-s", "0"], "--budget-s must be > 0"),
+        (["--repeats", "-1"], "--repeats must be >= 0"),
+    ):
+        with pytest.raises(SystemExit):
+            gpu_check.main(["--out", str(tmp_path / "x"), *argv])
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
 
 
 @pytest.mark.heavy

@@ -220,6 +220,21 @@ def test_no_private_name_crosses_modules():
     assert private_crossings() == []
 
 
+def test_no_module_of_the_package_imports_the_benchmarks():
+    """``benchmarks/`` (a source checkout's scripts) calls ``ppo_jax.benchmark``; the installed
+    package never imports it."""
+    found = []
+    for module, path in module_files().items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            found += [f"{module}: {n}" for n in names if n.split(".")[0] == "benchmarks"]
+    assert found == []
+
+
 def test_the_checker_finds_a_circle_and_a_private_import():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(graph) == [["a", "b", "c"]]
