@@ -588,6 +588,33 @@ JUDGES: dict[str, tuple[Callable[[Any, Any], np.ndarray], str]] = {
 ``reset()`` and ``__call__(obs, action_mask=None) -> one action per environment``)."""
 
 
+JUDGE_NOTES = {
+    "gymnasium": "gymnasium's own `gym.make(id)` (its time limit; EnvPool's CartPole is judged "
+    "by gymnasium's CartPole-v1), episode `e` reset with seed `10000 + e`; the exported policy "
+    "reads gymnasium's observation as is (the same layout as gymnax's).",
+    "bsuite": "bsuite's `memory_chain.MemoryChain` (DeepMind's implementation) with the trained "
+    "task's memory length and bits, seeded `10000 + e`; its `[1, 2 + bits]` observation (time "
+    "left, query, context) flattened is gymnax's layout; the return is its final +1 or -1.",
+    "minatar": "the `minatar` package's game (Young & Tian), `sticky_action_prob=0` (gymnax has "
+    "no sticky actions), difficulty ramping on, capped at gymnax's 1000 steps. Channel mapping: "
+    "the identity, the same channels in the same order (Breakout: paddle, ball, trail, brick; "
+    "Asterix: player, enemy, trail, gold; Freeway: chicken, car, speed 1-5; SpaceInvaders: "
+    "cannon, alien, alien left, alien right, friendly bullet, enemy bullet); gymnax's action `i`"
+    " is MinAtar's `minimal_action_set()[i]`. `tests/integration/test_results.py` checks, along"
+    " random play, that gymnax's observation of MinAtar's own state equals MinAtar's frame for "
+    "all four games, and that Breakout steps alike.",
+    "navix / xminigrid / brax / jumanji / craftax": "the suite's own `make`, `reset` and `step`"
+    " (Brax: `brax.envs.create(..., auto_reset=False)`, its `EpisodeWrapper` time limit), one "
+    "episode per environment, ended where the suite says (`step_type`, `done`, `last()`); "
+    "ppo_jax's adapters (`ppo_jax.core.suites`) are not used. Jumanji's structured observation "
+    "is flattened for the network as in training (`ObservationMask.split`), Tetris's joint "
+    "action unravelled into Jumanji's (rotation, column).",
+    "envpool": "EnvPool's own gymnasium-style loop (`envpool.make_gymnasium`), one episode per "
+    "environment; Atari on whole games with unclipped rewards (training's `episodic_life` and "
+    "`reward_clip` off), the return published Atari figures count.",
+}
+"""What each judge plays, as the page states it."""
+
 JUDGE_MODULES = {
     "gymnasium": "gymnasium",
     "bsuite": "bsuite",
@@ -824,6 +851,8 @@ def render_page(records: list[dict[str, Any]]) -> str:
         lines.append("")
     lines += ["Sources of the published figures:", ""]
     lines += [f"- [{name}]({url}): {what}." for name, (url, what) in SOURCES.items()]
+    lines += ["", "## The judges", ""]
+    lines += [f"- **{key}**: {text}" for key, text in JUDGE_NOTES.items()]
     lines += ["", "## Per seed", ""]
     for row in ROWS:
         r = measured.get(row.env_name)
