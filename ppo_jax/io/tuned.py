@@ -250,7 +250,7 @@ def _suites() -> list[PPOConfig]:
             env_name="jumanji:Tetris-v0",
             num_envs=64,
             num_steps=32,
-            total_timesteps=1_048_576,
+            total_timesteps=2_097_152,
             learning_rate=5e-4,
             clip_eps=0.2,
             ent_coef=0.01,
