@@ -32,7 +32,8 @@ TARGETS: dict[str, float] = {
     "brax:inverted_pendulum": 800.0,
     "jumanji:Snake-v1": 10.0,
     # Tetris: Jumanji's line-clearing reward per episode; a uniformly random legal policy scores
-    # 6.1 in Jumanji's own loop (256 episodes), the tuned config 21-43 (greedy) after 1M steps.
+    # 6.1 in Jumanji's own loop (256 episodes), the tuned config 50-160 (greedy, 10 seeds) after
+    # 2M steps (after 1M, two seeds of 10 were judged exactly 15).
     "jumanji:Tetris-v0": 15.0,
     # GPU scale, not measured on this project's CPU: Brax ant's PPO return with Brax's published
     # settings (a conservative floor), and Craftax-Classic at 90% of its optimal return of 22
@@ -90,6 +91,17 @@ _MOUNTAINCAR_V0 = PPOConfig(
 )
 """MountainCar-v0's tuned config up to 0.3.0 (-110 +- 5 over 4 seeds)."""
 
+_TETRIS_V0 = PPOConfig(
+    env_name="jumanji:Tetris-v0",
+    num_envs=64,
+    num_steps=32,
+    total_timesteps=2_097_152,
+    learning_rate=5e-4,
+    clip_eps=0.2,
+    ent_coef=0.01,
+    hidden_sizes=(128, 128),
+)
+
 CARTPOLE_V1 = PPOConfig(
     num_envs=8,
     num_steps=32,
@@ -114,12 +126,13 @@ LEGACY: dict[str, PPOConfig] = {
     "Acrobot-v1": _ACROBOT_V1,
     "MountainCar-v0": _MOUNTAINCAR_V0,
     "Pendulum-v1": _PENDULUM_V1_GAUSSIAN,
+    "jumanji:Tetris-v0": _TETRIS_V0.replace(total_timesteps=1_048_576),
 }
 """Tuned configs that were replaced, kept under this explicit name to reproduce earlier results
 (``LEGACY["Pendulum-v1"]``); ``get_config`` never returns them. Each missed its target on at
 least one seed in 16 when judged independently (``docs/results.md``): CartPole-v1's (the
 package defaults, ``PPOConfig()``) on one, Acrobot-v1's on two, MountainCar-v0's on one,
-Pendulum-v1's on one."""
+Pendulum-v1's on one; Jumanji Tetris's 1M steps left two seeds of 10 exactly at it."""
 
 
 def _classic_control() -> list[PPOConfig]:
@@ -245,17 +258,9 @@ def _suites() -> list[PPOConfig]:
         ),
         # Jumanji Tetris: MultiDiscrete (rotation, column) with a joint legality mask, so one
         # masked Discrete(40) over the pairs (ppo_jax.core.suites.JumanjiEnv); grid, tetromino
-        # and step count flattened; a wider MLP and a small entropy bonus.
-        PPOConfig(
-            env_name="jumanji:Tetris-v0",
-            num_envs=64,
-            num_steps=32,
-            total_timesteps=2_097_152,
-            learning_rate=5e-4,
-            clip_eps=0.2,
-            ent_coef=0.01,
-            hidden_sizes=(128, 128),
-        ),
+        # and step count flattened; a wider MLP and a small entropy bonus; 2M steps (LEGACY:
+        # 1M, which left two seeds of 10 exactly at the target).
+        _TETRIS_V0,
         # Brax ant, Brax's published PPO settings mapped onto ours: 4096 envs x 40 steps (its
         # batch 1024 x 32 minibatches of 5-step unrolls), 4 epochs x 32 minibatches, gamma
         # 0.97, entropy 1e-2, 50M steps; reward normalisation in place of its reward scaling.

@@ -125,7 +125,7 @@ def random_legal_tetris(episodes: int, seed: int) -> np.ndarray:
 def test_tetris_beats_a_random_legal_policy():
     """Jumanji's Tetris (MultiDiscrete rotation x column with a joint mask): the tuned config
     (2 seeds, greedy, 64 episodes each) scores at least 2.5x a uniformly random legal policy
-    (256 episodes in Jumanji's own loop) on every seed (measured: see the README's table)."""
+    (256 episodes in Jumanji's own loop) on every seed (10 seeds: docs/results.md)."""
     pytest.importorskip("jumanji")
     config = get_config("jumanji:Tetris-v0")
     baseline = float(random_legal_tetris(256, seed=0).mean())
