@@ -192,6 +192,15 @@ def test_minatar_judge_plays_the_minatar_game():
     assert judged.shape == (2, 2) and np.isfinite(judged).all() and (judged >= 0).all()
 
 
+def test_envpool_judge_plays_one_whole_episode_per_environment():
+    """EnvPool's own loop (what judges the Atari and MuJoCo rows) with always-left CartPole:
+    every environment's first episode, and only it, is counted (a few steps each)."""
+    pytest.importorskip("envpool")
+    config = get_config("envpool:CartPole-v1")
+    judged = results.judge_envpool(config, FixedPolicies(2, 3, lambda j, obs: 0))
+    assert judged.shape == (2, 3) and ((judged >= 8) & (judged <= 12)).all(), judged
+
+
 def test_pages_and_records_of_a_short_end_to_end_run(tmp_path):
     """Train two seeds of CartPole for a few updates in one program, judge them in gymnasium,
     write the record and the page."""
