@@ -13,14 +13,16 @@ import numpy as np
 import pytest
 from cli_helpers import TINY, exit_code
 
-from ppo_jax import PPOConfig, load_run, run_experiment
+from ppo_jax import get_config, load_run, run_experiment
 from ppo_jax.cli import main
 from ppo_jax.core.config import config_field_names, field_docs
 
-TINY_CONFIG = PPOConfig(
-    num_envs=4, num_steps=8, total_timesteps=96, num_minibatches=2, update_epochs=1,
-    hidden_sizes=(8,),
+TINY_CONFIG = get_config(
+    "CartPole-v1", num_envs=4, num_steps=8, total_timesteps=96, num_minibatches=2,
+    update_epochs=1, hidden_sizes=(8,),
 )  # fmt: skip
+"""What ``train *TINY`` trains: without ``--env``, the tuned CartPole-v1 config with TINY's
+fields."""
 
 
 @pytest.mark.parametrize(

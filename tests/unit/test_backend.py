@@ -43,7 +43,7 @@ def test_old_module_paths_keep_working() -> None:
     import ppo_jax.xla
 
     assert ppo_jax.xla.compiler_options is xla.compiler_options
-    assert ppo_jax.configs.get_config("CartPole-v1") == PPOConfig()
+    assert ppo_jax.configs.get_config("CartPole-v1") == ppo_jax.get_config("CartPole-v1")
     assert callable(ppo_jax.distributed.initialize) and callable(ppo_jax.summary.final_return)
 
 

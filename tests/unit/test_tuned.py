@@ -8,20 +8,28 @@ import pytest
 from ppo_jax import PPOConfig, get_config
 from ppo_jax.cli.main import build_parser, config_origin, resolve_config
 from ppo_jax.io.stats import solved_threshold
-from ppo_jax.io.tuned import TARGETS, target, tuned_configs, tuned_env_names
+from ppo_jax.io.tuned import LEGACY, TARGETS, target, tuned_configs, tuned_env_names
 
 
 def test_every_target_env_has_a_tuned_config():
     for env_name in TARGETS:
         config = get_config(env_name)
         assert config.env_name == env_name and config is tuned_configs()[env_name]
-    assert get_config("CartPole-v1") == PPOConfig()
+    assert get_config("CartPole-v1").env_name == PPOConfig().env_name  # the default env
     assert {
         "Breakout-MinAtar",
         "Asterix-MinAtar",
         "Freeway-MinAtar",
         "SpaceInvaders-MinAtar",
     } <= set(tuned_env_names())
+
+
+def test_replaced_configs_are_kept_only_under_their_legacy_name():
+    assert LEGACY["CartPole-v1"] == PPOConfig()
+    old, new = LEGACY["Pendulum-v1"], get_config("Pendulum-v1")
+    assert not old.state_dependent_std and new == old.replace(state_dependent_std=True)
+    for env_name, config in LEGACY.items():
+        assert config.env_name == env_name and get_config(env_name) != config
 
 
 def test_one_table_of_targets():
