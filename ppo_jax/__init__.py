@@ -74,7 +74,7 @@ from ppo_jax.run.pbt import PBTResult, pbt, run_pbt_experiment  # noqa: E402
 from ppo_jax.run.programs import TrainResult, train, train_seeds  # noqa: E402
 from ppo_jax.run.sweep import SweepResult, run_sweep_experiment, sweep  # noqa: E402
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 _compat.install()  # the old module paths (ppo_jax.summary, ...): see ppo_jax.compat
 
