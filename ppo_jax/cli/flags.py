@@ -10,7 +10,13 @@ import types
 import typing
 from typing import Any
 
-from ppo_jax.core.config import INT32_MAX, PPOConfig, config_field_names, field_docs
+from ppo_jax.core.config import (
+    INT32_MAX,
+    TRACED_FIELDS,
+    PPOConfig,
+    config_field_names,
+    field_docs,
+)
 
 MAX_ARG_TEXT = 80
 
@@ -112,13 +118,18 @@ def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()
     Unset flags stay ``None`` (the tuned config of ``--env`` fills them in)."""
     docs = field_docs()
     hints = typing.get_type_hints(PPOConfig)
-    group = parser.add_argument_group(
-        "PPO config (unset fields come from the tuned config of --env, see ppo_jax.get_config; "
-        "the package defaults solve CartPole-v1)"
+    traced = parser.add_argument_group(
+        "PPO hyperparameters (traced: a new value never recompiles, and ppo-jax sweep can vary "
+        "them; unset ones come from the tuned config of --env, see ppo_jax.get_config)"
+    )
+    static = parser.add_argument_group(
+        "PPO config (static: shapes, loop lengths, the environment and the network; unset "
+        "fields come from the tuned config of --env; the package defaults solve CartPole-v1)"
     )
     for f in dataclasses.fields(PPOConfig):
         if f.name in skip:
             continue
+        group = traced if f.name in TRACED_FIELDS else static
         flag = "--" + f.name.replace("_", "-")
         # argparse %-formats help strings: a literal "%" in a docstring must be doubled.
         help_text = f"{docs[f.name]} (default: {f.default})".replace("%", "%%")
