@@ -2,11 +2,12 @@
 program, the FLOPs of a program with every loop counted, the devices' matmul peak and the
 memory a program takes.
 
-* :func:`env_only_traceable`: the rollout of the training program without the network and
-  without the update: the same environments (``num_envs`` per run, reset the same way), the same
-  ``num_updates`` x ``num_steps`` steps, the same ``vmap`` over runs on the same device layout,
-  with uniformly random actions (:func:`random_actions`). Its env-steps/s beside the training
-  program's tell whether the environment or the update bounds a run.
+* :func:`env_only_run` (jitted by :func:`env_only_program`): the rollout of the training
+  program without the network and without the update: the same environments (``num_envs``
+  per run, reset the same way), the same ``num_updates`` x ``num_steps`` steps, the same
+  ``vmap`` over runs on the same device layout, with uniformly random actions
+  (:func:`random_actions`). Its env-steps/s beside the training program's tell whether the
+  environment or the update bounds a run.
 * :func:`loop_flops`: XLA's cost analysis counts the body of a loop once, whatever its trip
   count (a 100-step ``lax.scan`` of a matmul reports the FLOPs of one matmul), and a training
   run is loops inside loops (updates, rollout steps, epochs, minibatches). Here every

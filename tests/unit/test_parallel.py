@@ -7,6 +7,11 @@ name), and a split run must equal the one-device run with the same key."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -258,3 +263,23 @@ def test_cpu_devices_are_configured_only_before_jax_starts():
     # JAX has started in this process: nothing may change.
     assert configure_cpu_devices(5) == 0
     assert jax.local_device_count() == 2
+
+
+def test_importing_the_package_leaves_jax_distributed_startable():
+    """``jax.distributed.initialize`` refuses once anything has started the XLA backend, so
+    importing ``ppo_jax`` (the CLI and the tuned configs included, whose validation imports
+    gymnax) must start nothing; a fresh process then joins a one-process job."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = (
+        "import ppo_jax, ppo_jax.cli.main, ppo_jax.io.tuned as t\n"
+        f"ppo_jax.run.parallel.initialize('127.0.0.1:{port}', 1, 0)\n"
+        "import jax; print(jax.process_count(), t.CARTPOLE_V1.total_timesteps)\n"
+    )
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["1", "393216"]

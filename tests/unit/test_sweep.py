@@ -144,7 +144,11 @@ LONG = {**TINY, "total_timesteps": 4 * 8 * 6}
 """Six updates: room for a pause and a resume."""
 
 
-@pytest.mark.parametrize("chunk_size", [None, 2], ids=["one-call", "two-chunks"])
+@pytest.mark.parametrize(
+    "chunk_size",
+    [None, pytest.param(2, marks=pytest.mark.heavy)],
+    ids=["one-call", "two-chunks"],
+)
 def test_a_sweep_experiment_resumes_bit_for_bit(tmp_path, chunk_size):
     """A sweep in a run folder, paused by ``stop_after`` and resumed from its checkpoint,
     writes the same ``metrics.csv``, ``sweep.csv`` and newest checkpoint as one never paused,
