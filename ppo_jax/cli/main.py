@@ -221,6 +221,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"ppo-jax sweep: {swept.status}; no update completed", file=sys.stderr)
         return 3
     print_sweep_table(ranked, fields)
+    if swept.status.startswith("finished") and swept.out_dir is not None:
+        files = ("sweep.csv", "metrics.csv", "results.json", "learning_curves.png")
+        print("wrote " + ", ".join(str(swept.out_dir / f) for f in files))
     return _session_exit("sweep", swept.status, swept.checkpoint, swept.out_dir, swept.config)
 
 

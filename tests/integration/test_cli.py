@@ -230,6 +230,7 @@ def test_sweep_command_ranks_settings_and_writes_plot(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "2 setting(s) x 2 seed(s) = 4 runs" in printed
     assert "rank" in printed and "final return" in printed and "IQM" in printed
+    assert f"wrote {out / 'sweep.csv'}, {out / 'metrics.csv'}" in printed
     rows = list(csv.DictReader((out / "sweep.csv").open()))
     assert [int(r["rank"]) for r in rows] == [1, 2]
     iqms = [float(r["iqm"]) for r in rows]
