@@ -3,7 +3,6 @@ through :mod:`ppo_jax.io.rundir`)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -253,19 +252,7 @@ def save_episode_gif(config: Any, states: list[Any], returns: list[float], path:
 def save_figure(fig: Any, path: Path) -> None:
     """Write a matplotlib figure to ``path`` (via a temporary file) and free it; an
     ``OSError`` becomes ``ppo_jax.io.rundir.OutputError`` naming the file."""
-    import matplotlib.pyplot as plt
-
-    from ppo_jax.io.rundir import OutputError
-
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    try:
-        fig.savefig(tmp)
-        os.replace(tmp, path)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {str(path)!r}: {err.strerror or err}") from None
-    finally:
-        plt.close(fig)
+    write_figure(path.parent, path.name, fig)
 
 
 def update_steps(metrics: Mapping[str, np.ndarray]) -> np.ndarray:
