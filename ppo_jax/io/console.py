@@ -214,11 +214,14 @@ def print_train_table(result: Any) -> None:
             f"{sum(bool(r.get('stopped')) for r in rows)} of {count}"
         )
     rate = _num(first.get("env_steps_per_s"))
-    print(
-        f"throughput: {rate:,.0f} env-steps/s per seed, {rate * count:,.0f} in total over "
-        f"{count} seed(s); compile {format_number(_num(first.get('compile_s')))}s, run "
-        f"{format_number(_num(first.get('run_s')))}s"
-    )
+    if np.isfinite(rate):
+        print(
+            f"throughput: {rate:,.0f} env-steps/s per seed, {rate * count:,.0f} in total over "
+            f"{count} seed(s); compile {format_number(_num(first.get('compile_s')))}s, run "
+            f"{format_number(_num(first.get('run_s')))}s"
+        )
+    else:  # resumed after its last update: this session trained nothing
+        print("throughput: n/a (every update was trained before this session)")
     if result.metrics:
         print(f"final return IQM {format_interval(iqm_interval(final_return(result.metrics)))}")
     if threshold is not None:

@@ -548,17 +548,22 @@ def run_sweep_experiment(
     if write and metrics:
         done = metrics["env_steps"].shape[-1] * plan.base_config.batch_size * plan.num_runs
         timing = result.summary[0] if result.summary else {}
-        if {"compile_s", "run_s", "env_steps_per_s"} <= set(timing):
-            rate = float(timing["env_steps_per_s"])  # this session's updates / its run time
-            session.say(
-                f"{plan.num_runs} runs, {done:,} env steps: compile {timing['compile_s']:.1f}s, "
-                f"run {timing['run_s']:.1f}s, {rate * plan.num_runs:,.0f} env-steps/s in total "
-                f"({rate:,.0f} per run) on {plan.num_devices} device(s)"
-            )
-        else:
+        rate = timing.get("env_steps_per_s")  # this session's updates / its run time
+        if not {"compile_s", "run_s", "env_steps_per_s"} <= set(timing):
             session.say(
                 f"{plan.num_runs} runs, {done:,} env steps in {wall:.1f}s wall (compile "
                 f"included): {done / wall:,.0f} env-steps/s in total on {plan.num_devices} "
                 "device(s)"
+            )
+        elif rate is None or not math.isfinite(rate) or not timing["run_s"]:
+            # Resumed after its last update (killed while writing its outputs): nothing ran.
+            session.say(
+                f"{plan.num_runs} runs, {done:,} env steps, all trained before this session"
+            )
+        else:
+            session.say(
+                f"{plan.num_runs} runs, {done:,} env steps: compile {timing['compile_s']:.1f}s, "
+                f"run {timing['run_s']:.1f}s, {rate * plan.num_runs:,.0f} env-steps/s in total "
+                f"({rate:,.0f} per run) on {plan.num_devices} device(s)"
             )
     return swept, ranked

@@ -91,6 +91,11 @@ def test_resume_is_bit_identical(tmp_path, capsys, extra):
     assert _run(["train", "--resume", str(b), *trust]) == 0  # a finished run: nothing to do
     printed = capsys.readouterr()
     assert "already finished at update 10" in printed.out and "no checkpoint" not in printed.err
+    (b / "results.json").unlink()  # killed while writing its outputs: resuming writes them
+    assert _run(["train", "--resume", str(b), *trust]) == 0
+    printed = capsys.readouterr()
+    assert "throughput: n/a (every update was trained before this session)" in printed.out
+    assert (a / "metrics.csv").read_text() == (b / "metrics.csv").read_text()
 
 
 @pytest.mark.heavy
@@ -377,6 +382,14 @@ def test_sweep_resume_is_bit_identical(tmp_path, capsys):
     assert checkpoint.latest(a).read_bytes() == checkpoint.latest(b).read_bytes()
     steps = [json.loads(line)["step"] for line in (b / "metrics.jsonl").open()]
     assert steps == sorted(steps) and len(steps) == 10
+    # Killed after its last checkpoint, before its outputs (the SIGKILL test's rare moment).
+    for name in ("metrics.csv", "sweep.csv", "results.json"):
+        (b / name).unlink()
+    capsys.readouterr()
+    assert main(["sweep", "--resume", str(b)]) == 0
+    assert "all trained before this session" in capsys.readouterr().out
+    for name in ("metrics.csv", "sweep.csv"):
+        assert (a / name).read_text() == (b / name).read_text(), name
 
 
 def test_sweep_logs_a_series_per_setting_and_seed(tmp_path):

@@ -181,3 +181,14 @@ def test_a_sweep_experiment_resumes_bit_for_bit(tmp_path, chunk_size):
     assert [s["learning_rate"] for s in loaded.settings] == [1e-3, 1e-3, 3e-3, 3e-3]
     with pytest.raises(ValueError, match="differ"):
         run_sweep_experiment(None, {"learning_rate": [1e-2]}, None, b, resume=True)
+    # Killed after its last checkpoint, before its outputs: resuming writes them, and says
+    # that this session trained nothing (no throughput of zero updates).
+    for name in ("metrics.csv", "sweep.csv", "results.json"):
+        (b / name).unlink()
+    lines: list[str] = []
+    finished, ranked_last = run_sweep_experiment(None, None, None, b, resume=True, log=lines.append)
+    assert finished.status == "finished" and any("did not finish" in line for line in lines)
+    assert any("all trained before this session" in line for line in lines), lines
+    for name in ("metrics.csv", "sweep.csv"):
+        assert (a / name).read_text() == (b / name).read_text(), name
+    assert [r["setting"] for r in ranked_last] == [r["setting"] for r in ranked]
