@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ppo_jax.io.plotting import pyplot, save_figure
-from ppo_jax.io.rundir import write_json, write_text
+from ppo_jax.io.rundir import check_output_folder, write_json, write_text
 
 JSON_FILE = "bench.json"
 TABLE_FILE = "bench.txt"
@@ -35,15 +35,7 @@ def cpu_model() -> str:
 def check_out_dir(path: str | os.PathLike[str]) -> Path:
     """``ValueError`` unless ``path`` is a folder (or can become one) that can be written:
     checked before anything compiles. Files already in it are replaced."""
-    folder = Path(path)
-    if folder.exists() and not folder.is_dir():
-        raise ValueError(f"--out {str(folder)!r} exists and is not a folder")
-    parent = folder
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {str(folder)!r} is not writable")
-    return folder
+    return check_output_folder(path, "--out")
 
 
 def _num(value: Any, fmt: str, scale: float = 1.0) -> str:

@@ -22,16 +22,6 @@ TINY = PPOConfig(
     hidden_sizes=(16, 16),
 )  # fmt: skip
 
-CELL_FIELDS = {
-    "env_steps_per_s",
-    "env_steps_per_s_per_seed",
-    "compile_s",
-    "env_only_steps_per_s",
-    "ceiling_fraction",
-    "peak_memory_bytes",
-}
-"""The per-cell fields the issue names: the JSON contract."""
-
 
 def mlp_flops_per_env_step(config: PPOConfig, obs: int, actions: int) -> float:
     """Model FLOPs by hand: per env step the acting forward pass (actor and critic), the
