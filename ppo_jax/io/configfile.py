@@ -11,20 +11,17 @@
 
 from __future__ import annotations
 
-import collections
 import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ppo_jax.compat import tomllib
 from ppo_jax.core.config import config_field_names
+from ppo_jax.core.seeds import MAX_SEEDS, check_seed_values
+from ppo_jax.core.seeds import SEED_LIMIT as SEED_LIMIT  # its home up to 0.3.0
 
 MAX_CONFIG_BYTES = 2**20
 """Largest config file read."""
-SEED_LIMIT = 2**32
-MAX_SEEDS = 2**20
 
 
 SEED_COUNT = re.compile(r"\s*(\d+)\s*")
@@ -95,17 +92,7 @@ def parse_seeds(value: Any, what: str = "--seeds", toml: bool = False) -> list[i
         raise ValueError(f"{seed_usage(what, toml)}, got {str(value)[:80]!r}") from None
     if not seeds:
         raise ValueError(f"{what} names no seed ({str(value)[:80]!r})")
-    if len(seeds) > MAX_SEEDS:
-        raise ValueError(f"{what}: at most {MAX_SEEDS} seeds, got {len(seeds)}")
-    if min(seeds) < 0 or max(seeds) >= SEED_LIMIT:
-        bad = next(s for s in seeds if not 0 <= s < SEED_LIMIT)
-        raise ValueError(f"{what}: seeds must be in [0, 2**32), got {str(bad)[:30]}")
-    ordered = np.sort(np.asarray(seeds, np.int64))  # np.unique is far slower here
-    if np.any(ordered[1:] == ordered[:-1]):
-        counts = collections.Counter(seeds)
-        dupes = sorted(s for s, n in counts.items() if n > 1)
-        raise ValueError(f"{what} names seed(s) {dupes[:5]} more than once")
-    return seeds
+    return check_seed_values(seeds, what)
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

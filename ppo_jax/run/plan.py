@@ -12,7 +12,6 @@ same pieces. The device memory a run needs is estimated here (:func:`estimate_ru
 
 from __future__ import annotations
 
-import collections
 import functools
 import math
 from collections.abc import Mapping, Sequence
@@ -30,6 +29,7 @@ from ppo_jax.core.envs import (
     make_env,
     obs_size,
 )
+from ppo_jax.core.seeds import check_seed_values
 from ppo_jax.core.spec import Problem, ProblemKeywords, TrainSpec, make_spec, problem_of
 from ppo_jax.core.train import init_runner
 from ppo_jax.core.types import EVAL_METRIC_NAMES, METRIC_NAMES, Array, Transition
@@ -37,10 +37,6 @@ from ppo_jax.run import backend, parallel
 
 if TYPE_CHECKING:
     from typing import Unpack
-
-SEED_LIMIT = 2**32
-"""Seeds are ints in ``[0, SEED_LIMIT)`` (``jax.random.PRNGKey`` takes 32 bits)."""
-
 
 MAX_RUNS = 2**20
 """Most runs (seeds x settings) one call accepts."""
@@ -81,16 +77,7 @@ def seed_list(seeds: Any, what: str = "seeds") -> list[int]:
     if len(seeds) > MAX_RUNS:
         raise ValueError(f"{what}: at most {MAX_RUNS} seeds, got {len(seeds)}")
     plain = all(type(s) is int for s in seeds)  # the common case: no per-seed Python code
-    out = list(seeds) if plain else [_seed_int(s, what) for s in seeds]
-    if min(out) < 0 or max(out) >= SEED_LIMIT:
-        bad = next(s for s in out if not 0 <= s < SEED_LIMIT)
-        raise ValueError(f"{what} must be ints in [0, 2**32), got {bad!r}")
-    ordered = np.sort(np.asarray(out, np.int64))  # np.unique is far slower here
-    if np.any(ordered[1:] == ordered[:-1]):
-        counts = collections.Counter(out)
-        dupes = sorted(s for s, n in counts.items() if n > 1)
-        raise ValueError(f"{what} holds duplicates {dupes[:10]}: each seed would run twice")
-    return out
+    return check_seed_values(list(seeds) if plain else [_seed_int(s, what) for s in seeds], what)
 
 
 def _seed_int(seed: Any, what: str) -> int:
